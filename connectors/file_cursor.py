@@ -1,0 +1,214 @@
+"""The durable position of a file-drop source, and how one file becomes raw batches.
+
+The cursor is JSON: {"files": {relative_path: {"size", "sha256", "rows", "done"}}}.
+`rows` counts the records already handed over from that file (parse errors included), so
+a crash between batches resumes right after them. A file whose size or hash changed after
+it was read is read again from the start, with a note on the batch; the rows it repeats
+are exact duplicates that the raw hash catches downstream.
+
+Each extraction reads every candidate file once: the bytes that are hashed are the bytes
+that are parsed, so a file cannot change between the check and the read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .base import LINEAGE_COLUMNS, Cursor, RawBatch
+from .lineage import build_table
+
+CHANGED_NOTE = "file changed after it was read; re-reading in full"
+
+#: (row, values, parse_error, raw_text); values are a list per column, a dict (JSON), or None
+Record = tuple[int, Any, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int
+    sha256: str
+    rows: int = 0
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "sha256": self.sha256, "rows": self.rows, "done": self.done}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileState:
+        return cls(int(data["size"]), str(data["sha256"]), int(data.get("rows", 0)),
+                   bool(data.get("done", False)))
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A file to read: its bytes, and how many of its records were handed over already."""
+
+    relpath: str
+    path: Path
+    data: bytes
+    #: size and hash of `data`; `rows` = records to skip (resume), 0 for new or changed
+    state: FileState
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of records sharing one origin and header: a CSV file or an XLSX sheet."""
+
+    origin: str
+    columns: tuple[str, ...]
+    records: Iterable[Record]
+    notes: tuple[str, ...] = ()
+
+
+#: builds a batch's table and its received columns from one chunk of a part
+TableBuilder = Callable[[str, Part, list[Record]], tuple[pa.Table, tuple[str, ...]]]
+
+
+class FileCursor:
+    """Lists a drop folder's files, decides what to read, and carries the cursor forward."""
+
+    def __init__(self, root: Path, patterns: Sequence[str], cursor: Cursor | None) -> None:
+        self.root = root
+        self.patterns = tuple(patterns)
+        files = dict((cursor or {}).get("files", {}))
+        # entries are replaced, never mutated, so cursors handed out earlier stay as they were
+        self._files: dict[str, dict[str, Any]] = {
+            rel: FileState.from_json(v).to_json() for rel, v in files.items()}
+
+    def candidates(self) -> list[tuple[str, Path]]:
+        """Files matching the patterns, sorted by relative path (POSIX separators)."""
+        found: dict[str, Path] = {}
+        for pattern in self.patterns:
+            for path in self.root.glob(pattern):
+                # Excel lock files (~$x.xlsx) and hidden files (uploads in progress) are not data
+                if path.name.startswith(("~$", ".")) or not path.is_file():
+                    continue
+                found[path.relative_to(self.root).as_posix()] = path
+        return sorted(found.items())
+
+    def state(self, relpath: str) -> FileState | None:
+        entry = self._files.get(relpath)
+        return FileState.from_json(entry) if entry else None
+
+    def classify(self, relpath: str, size: int, sha256: str) -> str:
+        """"new", "skip" (unchanged and done), "resume" (partly read) or "changed"."""
+        before = self.state(relpath)
+        if before is None:
+            return "new"
+        if before.size != size or before.sha256 != sha256:
+            return "changed"
+        return "skip" if before.done else "resume"
+
+    def pending(self) -> Iterator[PendingFile]:
+        """The files to read now, each read from disk exactly once."""
+        for relpath, path in self.candidates():
+            data = path.read_bytes()
+            sha = hashlib.sha256(data).hexdigest()
+            kind = self.classify(relpath, len(data), sha)
+            if kind == "skip":
+                continue
+            before = self.state(relpath)
+            skip = before.rows if kind == "resume" and before else 0
+            notes = (CHANGED_NOTE,) if kind == "changed" else ()
+            yield PendingFile(relpath, path, data, FileState(len(data), sha, skip), notes)
+
+    def advance(self, file: PendingFile, rows: int, done: bool) -> dict[str, Any]:
+        """Record `rows` records of `file` as handed over; return the whole new cursor."""
+        state = FileState(file.state.size, file.state.sha256, rows, done)
+        self._files = {**self._files, file.relpath: state.to_json()}
+        return {"files": dict(self._files)}
+
+    def to_cursor(self) -> dict[str, Any]:
+        return {"files": dict(self._files)}
+
+    def batches(self, source: str, file: PendingFile, parts: Sequence[Part], batch_rows: int,
+                build: TableBuilder) -> Iterator[RawBatch]:
+        """Cut a file's parts into batches after skipping the records already handed over.
+
+        The last batch marks the file done; a file with no records left still yields one
+        empty batch, so that its cursor entry is stored with the next landing.
+        """
+        rows = file.state.rows
+        first = True
+        held: tuple[Part, list[Record]] | None = None
+        for chunk in _chunks(parts, file.state.rows, max(1, batch_rows)):
+            if held is not None:
+                rows += len(held[1])
+                yield self._batch(source, file, held, rows=rows, done=False, build=build,
+                                  first=first)
+                first = False
+            held = chunk
+        if held is None:
+            part = parts[0] if parts else Part(file.relpath, (), ())
+            held = (part, [])
+        rows += len(held[1])
+        yield self._batch(source, file, held, rows=rows, done=True, build=build, first=first)
+
+    def _batch(self, source: str, file: PendingFile, chunk: tuple[Part, list[Record]], *,
+               rows: int, done: bool, build: TableBuilder, first: bool) -> RawBatch:
+        part, records = chunk
+        table, columns = build(source, part, records)
+        notes = (file.notes if first else ()) + part.notes
+        return RawBatch(source=source, origin=part.origin, records=table, columns=columns,
+                        cursor=self.advance(file, rows, done), notes=notes)
+
+
+def _chunks(parts: Sequence[Part], skip: int,
+            size: int) -> Iterator[tuple[Part, list[Record]]]:
+    seen = 0
+    for part in parts:
+        chunk: list[Record] = []
+        for record in part.records:
+            seen += 1
+            if seen <= skip:
+                continue
+            chunk.append(record)
+            if len(chunk) >= size:
+                yield part, chunk
+                chunk = []
+        if chunk:
+            yield part, chunk
+
+
+def fixed_table(source: str, part: Part,
+                records: list[Record]) -> tuple[pa.Table, tuple[str, ...]]:
+    """The table of a chunk whose records are lists in the order of `part.columns`."""
+    width = len(part.columns)
+    empty = [None] * width
+    rows = [r[1] if r[1] is not None else empty for r in records]
+    columns_values = list(zip(*rows, strict=True)) if rows else [()] * width
+    values = {c: list(v) for c, v in zip(part.columns, columns_values, strict=True)}
+    errors = [r[2] for r in records]
+    raws = [r[3] for r in records]
+    table = build_table(source, part.origin, part.columns, values, [r[0] for r in records],
+                        errors if any(errors) else None, raws if any(raws) else None)
+    return table, part.columns
+
+
+def unique_columns(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Column names safe to build a table from, and notes on any that had to be renamed.
+
+    Blank names become column_N, repeats get a suffix, and names that would shadow a
+    lineage column are prefixed: a table cannot hold two columns of one name.
+    """
+    out: list[str] = []
+    notes: list[str] = []
+    taken: set[str] = set(LINEAGE_COLUMNS)
+    for i, name in enumerate(names, start=1):
+        new = name or f"column_{i}"
+        k = 1
+        while new in taken:
+            k += 1
+            new = f"{name or f'column_{i}'}_{k}"
+        if new != name:
+            notes.append(f"column {i} {name!r} renamed to {new!r}")
+        taken.add(new)
+        out.append(new)
+    return tuple(out), tuple(notes)

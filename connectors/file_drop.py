@@ -1,0 +1,61 @@
+"""The township drop folders: daily CSV exports and XLSX ledgers, read file by file.
+
+Files are read in the order of their relative paths. Every file yields at least one batch
+(an empty or header-only file yields an empty one) so that its cursor entry is stored;
+a file is marked done with its last batch. Parsing lives in `csv_reader` and
+`xlsx_reader`; the position in the folder in `file_cursor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .base import Cursor, RawBatch
+from .csv_reader import read_csv
+from .errors import SourceNotFoundError
+from .file_cursor import FileCursor, Part, PendingFile, fixed_table
+from .xlsx_reader import read_xlsx
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+class FileDropConfig(BaseModel):
+    #: the drop folder (for the mock world: <world>/township)
+    path: Path | None = None
+    patterns: list[str] = ["*/*.csv", "*/*.xlsx"]
+    #: tried in order; UTF-8 before GB18030, which silently garbles UTF-8
+    encodings: list[str] = ["utf-8-sig", "utf-8", "gb18030"]
+    batch_rows: int = 50000
+
+
+def drop_folder(source: str, path: Path | None, setting: str) -> Path:
+    """The configured folder, or a SourceNotFoundError that names the setting to fix."""
+    if path is None:
+        raise SourceNotFoundError(source, f"no drop folder configured: set {setting}")
+    if not path.is_dir():
+        raise SourceNotFoundError(source, f"drop folder {path} does not exist "
+                                          f"(check {setting})")
+    return path
+
+
+class FileDropConnector:
+    def __init__(self, config: FileDropConfig, *, source: str = "township") -> None:
+        self.config = config
+        self.source = source
+
+    def extract(self, cursor: Cursor | None) -> Iterator[RawBatch]:
+        root = drop_folder(self.source, self.config.path, "FileDropConfig.path")
+        files = FileCursor(root, self.config.patterns, cursor)
+        for file in files.pending():
+            yield from files.batches(self.source, file, self._parts(file),
+                                     self.config.batch_rows, fixed_table)
+
+    def _parts(self, file: PendingFile) -> list[Part]:
+        if not file.data:
+            return [Part(file.relpath, (), (), ("empty file (0 bytes)",))]
+        if file.relpath.lower().endswith(WORKBOOK_SUFFIXES):
+            return read_xlsx(file.relpath, file.data)
+        return [read_csv(file.relpath, file.data, self.config.encodings)]
