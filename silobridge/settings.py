@@ -1,0 +1,64 @@
+"""Settings: every endpoint, path and secret, with defaults that make the demo just run.
+
+Values come from the environment (prefix SILOBRIDGE_, nested with "__", e.g.
+SILOBRIDGE_PROVINCE__BASE_URL or SILOBRIDGE_COUNTY__URL) or from a `.env` file. Every
+default points into one home folder (SILOBRIDGE_HOME, default ./var): the mock world,
+the warehouse, the reports and Airflow's home all live there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.file_drop import FileDropConfig
+from connectors.jsonl_drop import JsonlDropConfig
+from connectors.province_api import ProvinceApiConfig
+from connectors.sql_db import SqlSourceConfig
+
+SourceName = Literal["province", "county", "township", "grid"]
+SOURCE_NAMES: tuple[SourceName, ...] = ("province", "county", "township", "grid")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SILOBRIDGE_", env_nested_delimiter="__",
+                                      env_file=".env", extra="ignore")
+
+    home: Path = Path("var")
+    province: ProvinceApiConfig = Field(default_factory=ProvinceApiConfig)
+    county: SqlSourceConfig = Field(default_factory=SqlSourceConfig)
+    township: FileDropConfig = Field(default_factory=FileDropConfig)
+    grid: JsonlDropConfig = Field(default_factory=JsonlDropConfig)
+
+    @model_validator(mode="after")
+    def _point_sources_at_the_mock_world(self) -> Settings:
+        # Unset paths default into the home folder's mock world, so a user who sets one
+        # of them (their own database, drop folder or URL) changes only that source.
+        self.home = self.home.expanduser().absolute()
+        if self.county.url is None:
+            self.county.url = f"sqlite:///{self.world_dir / 'county' / 'county.sqlite'}"
+        if self.township.path is None:
+            self.township.path = self.world_dir / "township"
+        if self.grid.path is None:
+            self.grid.path = self.world_dir / "grid"
+        return self
+
+    @property
+    def world_dir(self) -> Path:
+        return self.home / "world"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+

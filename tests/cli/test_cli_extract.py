@@ -1,0 +1,96 @@
+"""`silobridge extract` and `silobridge demo` against a running mock world."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mockworld.gateway import GatewayConfig, ProvinceGateway
+from mockworld.spec import Layout, Manifest
+from mockworld.world import advance
+from silobridge.cli import app
+
+runner = CliRunner()
+SOURCES = ("province", "county", "township", "grid")
+
+
+@pytest.fixture
+def home(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home folder holding a copy of the small world, its gateway serving on a free port."""
+    home = tmp_path / "home"
+    shutil.copytree(small_world, home / "world")
+    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
+    with ProvinceGateway(home / "world", port=0, config=config) as gateway:
+        monkeypatch.setenv("SILOBRIDGE_HOME", str(home))
+        monkeypatch.setenv("SILOBRIDGE_PROVINCE__BASE_URL", gateway.url)
+        yield home
+
+
+def _extract(source: str) -> dict:
+    result = runner.invoke(app, ["extract", source, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _key_counts(world: Path, since: str = "") -> Counter:
+    with (world / "answer_key/records.csv").open(encoding="utf-8") as f:
+        return Counter(r["source"] for r in csv.DictReader(f) if r["written_at"] >= since)
+
+
+def test_extract_every_source_then_nothing_then_exactly_what_changed(home: Path) -> None:
+    world = home / "world"
+    expected = _key_counts(world)
+    for source in SOURCES:
+        summary = _extract(source)
+        assert {"source", "rows", "batches", "seconds", "rows_per_s"} <= summary.keys()
+        assert summary["rows"] == expected[source], source
+    assert all(_extract(source)["rows"] == 0 for source in SOURCES)
+
+    clock = Manifest.read(world).now.isoformat(" ")
+    advance(world, 1)
+    changed = _key_counts(world, since=clock)
+    assert all(changed[s] > 0 for s in SOURCES)
+    for source in SOURCES:
+        assert _extract(source)["rows"] == changed[source], source
+
+
+def test_a_permanent_source_error_is_a_clear_message(home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SILOBRIDGE_PROVINCE__APP_SECRET", "wrong")
+    result = runner.invoke(app, ["extract", "province"])
+    assert result.exit_code == 1
+    assert "14" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("SILOBRIDGE_TOWNSHIP__PATH", str(home / "nowhere"))
+    result = runner.invoke(app, ["extract", "township"])
+    assert result.exit_code == 1 and "nowhere" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port()
+    monkeypatch.setenv("SILOBRIDGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SILOBRIDGE_PROVINCE__BASE_URL", f"http://127.0.0.1:{port}")
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    for source in SOURCES:
+        assert source in first.output
+    assert "generated the mock world" in first.output
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0, second.output
+    assert "reusing the mock world" in second.output
+    with socket.socket() as s:  # the gateway is gone
+        assert s.connect_ex(("127.0.0.1", port)) != 0
