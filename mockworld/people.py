@@ -90,7 +90,7 @@ class Population:
     def __init__(self, geo: Geography) -> None:
         self.geo = geo
         self.seed = geo.seed
-        self.person = lru_cache(maxsize=200_000)(self._person)
+        self.person = lru_cache(maxsize=50_000)(self._person)
 
     @property
     def size(self) -> int:

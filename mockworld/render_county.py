@@ -80,7 +80,7 @@ _CASE_COLUMNS = ("id", "case_no", "title", "content", "category_code", "occur_ti
 class CaseState:
     id: int
     case_no: str
-    dispute: Dispute
+    dispute_id: str
     duplicate: bool
     registered_at: datetime
     defect: Defect | None
@@ -126,22 +126,22 @@ class CountyRenderer:
             seq = self._seq_by_date[date] = self._seq_by_date.get(date, 0) + 1
             case_no = f"{date}{d.county}{seq:04d}"
             defect = draw(self.spec.seed, self.rate, KINDS, "county", case_no)
-            state = CaseState(self._next("case"), case_no, d, duplicate, o.at, defect)
+            state = CaseState(self._next("case"), case_no, d.id, duplicate, o.at, defect)
             self.cases[key] = state
             if not duplicate:
                 d.ids["county"] = case_no
-            self._insert_parties(state, o.at)
+            self._insert_parties(state, d, o.at)
         elif o.stage == "corrected":
-            self._update_parties(state, o.at)
+            self._update_parties(state, d, o.at)
         row = self._case_row(state, o)
         if state.defect:
-            state.defect_field = self._inject(row, state)
+            state.defect_field = self._inject(row, state, d)
         self._pending.append(("case", tuple(row[c] for c in _CASE_COLUMNS)))
-        self._log_flow(state, o.at)
+        self._log_flow(state, d, o.at)
         state.written_at = o.at
 
     def _case_row(self, s: CaseState, o: Observation) -> dict:
-        d, at = s.dispute, o.at
+        d, at = o.dispute, o.at
         r = stream(self.spec.seed, "county-case", s.case_no)
         accept = d.step_at(FlowAction.ACCEPT, Level.COUNTY)
         status, level, org = 10, int(Level.COUNTY), "嘉善县矛调中心"
@@ -204,13 +204,13 @@ class CountyRenderer:
             "updated_at": fmt(updated),
         }
 
-    def _inject(self, row: dict, s: CaseState) -> str:
+    def _inject(self, row: dict, s: CaseState, d: Dispute) -> str:
         r = stream(self.spec.seed, "county-defect", s.case_no)
         kind = s.defect
         if kind == Defect.BAD_CHECK_DIGIT:
             return "t_dispute_party.id_no"  # applied to the party rows
         if kind == Defect.IMPOSSIBLE_DATE:
-            row["occur_time"] = f"{s.dispute.occurred_at.year}-02-30 {r.randint(8, 20):02d}:15:00"
+            row["occur_time"] = f"{d.occurred_at.year}-02-30 {r.randint(8, 20):02d}:15:00"
             return "occur_time"
         if kind == Defect.DATE_ORDER:  # occurrence typed days after the registration
             row["occur_time"] = fmt(s.registered_at + timedelta(days=r.randint(3, 20)))
@@ -222,8 +222,7 @@ class CountyRenderer:
         row[field_] = None
         return field_
 
-    def _party_rows(self, s: CaseState, at: datetime) -> list[tuple]:
-        d = s.dispute
+    def _party_rows(self, s: CaseState, d: Dispute, at: datetime) -> list[tuple]:
         corrected = d.corrected_at is None or at >= d.corrected_at
         parties = d.parties if not s.duplicate else [d.parties[0], d.parties[-1]]
         rows = []
@@ -246,18 +245,17 @@ class CountyRenderer:
                              None))
         return rows
 
-    def _insert_parties(self, s: CaseState, at: datetime) -> None:
-        for row in self._party_rows(s, at):
+    def _insert_parties(self, s: CaseState, d: Dispute, at: datetime) -> None:
+        for row in self._party_rows(s, d, at):
             pid = self._next("party")
             s.party_ids.append(pid)
             self._pending.append(("party", (pid, s.id, *row)))
 
-    def _update_parties(self, s: CaseState, at: datetime) -> None:
-        for pid, row in zip(s.party_ids, self._party_rows(s, at), strict=True):
+    def _update_parties(self, s: CaseState, d: Dispute, at: datetime) -> None:
+        for pid, row in zip(s.party_ids, self._party_rows(s, d, at), strict=True):
             self._pending.append(("party", (pid, s.id, *row)))
 
-    def _log_flow(self, s: CaseState, at: datetime) -> None:
-        d = s.dispute
+    def _log_flow(self, s: CaseState, d: Dispute, at: datetime) -> None:
         if s.duplicate:
             steps = [(0, s.registered_at, "受理", 30, 30, "来访登记")]
             if at >= s.registered_at and d.rereg_merged_at and at >= d.rereg_merged_at:
@@ -320,5 +318,5 @@ class CountyRenderer:
                 continue
             defect = Defect.NEAR_DUPLICATE if s.duplicate and not s.defect else s.defect
             field_ = "*" if defect == Defect.NEAR_DUPLICATE else s.defect_field
-            self.key.record("county", "t_dispute_case", s.id, s.case_no, s.dispute.id,
+            self.key.record("county", "t_dispute_case", s.id, s.case_no, s.dispute_id,
                             s.written_at, defect, field_)

@@ -62,7 +62,7 @@ def mask_id(number: str) -> str:
 class RecordState:
     id: str
     sjbh: str
-    dispute: Dispute
+    dispute_id: str
     kind: str  # main | retrydup | rereg
     created_at: datetime
     status: int
@@ -101,7 +101,7 @@ class ProvinceRenderer:
             day_county = f"{o.at:%y%m%d}{d.county}"
             n = self._sjbh_seq[day_county] = self._sjbh_seq.get(day_county, 0) + 1
             defect = draw(self.spec.seed, self.rate, KINDS, "province", pid)
-            state = RecordState(pid, f"{day_county}{n:04d}", d, kind, o.at, status or 120,
+            state = RecordState(pid, f"{day_county}{n:04d}", d.id, kind, o.at, status or 120,
                                 level or int(d.level_at(o.at)), defect)
             self.records[key] = state
             if kind == "main":
@@ -112,14 +112,13 @@ class ProvinceRenderer:
             state.level = level
         elif o.stage == "resolved":
             state.level = int(d.final_level if d.final_level >= Level.TOWN else Level.TOWN)
-        row = self._row(state, o.at)
+        row = self._row(state, d, o.at)
         if state.defect:
-            state.defect_field = self._inject(row, state)
+            state.defect_field = self._inject(row, state, d)
         self._pending.append(tuple(row[c] for c in COLUMNS))
         state.written_at = o.at
 
-    def _row(self, s: RecordState, at: datetime) -> dict:
-        d = s.dispute
+    def _row(self, s: RecordState, d: Dispute, at: datetime) -> dict:
         r = stream(self.spec.seed, "province-record", s.id)
         a, b = d.parties[0].name, d.parties[-1].name
         corrected = d.corrected_at is None or at >= d.corrected_at + d.sync_lag
@@ -174,7 +173,7 @@ class ProvinceRenderer:
             "lyxt": system, "cjsj": fmt(s.created_at), "zjgxsj": fmt(at),
         }
 
-    def _inject(self, row: dict, s: RecordState) -> str:
+    def _inject(self, row: dict, s: RecordState, d: Dispute) -> str:
         r = stream(self.spec.seed, "province-defect", s.id)
         kind = s.defect
         if kind == Defect.UNKNOWN_CODE:
@@ -185,9 +184,9 @@ class ProvinceRenderer:
             row[field_] = ""
             return field_
         if kind == Defect.DATE_ORDER:  # reported before it happened
-            row["sbsj"] = fmt(s.dispute.occurred_at - timedelta(days=r.randint(3, 20)))
+            row["sbsj"] = fmt(d.occurred_at - timedelta(days=r.randint(3, 20)))
             return "sbsj"
-        row["fssj"] = f"{s.dispute.occurred_at.year}-11-31 {r.randint(8, 20):02d}:00:00"
+        row["fssj"] = f"{d.occurred_at.year}-11-31 {r.randint(8, 20):02d}:00:00"
         return "fssj"
 
     def end_day(self, day: int, write: bool) -> None:
@@ -211,7 +210,7 @@ class ProvinceRenderer:
             if defect is None and s.kind != "main":
                 defect = Defect.NEAR_DUPLICATE
             field_ = "*" if defect == Defect.NEAR_DUPLICATE else s.defect_field
-            self.key.record("province", "mdjf_sj", "", s.id, s.dispute.id, s.written_at,
+            self.key.record("province", "mdjf_sj", "", s.id, s.dispute_id, s.written_at,
                             defect, field_)
 
 

@@ -306,7 +306,7 @@ class TownshipRenderer:
         return [
             0, occurred, self.village_label(d, r), r.choice(LEDGER_NAMES[d.category]),
             f"{a}与{b}因{d.cause}发生纠纷", "、".join(names), "、".join(ids), "、".join(phones),
-            done, d.resolved_at.replace(hour=0, minute=0, second=0) if resolved else "",
+            done, _midnight(d.resolved_at) if resolved else "",
             r.choice(_MEDIATORS), remark,
         ]
 
@@ -388,6 +388,10 @@ class TownshipRenderer:
             ws.write(3 + len(rows), 1, f"共{len(rows)}件", head)
             ws.set_column(4, 4, 40)
         wb.close()
+
+
+def _midnight(t: datetime | None) -> datetime | None:
+    return None if t is None else datetime.combine(t.date(), datetime.min.time())
 
 
 def township_case_no(seed: int, d: Dispute) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from connectors.base import LINEAGE_COLUMNS, RawBatch
 
@@ -27,19 +28,38 @@ def _quote(name: str) -> str:
 def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: str) -> list[int]:
     """Land batches of one source and advance its cursor, in one transaction.
 
-    Cursors are cumulative, so the last batch's cursor covers the whole group. Returns
-    the batch ids in order.
+    Cursors are cumulative, so the last batch's cursor covers the whole group. Batches
+    with the same columns are inserted together (one INSERT per column layout, not per
+    batch). Returns the batch ids in order.
     """
     if not batches:
         return []
     source = batches[0].source
     if any(b.source != source for b in batches):
         raise ValueError("a landing group must hold one source's batches")
-    ids: list[int] = []
     con.execute("BEGIN")
     try:
-        for batch in batches:
-            ids.append(_insert(con, batch, run_id))
+        ids = [int(i) for (i,) in con.execute(
+            "SELECT nextval('ops.batch_id_seq') FROM range(?)", [len(batches)]).fetchall()]
+        meta = pa.table({
+            "batch_id": pa.array(ids, pa.int64()),
+            "origin": [b.origin for b in batches],
+            "columns": pa.array([list(b.columns) for b in batches], pa.list_(pa.string())),
+            "rows": pa.array([b.num_rows for b in batches], pa.int64()),
+            "notes": pa.array([list(b.notes) for b in batches], pa.list_(pa.string())),
+        })
+        con.register("meta", meta)
+        con.execute("INSERT INTO ops.batches SELECT batch_id, ?, ?, origin, columns, rows, "
+                    "notes, now() FROM meta", [run_id, source])
+        con.unregister("meta")
+        layouts: dict[tuple[str, ...], list[pa.Table]] = {}
+        for batch_id, batch in zip(ids, batches, strict=True):
+            if batch.num_rows:
+                table = batch.records.append_column(
+                    "_batch_id", pa.array([batch_id] * batch.num_rows, pa.int64()))
+                layouts.setdefault(tuple(table.column_names), []).append(table)
+        for tables in layouts.values():
+            _insert(con, pa.concat_tables(tables))
         con.execute(
             "INSERT INTO ops.cursors VALUES (?, ?, ?, now()) ON CONFLICT (source) DO UPDATE "
             "SET cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = now()",
@@ -52,28 +72,18 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
     return ids
 
 
-def _insert(con: duckdb.DuckDBPyConnection, batch: RawBatch, run_id: str) -> int:
-    records = batch.records
-    source_columns = [c for c in records.column_names if c not in LINEAGE_COLUMNS]
+def _insert(con: duckdb.DuckDBPyConnection, records: pa.Table) -> None:
+    source_columns = [c for c in records.column_names
+                      if c not in LINEAGE_COLUMNS and c != "_batch_id"]
     if source_columns:
         fields = ", ".join(f"{_quote(c)} := b.{_quote(c)}" for c in source_columns)
         record = f"CASE WHEN b._parse_error IS NULL THEN to_json(struct_pack({fields})) END"
     else:
         record = "NULL::JSON"
-    (batch_id,) = con.execute("SELECT nextval('ops.batch_id_seq')").fetchone()
-    con.execute(
-        "INSERT INTO ops.batches VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-        [batch_id, run_id, batch.source, batch.origin, list(batch.columns), batch.num_rows,
-         list(batch.notes)],
-    )
-    if batch.num_rows:
-        con.register("b", records)
-        try:
-            con.execute(
-                f"INSERT INTO raw.records SELECT ?, b._source, b._origin, b._row, b._raw_hash, "  # noqa: S608
-                f"b._parse_error, b._raw_text, {record} FROM b",
-                [batch_id],
-            )
-        finally:
-            con.unregister("b")
-    return int(batch_id)
+    con.register("b", records)
+    try:
+        con.execute(
+            f"INSERT INTO raw.records SELECT b._batch_id, b._source, b._origin, b._row, "  # noqa: S608
+            f"b._raw_hash, b._parse_error, b._raw_text, {record} FROM b")
+    finally:
+        con.unregister("b")
