@@ -168,3 +168,67 @@ PROVINCE_STATUS: MappingProxyType[int, str] = MappingProxyType(
         1100: "备案",
     }
 )
+
+
+class CaseStatus(StrEnum):
+    """Canonical case status; every source's status codes map onto these (see mappings/)."""
+
+    REGISTERED = "registered"        # 待受理 / 登记
+    ACCEPTED = "accepted"            # 已受理
+    ASSIGNED = "assigned"            # 已交办 / 待阅读
+    IN_PROGRESS = "in_progress"      # 调处中 / 处理中
+    ESCALATED = "escalated"          # 已上报上级
+    RESOLVED = "resolved"            # 已化解 / 已办结
+    VERIFYING = "verifying"          # 待验证
+    VERIFY_FAILED = "verify_failed"  # 验证未通过
+    VERIFIED = "verified"            # 已验证
+    CLOSED = "closed"                # 已关闭 / 已归档 / 备案
+    MERGED = "merged"                # 已合并 (a duplicate registration)
+    REJECTED = "rejected"            # 不予受理
+
+    @property
+    def is_resolved(self) -> bool:
+        return self in _RESOLVED_STATUSES
+
+
+_RESOLVED_STATUSES = frozenset({CaseStatus.RESOLVED, CaseStatus.VERIFYING, CaseStatus.VERIFIED,
+                                CaseStatus.CLOSED})
+
+STATUS_LABELS: MappingProxyType[CaseStatus, str] = MappingProxyType({
+    CaseStatus.REGISTERED: "待受理", CaseStatus.ACCEPTED: "已受理", CaseStatus.ASSIGNED: "已交办",
+    CaseStatus.IN_PROGRESS: "调处中", CaseStatus.ESCALATED: "已上报",
+    CaseStatus.RESOLVED: "已化解", CaseStatus.VERIFYING: "待验证",
+    CaseStatus.VERIFY_FAILED: "验证未通过", CaseStatus.VERIFIED: "已验证",
+    CaseStatus.CLOSED: "已关闭", CaseStatus.MERGED: "已合并", CaseStatus.REJECTED: "不予受理",
+})
+
+
+class Scale(StrEnum):
+    INDIVIDUAL = "individual"  # 个体
+    GROUP = "group"            # 群体
+
+
+class PartyKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+class Datum(StrEnum):
+    """Coordinate reference systems seen in the sources."""
+
+    WGS84 = "WGS84"
+    GCJ02 = "GCJ02"        # the obfuscated datum Chinese map apps report
+    CGCS2000 = "CGCS2000"  # China's geodetic datum; within centimetres of WGS84
+
+
+class Supervision(StrEnum):
+    NORMAL = "普通"
+    YELLOW = "黄牌"
+    RED = "红牌"
+
+
+class SourceName(StrEnum):
+    PROVINCE = "province"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    GRID = "grid"

@@ -1,0 +1,401 @@
+"""Publish the contract for other departments: JSON Schemas, code lists, reasons, a dictionary.
+
+`export(folder)` writes one JSON Schema per canonical model, `code_lists.json`,
+`reasons.json` and `data_dictionary.md`. Everything is derived from the models, their
+field metadata (`contract_field`), their validators and `schemas.codes`, so a change to the
+contract shows up in the published copy (`schemas/published/`) on the next export and the
+test comparing the two fails until someone re-exports.
+
+Output is deterministic (fixed key order, UTF-8, two-space indent, trailing newline) so the
+committed copies diff cleanly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import types
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum, IntEnum
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
+from pydantic.fields import FieldInfo
+
+from . import checks, codes
+from .grades import Grade, grade_of, labels_of
+from .models import MODELS, SCHEMA_VERSION
+from .reasons import DESCRIPTIONS, Reason
+
+# What each grade means. Kept per grade, not per field: which fields hold which grade
+# comes from the models.
+_GRADE_MEANING: dict[Grade, tuple[str, str]] = {
+    Grade.L1: ("not sensitive", "codes, categories, counts, flags"),
+    Grade.L2: ("low sensitivity", "times, amounts, organisation names"),
+    Grade.L3: ("fairly sensitive", "personal names, addresses, free text that may name people"),
+    Grade.L4: ("sensitive", "resident ID and phone numbers"),
+}
+
+
+class _Check:
+    """How the dictionary describes one field check: its shape and, for L4 values, the mask."""
+
+    def __init__(self, shape: str, note: str, mask: str | None = None) -> None:
+        self.shape, self.note, self.mask = shape, note, mask
+
+
+# Keyed by check function, not by field: any field that uses a check gets its description.
+_CHECKS: dict[Callable[..., Any], _Check] = {
+    checks.check_resident_id: _Check(
+        "18 chars", "GB 11643: 6-digit area, birth date YYYYMMDD, 3-digit sequence and a check "
+        "character (0–9 or X)", mask="first 6 + last 4 characters"),
+    checks.check_credit_code: _Check(
+        "18 chars", "GB 32100 alphabet (0–9, A–Y without I O S V Z), 6-digit area at positions "
+        "3–8, GB 11714 organisation-code check at position 17, GB 32100 check at 18"),
+    checks.check_phone: _Check(
+        "", "mobile 1[3-9] + 9 digits, or a landline with area code (0573-84123456)",
+        mask="first 3 + last 4 digits"),
+    checks.check_category: _Check("2 digits", f"one of the {len(codes.CATEGORIES)} category "
+                                  "codes listed under Categories"),
+    checks.check_text: _Check("", "garbled text refused"),
+    checks.check_moment: _Check(
+        "", f"from {checks.EARLIEST:%Y-%m-%d} up to {checks.LATEST:%Y-%m-%d} (exclusive)"),
+}
+
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+
+
+# -- files --------------------------------------------------------------------------------
+def export(folder: Path) -> list[Path]:
+    """Write the published contract into `folder`; return the files written, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [_write_json(folder / f"{snake_name(model.__name__)}.schema.json",
+                           {"x-schema-version": SCHEMA_VERSION, **model.model_json_schema()})
+               for model in MODELS]
+    written.append(_write_json(folder / "code_lists.json", code_lists()))
+    written.append(_write_json(folder / "reasons.json",
+                               {reason.value: DESCRIPTIONS[reason] for reason in Reason}))
+    written.append(_write_text(folder / "data_dictionary.md", data_dictionary()))
+    return written
+
+
+def snake_name(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _write_json(path: Path, data: object) -> Path:
+    return _write_text(path, json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _write_text(path: Path, text: str) -> Path:
+    # newline="\n" so a Windows checkout exports the same bytes as the committed copy
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8", newline="\n")
+    return path
+
+
+# -- code lists ---------------------------------------------------------------------------
+def _enums() -> Iterator[type[Enum]]:
+    """The enums defined in schemas.codes, in the order they are declared there."""
+    for value in vars(codes).values():
+        if isinstance(value, type) and issubclass(value, Enum) \
+                and value.__module__ == codes.__name__:
+            yield value
+
+
+def code_lists() -> dict[str, Any]:
+    """Every code list of schemas.codes as plain JSON, keyed by snake-case list name."""
+    lists: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "categories": [{"code": code, "name": name, "bucket": codes.CATEGORY_BUCKET[code].value,
+                        "bucket_key": codes.CATEGORY_BUCKET[code].name}
+                       for code, name in codes.CATEGORIES.items()],
+        "province_status": [{"code": code, "zh": label}
+                            for code, label in codes.PROVINCE_STATUS.items()],
+    }
+    for enum in _enums():
+        members: list[dict[str, Any]] = [{"name": m.name, "value": m.value} for m in enum]
+        if enum is codes.CaseStatus:
+            for member, row in zip(codes.CaseStatus, members, strict=True):
+                row["zh"] = codes.STATUS_LABELS[member]
+                row["is_resolved"] = member.is_resolved
+        lists[snake_name(enum.__name__)] = members
+    return lists
+
+
+# -- field descriptions -------------------------------------------------------------------
+class FieldDoc:
+    """One row of a model's table in the data dictionary."""
+
+    def __init__(self, name: str, info: FieldInfo) -> None:
+        self.name = name
+        self.grade = grade_of(info)
+        self.zh, self.en = labels_of(info)
+        self.required = info.is_required()
+        tp, metadata = _unwrap(info.annotation, list(info.metadata))
+        self.validators = [m.func for m in metadata if isinstance(m, AfterValidator)]
+        self.normalisers = [m.func for m in metadata if isinstance(m, BeforeValidator)]
+        self.type, self.notes = _describe(tp, metadata, self.validators)
+        self.notes[:0] = [_first_line(f) for f in self.normalisers if f.__doc__]
+        if not self.required and info.default not in (None, ...):
+            self.notes.append(f"default {_literal(info.default)}")
+        if self.grade is Grade.L4:
+            masks = [c.mask for f in self.validators if (c := _CHECKS.get(f)) and c.mask]
+            self.notes.append("stored encrypted; analysts see it masked"
+                              + (f" ({', '.join(masks)})" if masks else ""))
+
+
+def _unwrap(tp: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
+    """Peel Optional and Annotated off a type, collecting the metadata found on the way."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp, *extra = get_args(tp)
+            metadata = [*metadata, *extra]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp, metadata
+            tp = args[0]
+        else:
+            return tp, metadata
+
+
+def _describe(tp: Any, metadata: list[Any], validators: list[Callable[..., Any]]
+              ) -> tuple[str, list[str]]:
+    notes: list[str] = []
+    bounds = [f"{sign} {_number(v)}" for attr, sign in _BOUNDS
+              for m in metadata if (v := getattr(m, attr, None)) is not None]
+    if get_origin(tp) is tuple:
+        inner, inner_meta = _unwrap(get_args(tp)[0], [])
+        name, inner_notes = _describe(inner, inner_meta, [])
+        return f"list of {name}", inner_notes
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        values = ", ".join(f"{m.value} {m.name}" if isinstance(m, IntEnum) else str(m.value)
+                           for m in tp)
+        kind = "integer code" if issubclass(tp, IntEnum) else "code"
+        return f"{kind} ({tp.__name__})", [f"one of: {values}"]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp.__name__, notes
+    if tp is bool:
+        name = "boolean"
+    elif tp is int or tp is float or tp is Decimal:
+        name = {int: "integer", float: "number", Decimal: "decimal"}[tp]
+        name = " ".join([name, ", ".join(bounds)]) if bounds else name
+        digits = [getattr(m, "max_digits", None) for m in metadata]
+        places = [getattr(m, "decimal_places", None) for m in metadata]
+        if any(digits):
+            notes.append(f"at most {max(d for d in digits if d)} digits")
+        if any(p is not None for p in places):
+            notes.append(f"{max(p for p in places if p is not None)} decimal places")
+    elif tp is AwareDatetime:
+        name = "datetime with time zone"
+    elif tp is datetime:
+        name = "datetime"
+    elif tp is str:
+        shapes = [shape for f in validators if (shape := _shape(f))]
+        name = ", ".join(["string", *shapes])
+        notes.extend(_string_notes(metadata))
+    else:
+        name = getattr(tp, "__name__", str(tp))
+    for func in validators:
+        notes.extend(_check_notes(func))
+    return name, notes
+
+
+def _string_notes(metadata: list[Any]) -> list[str]:
+    notes = []
+    if any(getattr(m, "strip_whitespace", False) for m in metadata):
+        notes.append("surrounding spaces trimmed")
+    minimum = max((v for m in metadata if (v := getattr(m, "min_length", None))), default=None)
+    if minimum == 1:
+        notes.append("not empty")
+    elif minimum:
+        notes.append(f"at least {minimum} chars")
+    maximum = min((v for m in metadata if (v := getattr(m, "max_length", None))), default=None)
+    if maximum:
+        notes.append(f"at most {maximum} chars")
+    notes.extend(f"pattern `{p}`" for m in metadata if (p := getattr(m, "pattern", None)))
+    return notes
+
+
+def _shape(func: Callable[..., Any]) -> str:
+    if (check := _CHECKS.get(func)) is not None:
+        return check.shape
+    digits = inspect.getclosurevars(func).nonlocals.get("digits")
+    return f"{digits} digits" if digits else ""
+
+
+def _check_notes(func: Callable[..., Any]) -> list[str]:
+    if (check := _CHECKS.get(func)) is not None:
+        text = check.note
+    else:
+        # division_checker's closures carry what they check in their free variables
+        free = inspect.getclosurevars(func).nonlocals
+        text = (f"{free['what']} code of {free['digits']} digits" if "what" in free
+                else _humanise(func.__name__))
+    return [text + _fails_as(reasons_raised(func))]
+
+
+def _fails_as(reasons: list[str]) -> str:
+    return f" (fails as {', '.join(f'`{r}`' for r in reasons)})" if reasons else ""
+
+
+def reasons_raised(func: Callable[..., Any]) -> list[str]:
+    """The reason codes a check names in its body: what a failing value is quarantined as."""
+    names = getattr(func, "__func__", func).__code__.co_names
+    return [reason.value for reason in Reason if reason.name in names]
+
+
+def _first_line(func: Callable[..., Any]) -> str:
+    return "normalised: " + (inspect.getdoc(func) or "").splitlines()[0].rstrip(".")
+
+
+def _humanise(name: str) -> str:
+    return name.strip("_").replace("_", " ")
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, tuple | list) and not value:
+        return "empty list"
+    return f"`{value!r}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# -- the dictionary -----------------------------------------------------------------------
+def data_dictionary() -> str:
+    lines = [
+        f"# 矛盾纠纷数据共享：数据字典 / Dispute data sharing: data dictionary "
+        f"(schema {SCHEMA_VERSION})",
+        "",
+        f"Schema version **{SCHEMA_VERSION}**. Generated from the contract in `schemas/` by "
+        "`silobridge schemas export`; do not edit by hand.",
+        "",
+        *_sharing_intro(),
+        *_grades_section(),
+        "## Models",
+        "",
+    ]
+    for model in MODELS:
+        lines += _model_section(model)
+    lines += _code_list_section()
+    lines += _reasons_section()
+    return "\n".join(lines)
+
+
+def _sharing_intro() -> list[str]:
+    top = MODELS[0]
+    nested = [(name, _unwrap(info.annotation, [])[0]) for name, info in top.model_fields.items()]
+    parts = [f"`{name}` as a list of **{get_args(tp)[0].__name__}**" for name, tp in nested
+             if get_origin(tp) is tuple and isinstance(get_args(tp)[0], type)
+             and issubclass(get_args(tp)[0], BaseModel)]
+    schemas_list = ", ".join(f"`{snake_name(m.__name__)}.schema.json`" for m in MODELS)
+    lines = [
+        "## How to share data with us",
+        "",
+        f"Every dispute record you send must fit one **{top.__name__}**"
+        + (f", with {' and '.join(parts)}" if parts else "") + ". "
+        "Reference data fits the other models below. Send one record per dispute as your "
+        "system holds it: we link the records of the same dispute across levels ourselves.",
+        "",
+        "- The machine-readable contract sits next to this file: one JSON Schema per model "
+        f"({schemas_list}), the code lists (`code_lists.json`) and the reason codes "
+        "(`reasons.json`).",
+        "- Every field is labelled in Chinese and English and graded L1–L4 (JSON Schema "
+        "extras `x-label-zh`, `x-label-en`, `x-grade`); the grade decides who may see it.",
+        "- Times must carry their time zone (`2024-03-05T09:30:00+08:00`); codes must come "
+        "from the code lists; township, village and grid codes are also looked up in our "
+        "division registry; unknown fields are refused.",
+        "- Records that fail a check are not loaded: they come back to you in a quarantine "
+        "list, one row per problem, with the field, a reason code from the list at the end "
+        "and a message that describes the problem without repeating personal numbers.",
+        "",
+    ]
+    return lines
+
+
+def _grades_section() -> list[str]:
+    docs = [(model, FieldDoc(name, info)) for model in MODELS
+            for name, info in model.model_fields.items()]
+    lines = ["## Grades (DB33/T 2350-2021)", "",
+             "Every field carries one of four grades; the grade decides who may see the value.",
+             "", "| grade | meaning | typical content | fields |", "|---|---|---|---|"]
+    for grade in Grade:
+        meaning, examples = _GRADE_MEANING[grade]
+        count = sum(doc.grade is grade for _, doc in docs)
+        fields = ", ".join(f"`{m.__name__}.{d.name}`" for m, d in docs if d.grade is grade)
+        lines.append(f"| {grade.value} | {meaning} | {examples} | "
+                     f"{fields if grade is Grade.L4 else f'{count} fields'} |")
+    masks = [f"`{m.__name__}.{d.name}`: {c.mask}" for m, d in docs if d.grade is Grade.L4
+             for f in d.validators if (c := _CHECKS.get(f)) and c.mask]
+    lines += ["", "L4 fields are stored encrypted and linked across sources by a keyed hash "
+              "(HMAC) of the normalised value, never in clear; analysts see them masked ("
+              + "; ".join(masks) + ").", ""]
+    return lines
+
+
+def _model_section(model: type[BaseModel]) -> list[str]:
+    lines = [f"### {model.__name__}", "", inspect.getdoc(model) or "", ""]
+    config = model.model_config
+    rules = []
+    if config.get("extra") == "forbid":
+        rules.append("fields not listed here are refused")
+    if config.get("str_max_length"):
+        rules.append(f"any text at most {config['str_max_length']} chars unless stated")
+    for name, decorator in model.__pydantic_decorators__.model_validators.items():
+        when = " (derived before the field checks)" if decorator.info.mode == "before" else ""
+        rules.append(_humanise(name) + when + _fails_as(reasons_raised(decorator.func)))
+    if rules:
+        lines += ["Record rules: " + "; ".join(rules) + ".", ""]
+    lines += ["| field | 中文名 | English label | type | required | grade | constraints / notes |",
+              "|---|---|---|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        doc = FieldDoc(name, info)
+        cells = [f"`{name}`", doc.zh, doc.en, doc.type, "yes" if doc.required else "no",
+                 doc.grade.value, "; ".join(doc.notes)]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _code_list_section() -> list[str]:
+    lines = ["## Code lists", "", "All lists are also in `code_lists.json`.", "",
+             f"### Categories ({len(codes.CATEGORIES)})", "", "| code | 名称 | report bucket |",
+             "|---|---|---|"]
+    lines += [f"| {code} | {_cell(name)} | {_cell(codes.CATEGORY_BUCKET[code].value)} |"
+              for code, name in codes.CATEGORIES.items()]
+    lines += ["", "### Canonical statuses (CaseStatus)", "", "| code | 中文 | counts as resolved |",
+              "|---|---|---|"]
+    lines += [f"| {s.value} | {codes.STATUS_LABELS[s]} | {'yes' if s.is_resolved else 'no'} |"
+              for s in codes.CaseStatus]
+    lines += ["", "### Province platform status codes", "", "| code | 中文 |", "|---|---|"]
+    lines += [f"| {code} | {label} |" for code, label in codes.PROVINCE_STATUS.items()]
+    for enum in _enums():
+        if enum is codes.CaseStatus:
+            continue
+        own_doc = enum.__dict__.get("__doc__")  # Enum fills in a generic one otherwise
+        lines += ["", f"### {enum.__name__}", ""]
+        if own_doc and not own_doc.startswith("An enumeration"):
+            lines += [inspect.cleandoc(own_doc).splitlines()[0], ""]
+        lines += ["| code | name |", "|---|---|"]
+        lines += [f"| {_cell(str(m.value))} | {m.name} |" for m in enum]
+    lines.append("")
+    return lines
+
+
+def _reasons_section() -> list[str]:
+    lines = ["## Reason codes", "",
+             "Each quarantined row names one of these (also in `reasons.json`).", "",
+             "| reason | description |", "|---|---|"]
+    lines += [f"| `{r.value}` | {_cell(DESCRIPTIONS[r])} |" for r in Reason]
+    return lines

@@ -1,0 +1,44 @@
+"""Data grades (DB33/T 2350-2021) and the field metadata every contract field carries.
+
+Each field of the canonical models is declared with `contract_field`, which records its
+grade and its Chinese and English labels in the JSON Schema (`x-grade`, `x-label-zh`,
+`x-label-en`). Masking, the data dictionary and the analyst snapshot's column comments
+are all derived from that metadata, never from hand-kept lists.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
+
+
+class Grade(StrEnum):
+    """DB33/T 2350-2021: public data sensitivity grades."""
+
+    L1 = "L1"  # not sensitive: codes, categories, counts
+    L2 = "L2"  # low: times, amounts, organisation names
+    L3 = "L3"  # fairly sensitive: personal names, addresses, free text naming people
+    L4 = "L4"  # sensitive: resident ID and phone numbers
+
+
+def contract_field(grade: Grade, zh: str, en: str, default: Any = ..., **kwargs: Any) -> Any:
+    """A model field with its grade and labels recorded as JSON Schema extras."""
+    return Field(default, description=f"{zh} / {en}",
+                 json_schema_extra={"x-grade": grade.value, "x-label-zh": zh, "x-label-en": en},
+                 **kwargs)
+
+
+def grade_of(info: FieldInfo) -> Grade:
+    extra = info.json_schema_extra
+    if not isinstance(extra, dict) or "x-grade" not in extra:
+        raise ValueError("field declared without contract_field: no grade")
+    return Grade(str(extra["x-grade"]))
+
+
+def labels_of(info: FieldInfo) -> tuple[str, str]:
+    extra = info.json_schema_extra
+    assert isinstance(extra, dict)
+    return str(extra["x-label-zh"]), str(extra["x-label-en"])
