@@ -130,7 +130,12 @@ class ProvinceRenderer:
         if d.path != "other-county":
             accept = d.step_at(FlowAction.ACCEPT, Level.COUNTY)
             accept = accept if accept and accept <= at else None
-        resolved = d.resolved_at if s.status >= 800 and d.resolved_at else None
+        # the latest resolution the platform has heard of (a merged re-registration was
+        # closed, never resolved)
+        resolved = None
+        if s.status >= 800 and s.kind != "rereg":
+            resolved = max((x.at for x in d.steps if x.action == FlowAction.RESOLVE
+                            and x.at + d.sync_lag <= at), default=None)
         closed = d.closed_at if s.status == 1100 and s.kind != "rereg" else None
         if s.kind == "rereg" and s.status == 1100:
             closed = d.rereg_merged_at

@@ -249,6 +249,8 @@ class TownshipRenderer:
         if defect == Defect.BAD_CHECK_DIGIT:
             field = "sqrsfzh"
             ids = row[field].split("、")
+            if len(ids[0]) != 18:  # a legacy 15-digit ID has no check character to break
+                return None
             ids[0] = break_check_char(ids[0], r)
             row[field] = "、".join(ids)
             return field
@@ -325,8 +327,10 @@ class TownshipRenderer:
             field = self._inject_ledger(row, defect, o, r) if defect else ""
             rows = sheets.setdefault(sheet, [])
             rows.append((row, None if defect == Defect.EXACT_DUPLICATE else defect, field, o))
-            if defect == Defect.EXACT_DUPLICATE:  # the clerk pasted the entry twice
-                rows.append((list(row), defect, "*", o))
+            if defect == Defect.EXACT_DUPLICATE:
+                # the clerk pasted the entry twice; it gets a 序号 of its own, so the two
+                # rows differ in that cell: a near duplicate to load and link, not an exact one
+                rows.append((list(row), Defect.NEAR_DUPLICATE, "*", o))
         header_rows = 3
         for sheet, rows in sheets.items():
             for i, (row, defect, field, o) in enumerate(rows, start=1):
