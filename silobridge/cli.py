@@ -28,6 +28,12 @@ app = typer.Typer(help="silobridge: one view per dispute across province, county
 mock_app = typer.Typer(help="The mock source world: generate it, move it forward, serve it.",
                        no_args_is_help=True)
 app.add_typer(mock_app, name="mock")
+quarantine_app = typer.Typer(help="Rejected records: list them, look at one, replay them.",
+                             no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+schemas_app = typer.Typer(help="The shared contract other departments read.",
+                          no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
 console = Console()
 
 
@@ -168,6 +174,103 @@ def extract(
     console.print(table)
     for note in result.notes[:20]:
         console.print(f"  note: {note}", highlight=False)
+
+
+@app.command("ingest")
+def ingest(
+    source: Annotated[Source, typer.Argument(help="Which source to ingest.")],
+    path: Annotated[str | None, typer.Option(
+        help="Read this file, folder, database URL or API URL with the source's connector "
+             "and mapping.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Extract, conform, validate and land one source; bad rows go to the quarantine."""
+    from conform.mapping import MappingError  # noqa: PLC0415
+
+    from warehouse.db import WarehouseError  # noqa: PLC0415
+
+    from .ingest import AccountingError, ingest_source  # noqa: PLC0415
+
+    try:
+        summary = ingest_source(_settings(), source.value, path=path)
+    except (SourceError, MappingError, WarehouseError, AccountingError) as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+        return
+    table = Table("source", "read", "loaded", "quarantined", "duplicates", "seconds")
+    table.add_row(summary.source, f"{summary.read:,}", f"{summary.loaded:,}",
+                  f"{summary.quarantined:,}", f"{summary.duplicates:,}", f"{summary.seconds:.2f}")
+    console.print(table)
+    for reason, n in summary.reasons.most_common():
+        console.print(f"  quarantined for {reason}: {n}", highlight=False)
+    for d in summary.drift[:20]:
+        console.print(f"  drift in {d['origin']}: {d['kind']} {d['column'] or ''} "
+                      f"{('(expected ' + d['expected'] + ')') if d['expected'] else ''}",
+                      highlight=False)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only records with this reason code.")] = None,
+    status: Annotated[str, typer.Option(help="open, released or all.")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+) -> None:
+    """List quarantined records with their reasons."""
+    from .quarantine import count_by_reason, list_records  # noqa: PLC0415
+
+    settings = _settings()
+    rows = list_records(settings, source.value if source else None, reason, status, limit)
+    table = Table("id", "source", "origin", "row", "status", "reasons", "fields")
+    for r in rows:
+        table.add_row(str(r["quarantine_id"]), r["source"], r["origin"], str(r["row_no"]),
+                      r["status"], ", ".join(r["reasons"]), ", ".join(r["fields"]))
+    console.print(table)
+    counts = count_by_reason(settings, source.value if source else None)
+    console.print("open by reason: " + (", ".join(f"{k} {v}" for k, v in counts.items())
+                                        or "none"), highlight=False)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    quarantine_id: Annotated[int, typer.Argument(help="The record's quarantine id.")],
+) -> None:
+    """Show one quarantined record as received (ID and phone numbers masked) and why."""
+    from .quarantine import show  # noqa: PLC0415
+
+    record = show(_settings(), quarantine_id)
+    if record is None:
+        raise _fail(f"no quarantined record {quarantine_id}")
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Re-conform and re-validate open quarantine records (after a mapping fix)."""
+    from .quarantine import replay  # noqa: PLC0415
+
+    summary = replay(_settings(), source.value if source else None)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        return
+    console.print(f"replayed {summary.read}: {summary.loaded} loaded, "
+                  f"{summary.quarantined} still quarantined")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    folder: Annotated[Path, typer.Argument(help="Where to write the JSON Schemas and the data "
+                                           "dictionary.")],
+) -> None:
+    """Write JSON Schema files and the Markdown data dictionary generated from the models."""
+    from schemas.export import export  # noqa: PLC0415
+
+    for path in export(folder):
+        console.print(str(path), highlight=False)
 
 
 @app.command("demo")

@@ -1,14 +1,15 @@
 """`silobridge demo`: the main job on embedded defaults, end to end, then a summary.
 
 It generates the default mock world into the home folder (once; later runs reuse it),
-serves the province gateway on the port the province connector expects, extracts every
-source incrementally into the warehouse and prints what came in. A second run extracts
-nothing new, because every cursor already stands at the end.
+serves the province gateway on the port the province connector expects, ingests every
+source incrementally (extract, conform, validate, land; bad rows to the quarantine) and
+prints the accounting. A second run reads nothing new: every cursor stands at the end.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from rich.table import Table
 from connectors.errors import SourceError
 from warehouse.db import session
 
-from .extract import ExtractResult, extract_source
+from .ingest import IngestSummary, ingest_source
 from .settings import SOURCE_NAMES, Settings
 
 
@@ -38,7 +39,7 @@ def run_demo(settings: Settings, console: Console) -> int:
         console.print(f"generated the mock world at {world} in {time.perf_counter() - t0:.1f} s "
                       f"({manifest.spec.cases} disputes over {manifest.spec.days} days)")
     url = urlsplit(settings.province.base_url)
-    results: list[ExtractResult] = []
+    results: list[IngestSummary] = []
     failures: list[str] = []
     with ExitStack() as stack:
         if url.hostname in ("127.0.0.1", "localhost"):
@@ -46,18 +47,22 @@ def run_demo(settings: Settings, console: Console) -> int:
             console.print(f"province gateway serving on {gateway.url}")
         for source in SOURCE_NAMES:
             try:
-                results.append(extract_source(settings, source))
+                results.append(ingest_source(settings, source))
             except SourceError as e:
                 failures.append(f"{source}: {e}")
-    table = Table("source", "new rows", "batches", "parse errors", "seconds", "rows/s",
-                  "rows in warehouse", title="extraction")
+    table = Table("source", "read", "loaded", "quarantined", "duplicates", "seconds",
+                  "staged in all", title="ingestion (this run)")
     with session(settings.warehouse_path) as con:
-        totals = dict(con.execute("SELECT source, count(*) FROM raw.records GROUP BY source")
+        totals = dict(con.execute("SELECT source, count(*) FROM staging.cases GROUP BY source")
                       .fetchall())
     for r in results:
-        table.add_row(r.source, f"{r.rows:,}", str(r.batches), str(r.parse_errors),
-                      f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}", f"{totals.get(r.source, 0):,}")
+        table.add_row(r.source, f"{r.read:,}", f"{r.loaded:,}", f"{r.quarantined:,}",
+                      f"{r.duplicates:,}", f"{r.seconds:.2f}", f"{totals.get(r.source, 0):,}")
     console.print(table)
+    reasons = sum((r.reasons for r in results), Counter())
+    if reasons:
+        console.print("quarantined for: " + ", ".join(f"{k} {v}" for k, v in
+                                                      reasons.most_common()), highlight=False)
     for failure in failures:
         console.print(f"[bold red]failed[/] {failure}", highlight=False)
     console.print(f"warehouse: {settings.warehouse_path}")

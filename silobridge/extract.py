@@ -56,20 +56,24 @@ def build_connector(settings: Settings, source: SourceName) -> Connector:
     raise ValueError(f"unknown source {source!r}")
 
 
-def extract_source(settings: Settings, source: SourceName) -> ExtractResult:
-    """Extract what is new in `source` since its stored cursor and land it raw."""
+def extract_source(settings: Settings, source: SourceName,
+                   cursor_key: str | None = None) -> ExtractResult:
+    """Extract what is new in `source` since its stored cursor and land it raw.
+
+    `cursor_key` keeps a separate cursor, for one-off ingestion of another path.
+    """
     run_id = new_run_id("extract", source)
     result = ExtractResult(source=source, run_id=run_id)
     with session(settings.warehouse_path) as con:
         start_run(con, run_id, "extract", source)
-        cursor = load_cursor(con, source)
+        cursor = load_cursor(con, cursor_key or source)
     connector = build_connector(settings, source)
     started = time.perf_counter()
     group: list[RawBatch] = []
 
     def flush() -> None:
         with session(settings.warehouse_path) as con:
-            land(con, group, run_id)
+            land(con, group, run_id, cursor_key)
         group.clear()
 
     try:

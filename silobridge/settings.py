@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     county: SqlSourceConfig = Field(default_factory=SqlSourceConfig)
     township: FileDropConfig = Field(default_factory=FileDropConfig)
     grid: JsonlDropConfig = Field(default_factory=JsonlDropConfig)
+    #: the grid system's registry of villages and grids (villages.csv, grids.csv)
+    reference: Path | None = None
+    #: folder of per-source mapping files (default: the ones shipped in schemas/mappings)
+    mappings_dir: Path | None = None
 
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:
@@ -44,11 +48,18 @@ class Settings(BaseSettings):
             self.township.path = self.world_dir / "township"
         if self.grid.path is None:
             self.grid.path = self.world_dir / "grid"
+        if self.reference is None:
+            self.reference = self.world_dir / "reference"
         return self
 
     @property
     def world_dir(self) -> Path:
         return self.home / "world"
+
+    @property
+    def reference_dir(self) -> Path:
+        assert self.reference is not None  # set by the validator above
+        return self.reference
 
     @property
     def warehouse_path(self) -> Path:

@@ -16,8 +16,9 @@ import pyarrow as pa
 from connectors.base import LINEAGE_COLUMNS, RawBatch
 
 
-def load_cursor(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any] | None:
-    row = con.execute("SELECT cursor FROM ops.cursors WHERE source = ?", [source]).fetchone()
+def load_cursor(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
+    """The stored cursor under `key` (a source's name, or a one-off ingestion's key)."""
+    row = con.execute("SELECT cursor FROM ops.cursors WHERE source = ?", [key]).fetchone()
     return json.loads(row[0]) if row else None
 
 
@@ -25,12 +26,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: str) -> list[int]:
+def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: str,
+         cursor_key: str | None = None) -> list[int]:
     """Land batches of one source and advance its cursor, in one transaction.
 
     Cursors are cumulative, so the last batch's cursor covers the whole group. Batches
     with the same columns are inserted together (one INSERT per column layout, not per
-    batch). Returns the batch ids in order.
+    batch). The cursor is stored under `cursor_key` (default: the source's name; a
+    one-off ingestion of another path keeps its own). Returns the batch ids in order.
     """
     if not batches:
         return []
@@ -49,8 +52,9 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
             "notes": pa.array([list(b.notes) for b in batches], pa.list_(pa.string())),
         })
         con.register("meta", meta)
-        con.execute("INSERT INTO ops.batches SELECT batch_id, ?, ?, origin, columns, rows, "
-                    "notes, now() FROM meta", [run_id, source])
+        con.execute("INSERT INTO ops.batches (batch_id, run_id, source, origin, columns, rows, "
+                    "notes, landed_at) SELECT batch_id, ?, ?, origin, columns, rows, notes, "
+                    "now() FROM meta", [run_id, source])
         con.unregister("meta")
         layouts: dict[tuple[str, ...], list[pa.Table]] = {}
         for batch_id, batch in zip(ids, batches, strict=True):
@@ -63,7 +67,7 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
         con.execute(
             "INSERT INTO ops.cursors VALUES (?, ?, ?, now()) ON CONFLICT (source) DO UPDATE "
             "SET cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = now()",
-            [source, json.dumps(batches[-1].cursor, ensure_ascii=False), ids[-1]],
+            [cursor_key or source, json.dumps(batches[-1].cursor, ensure_ascii=False), ids[-1]],
         )
         con.execute("COMMIT")
     except Exception:

@@ -1,0 +1,342 @@
+"""The ingest step: extract → conform → validate → land, for one source.
+
+After extraction lands raw batches, every batch not yet ingested is processed in chunks,
+each in one transaction: exact duplicates (same raw content seen before, in this chunk or
+any earlier run) are counted and skipped; unreadable records and records that fail
+conforming or the shared models go to the quarantine with their reasons; the rest are
+staged. Per batch, read = loaded + quarantined + duplicates is recorded in
+ops.accounting, and a chunk that breaks it rolls back and fails loudly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from conform.drift import drift as detect_drift
+from conform.engine import conform
+from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
+from conform.reference import load_reference
+from conform.validate import DivisionRegistry, Problem, validate
+from schemas.reasons import Reason
+from warehouse.db import session
+from warehouse.runs import finish_run, new_run_id, start_run
+
+from .extract import ExtractResult, extract_source
+from .settings import Settings, SourceName
+
+CHUNK_ROWS = 100_000
+
+
+class AccountingError(RuntimeError):
+    """A batch's rows do not add up: read ≠ loaded + quarantined + duplicates."""
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    run_id: str
+    batches: int = 0
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    extract: ExtractResult | None = None
+
+    def add(self, other: IngestSummary) -> None:
+        for name in ("batches", "read", "loaded", "quarantined", "duplicates"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reasons.update(other.reasons)
+        self.drift.extend(other.drift)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reasons"] = dict(sorted(self.reasons.items()))
+        out["extract"] = self.extract.to_dict() if self.extract else None
+        out["rows_per_s"] = round(self.read / self.seconds, 1) if self.seconds else 0.0
+        return out
+
+
+def ingest_source(settings: Settings, source: SourceName,
+                  path: str | None = None) -> IngestSummary:
+    """Extract what is new in `source`, then conform, validate and land it.
+
+    `path` reads another file, folder, database URL or API URL with the source's
+    connector and mapping, under a cursor of its own.
+    """
+    started = time.perf_counter()
+    cursor_key = None
+    if path is not None:
+        settings = with_path(settings, source, path)
+        cursor_key = f"{source}@{path}"
+    extracted = extract_source(settings, source, cursor_key)
+    summary = process_pending(settings, source)
+    summary.extract = extracted
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def with_path(settings: Settings, source: SourceName, path: str) -> Settings:
+    """Settings whose `source` reads `path` instead of its configured location."""
+    if source == "province":
+        change: dict[str, Any] = {"base_url": path}
+    elif source == "county":
+        change = {"url": path if "://" in path else f"sqlite:///{Path(path).absolute()}"}
+    else:
+        target = Path(path).absolute()
+        if target.is_dir() or not target.exists():
+            change = {"path": target}
+        else:
+            # a township file keeps its township folder in its origin ("330421001/x.csv"):
+            # the mapping reads the township code from there
+            root = target.parent.parent if target.parent.name.isdigit() else target.parent
+            change = {"path": root, "patterns": [str(target.relative_to(root))]}
+    config = getattr(settings, source).model_copy(update=change)
+    return settings.model_copy(update={source: config})
+
+
+def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
+    """Conform and validate every landed batch of `source` that is not ingested yet."""
+    run_id = new_run_id("ingest", source)
+    total = IngestSummary(source=source, run_id=run_id)
+    started = time.perf_counter()
+    mappings = load_mappings(settings.mappings_dir)
+    with session(settings.warehouse_path) as con:
+        start_run(con, run_id, "ingest", source)
+        try:
+            load_reference(con, settings.reference_dir)
+            registry = DivisionRegistry.from_warehouse(con)
+            pending = con.execute(
+                "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
+                "ORDER BY batch_id", [source]).fetchall()
+            for chunk in _chunks(pending):
+                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry))
+        except Exception as e:
+            total.seconds = time.perf_counter() - started
+            finish_run(con, run_id, "failed", total.to_dict(), str(e))
+            raise
+        total.seconds = time.perf_counter() - started
+        finish_run(con, run_id, "ok", total.to_dict())
+    return total
+
+
+def _chunks(batches: list[tuple[int, int]]) -> list[list[int]]:
+    """Group batch ids into chunks of about CHUNK_ROWS rows (a big batch is one chunk)."""
+    chunks: list[list[int]] = []
+    rows = 0
+    for batch_id, n in batches:
+        if not chunks or (rows + n > CHUNK_ROWS and rows > 0):
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(batch_id)
+        rows += n
+    return chunks
+
+
+def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
+                   run_id: str, mappings: list[Mapping],
+                   registry: DivisionRegistry) -> IngestSummary:
+    summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
+    con.execute("BEGIN")
+    try:
+        ids = pa.table({"batch_id": pa.array(batch_ids, pa.int64())})
+        con.register("_batch_ids", ids)
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _in AS
+            SELECT row_number() OVER (ORDER BY r.batch_id, r.row_no) AS _rid, r.*
+            FROM raw.records r JOIN _batch_ids USING (batch_id)""")
+        con.unregister("_batch_ids")
+        # exact duplicates: content seen before, in an earlier run or earlier in this chunk
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _dup AS
+            SELECT _rid FROM (
+                SELECT _rid, raw_hash,
+                       row_number() OVER (PARTITION BY raw_hash ORDER BY _rid) AS k
+                FROM _in) i
+            WHERE k > 1 OR EXISTS (SELECT 1 FROM ops.seen_records s
+                                   WHERE s.source = ? AND s.raw_hash = i.raw_hash)""",
+                    [source])
+        rejected: dict[int, tuple[str | None, list[Problem]]] = {}
+        for rid, error in con.execute(
+                "SELECT _rid, parse_error FROM _in WHERE parse_error IS NOT NULL "
+                "AND _rid NOT IN (SELECT _rid FROM _dup)").fetchall():
+            rejected[rid] = (None, [Problem("*", Reason.UNPARSEABLE.value, error)])
+        outcome = conform_and_validate(con, source, mappings, registry)
+        rejected.update(outcome.rejected)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events)
+        quarantine(con, source, run_id, rejected)
+        for problems in (p for _, p in rejected.values()):
+            summary.reasons.update({p.reason for p in problems})
+        con.execute("""
+            INSERT INTO ops.seen_records
+            SELECT ?, raw_hash, batch_id, row_no FROM _in
+            WHERE _rid NOT IN (SELECT _rid FROM _dup)""", [source])
+        summary.drift = _record_drift(con, source, run_id, batch_ids, mappings)
+        _account(con, source, run_id, batch_ids, summary)
+        con.execute("UPDATE ops.batches SET ingested_run = ? WHERE batch_id = ANY(?)",
+                    [run_id, batch_ids])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+@dataclass
+class Outcome:
+    """Conformed and validated records of `_in`: tables to stage, and rejected ids."""
+
+    cases: list[pa.Table] = field(default_factory=list)
+    parties: list[pa.Table] = field(default_factory=list)
+    events: list[pa.Table] = field(default_factory=list)
+    rejected: dict[int, tuple[str | None, list[Problem]]] = field(default_factory=dict)
+    mappings: dict[str, Mapping] = field(default_factory=dict)
+
+
+def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
+                         registry: DivisionRegistry) -> Outcome:
+    """Conform and validate the parseable, non-duplicate records of the temp table `_in`.
+
+    `_in` holds raw records with a `_rid`; `_dup` lists the `_rid`s to skip.
+    """
+    out = Outcome()
+    by_mapping: dict[str, list[str]] = {}
+    for (origin,) in con.execute("SELECT DISTINCT origin FROM _in ORDER BY origin").fetchall():
+        try:
+            mapping = select_mapping(mappings, source, origin)
+        except MappingError as e:
+            for (rid,) in con.execute(
+                    "SELECT _rid FROM _in WHERE origin = ? AND parse_error IS NULL AND "
+                    "_rid NOT IN (SELECT _rid FROM _dup)", [origin]).fetchall():
+                out.rejected[rid] = (None, [Problem("*", Reason.UNPARSEABLE.value, str(e))])
+            continue
+        by_mapping.setdefault(mapping.name, []).append(origin)
+        out.mappings[mapping.name] = mapping
+    for name, origins in by_mapping.items():
+        con.register("_origins", pa.table({"origin": origins}))
+        con.execute("""
+            CREATE OR REPLACE TEMP VIEW _todo AS
+            SELECT _rid, origin, record FROM _in JOIN _origins USING (origin)
+            WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM _dup)""")
+        verdict = validate(conform(con, out.mappings[name], "_todo"), registry)
+        con.unregister("_origins")
+        for rid, problems in verdict.rejected.items():
+            out.rejected[rid] = (name, problems)
+        if verdict.cases:
+            out.cases.append(_with_mapping(pa.Table.from_pylist(verdict.cases), name))
+        if verdict.parties:
+            out.parties.append(pa.Table.from_pylist(verdict.parties))
+        if verdict.events:
+            out.events.append(pa.Table.from_pylist(verdict.events))
+    return out
+
+
+def _with_mapping(table: pa.Table, name: str) -> pa.Table:
+    return table.append_column("mapping", pa.array([name] * table.num_rows, pa.string()))
+
+
+def stage(con: duckdb.DuckDBPyConnection, run_id: str, cases: list[pa.Table],
+           parties: list[pa.Table], events: list[pa.Table]) -> None:
+    for table_name, tables in (("cases", cases), ("parties", parties), ("events", events)):
+        for t in tables:
+            con.register("_t", t)
+            extra = ", i.origin, i.raw_hash, ? AS run_id, now() AS loaded_at" \
+                if table_name == "cases" else ""
+            params = [run_id] if table_name == "cases" else []
+            con.execute(f"""
+                INSERT INTO staging.{table_name} BY NAME
+                SELECT t.* EXCLUDE (_rid), i.batch_id, i.row_no {extra}
+                FROM _t t JOIN _in i USING (_rid)""", params)  # noqa: S608
+            con.unregister("_t")
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
+                rejected: dict[int, tuple[str | None, list[Problem]]]) -> None:
+    if not rejected:
+        return
+    rows = pa.table({
+        "_rid": pa.array(list(rejected), pa.int64()),
+        "mapping": [m for m, _ in rejected.values()],
+        "reasons": pa.array([[{"field": p.field, "reason": p.reason, "message": p.message}
+                              for p in problems] for _, problems in rejected.values()],
+                            pa.list_(pa.struct([("field", pa.string()), ("reason", pa.string()),
+                                                ("message", pa.string())]))),
+    })
+    con.register("_q", rows)
+    con.execute("""
+        INSERT INTO quarantine.records (quarantine_id, source, batch_id, row_no, origin,
+            raw_hash, mapping, reasons, run_id, quarantined_at)
+        SELECT nextval('quarantine.id_seq'), ?, i.batch_id, i.row_no, i.origin, i.raw_hash,
+               q.mapping, q.reasons, ?, now()
+        FROM _q q JOIN _in i USING (_rid)
+        ORDER BY q._rid""", [source, run_id])
+    con.unregister("_q")
+
+
+def _record_drift(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
+                  batch_ids: list[int], mappings: list[Mapping]) -> list[dict[str, Any]]:
+    events = []
+    for batch_id, origin, columns in con.execute(
+            "SELECT batch_id, origin, columns FROM ops.batches WHERE batch_id = ANY(?) "
+            "ORDER BY batch_id", [batch_ids]).fetchall():
+        try:
+            mapping = select_mapping(mappings, source, origin)
+        except MappingError:
+            continue
+        d = detect_drift(mapping, list(columns), origin)
+        found = [*(("unknown", c, None) for c in d.unknown),
+                 *(("missing", c, None) for c in d.missing),
+                 *(("renamed", got, expected) for expected, got in d.renamed),
+                 *(("possible_rename", got, expected) for expected, got in d.possible_renames)]
+        events.extend({"batch_id": batch_id, "origin": origin, "kind": kind, "column": column,
+                       "expected": expected} for kind, column, expected in found)
+    if events:
+        con.register("_drift", pa.Table.from_pylist(events))
+        con.execute("INSERT INTO ops.drift SELECT ?, ?, batch_id, origin, kind, \"column\", "
+                    "expected, now() FROM _drift", [run_id, source])
+        con.unregister("_drift")
+    return events
+
+
+def _account(con: duckdb.DuckDBPyConnection, source: str, run_id: str, batch_ids: list[int],
+             summary: IngestSummary) -> None:
+    per_batch = con.execute("""
+        SELECT b.batch_id, b.rows,
+               (SELECT count(*) FROM staging.cases s
+                WHERE s.batch_id = b.batch_id AND s.run_id = ?) AS loaded,
+               (SELECT count(*) FROM quarantine.records q
+                WHERE q.batch_id = b.batch_id AND q.run_id = ?) AS quarantined,
+               (SELECT count(*) FROM _dup d JOIN _in i USING (_rid)
+                WHERE i.batch_id = b.batch_id) AS duplicates
+        FROM ops.batches b WHERE b.batch_id = ANY(?) ORDER BY b.batch_id""",
+                           [run_id, run_id, batch_ids]).fetchall()
+    for batch_id, read, loaded, quarantined, duplicates in per_batch:
+        if read != loaded + quarantined + duplicates:
+            raise AccountingError(
+                f"{source} batch {batch_id}: read {read} != loaded {loaded} + quarantined "
+                f"{quarantined} + duplicates {duplicates}")
+        summary.read += read
+        summary.loaded += loaded
+        summary.quarantined += quarantined
+        summary.duplicates += duplicates
+    con.execute("""
+        INSERT INTO ops.accounting
+        SELECT ?, 'ingest', ?, b.batch_id, b.rows,
+               (SELECT count(*) FROM staging.cases s
+                WHERE s.batch_id = b.batch_id AND s.run_id = ?),
+               (SELECT count(*) FROM quarantine.records q
+                WHERE q.batch_id = b.batch_id AND q.run_id = ?),
+               (SELECT count(*) FROM _dup d JOIN _in i USING (_rid)
+                WHERE i.batch_id = b.batch_id),
+               now()
+        FROM ops.batches b WHERE b.batch_id = ANY(?)""",
+                [run_id, source, run_id, run_id, batch_ids])

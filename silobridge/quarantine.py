@@ -1,0 +1,147 @@
+"""The quarantine, for people: list it, look at one record, replay it after a fix.
+
+Quarantined records stay in raw.records as received; quarantine.records holds why.
+Replay runs them through the current mappings and models again: those that now pass are
+staged and marked released, the rest get their new reasons; the replay's own accounting
+(read = loaded + quarantined) goes to ops.accounting like any run's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conform.mapping import load_mappings
+from conform.reference import load_reference
+from conform.validate import DivisionRegistry
+from schemas.pii import mask_text
+from warehouse.db import session
+from warehouse.runs import finish_run, new_run_id, start_run
+
+from .ingest import AccountingError, conform_and_validate, stage
+from .settings import Settings
+
+
+def list_records(settings: Settings, source: str | None = None, reason: str | None = None,
+                 status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+    with session(settings.warehouse_path) as con:
+        rows = con.execute("""
+            SELECT quarantine_id, source, origin, row_no, status, attempts,
+                   list_transform(reasons, lambda r: r.reason) AS reasons,
+                   list_transform(reasons, lambda r: r.field) AS fields,
+                   quarantined_at
+            FROM quarantine.records
+            WHERE (? IS NULL OR source = ?) AND (? = 'all' OR status = ?)
+              AND (? IS NULL OR list_contains(list_transform(reasons, lambda r: r.reason), ?))
+            ORDER BY quarantine_id LIMIT ?""",
+                           [source, source, status, status, reason, reason, limit]).fetchall()
+        names = [d[0] for d in con.description]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def count_by_reason(settings: Settings, source: str | None = None) -> dict[str, int]:
+    with session(settings.warehouse_path) as con:
+        return dict(con.execute("""
+            SELECT r.reason, count(*) FROM (
+                SELECT DISTINCT quarantine_id, unnest(list_transform(reasons, lambda x: x.reason))
+                       AS reason
+                FROM quarantine.records WHERE status = 'open' AND (? IS NULL OR source = ?)) r
+            GROUP BY r.reason ORDER BY count(*) DESC""", [source, source]).fetchall())
+
+
+def show(settings: Settings, quarantine_id: int) -> dict[str, Any] | None:
+    """One quarantined record: its reasons and the raw record as received, numbers masked."""
+    with session(settings.warehouse_path) as con:
+        row = con.execute("""
+            SELECT q.quarantine_id, q.source, q.origin, q.row_no, q.batch_id, q.raw_hash,
+                   q.mapping, q.status, q.attempts, q.quarantined_at, q.released_at,
+                   q.reasons, r.record, r.raw_text, r.parse_error
+            FROM quarantine.records q
+            JOIN raw.records r USING (batch_id, row_no)
+            WHERE q.quarantine_id = ?""", [quarantine_id]).fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in con.description]
+    out = dict(zip(names, row, strict=True))
+    record = json.loads(out.pop("record")) if out["record"] else None
+    out["record"] = json.loads(mask_text(json.dumps(record, ensure_ascii=False))) \
+        if record else None
+    out["raw_text"] = mask_text(out["raw_text"]) if out["raw_text"] else None
+    out["reasons"] = [{k: mask_text(v) if isinstance(v, str) else v for k, v in r.items()}
+                      for r in out["reasons"]]
+    return out
+
+
+@dataclass
+class ReplaySummary:
+    run_id: str
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
+    """Run open quarantine records through the current mappings and models again."""
+    run_id = new_run_id("replay", source)
+    summary = ReplaySummary(run_id=run_id)
+    mappings = load_mappings(settings.mappings_dir)
+    with session(settings.warehouse_path) as con:
+        start_run(con, run_id, "replay", source)
+        load_reference(con, settings.reference_dir)
+        registry = DivisionRegistry.from_warehouse(con)
+        sources = [s for (s,) in con.execute(
+            "SELECT DISTINCT source FROM quarantine.records WHERE status = 'open' "
+            "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
+        try:
+            for name in sources:
+                counts = _replay_source(con, name, run_id, mappings, registry)
+                summary.by_source[name] = counts
+                summary.read += counts["read"]
+                summary.loaded += counts["loaded"]
+                summary.quarantined += counts["quarantined"]
+        except Exception as e:
+            finish_run(con, run_id, "failed", summary.to_dict(), str(e))
+            raise
+        finish_run(con, run_id, "ok", summary.to_dict())
+    return summary
+
+
+def _replay_source(con: Any, source: str, run_id: str, mappings: list,
+                   registry: DivisionRegistry) -> dict[str, int]:
+    con.execute("BEGIN")
+    try:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _in AS
+            SELECT q.quarantine_id AS _rid, r.*
+            FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
+            WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""", [source])
+        con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT NULL::BIGINT AS _rid LIMIT 0")
+        (read,) = con.execute("SELECT count(*) FROM _in").fetchone()
+        outcome = conform_and_validate(con, source, mappings, registry)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events)
+        loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]
+        con.execute("""
+            UPDATE quarantine.records SET status = 'released', released_run = ?,
+                   released_at = now(), attempts = attempts + 1
+            WHERE quarantine_id = ANY(?)""", [run_id, loaded_ids])
+        for rid, (mapping, problems) in outcome.rejected.items():
+            con.execute("""
+                UPDATE quarantine.records SET reasons = ?, mapping = ?, attempts = attempts + 1
+                WHERE quarantine_id = ?""",
+                        [[asdict(p) for p in problems], mapping, rid])
+        loaded, still = len(loaded_ids), len(outcome.rejected)
+        if read != loaded + still:
+            raise AccountingError(f"replay of {source}: read {read} != loaded {loaded} + "
+                                  f"quarantined {still}")
+        con.execute("INSERT INTO ops.accounting VALUES (?, 'replay', ?, NULL, ?, ?, ?, 0, now())",
+                    [run_id, source, read, loaded, still])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {"read": read, "loaded": loaded, "quarantined": still}
