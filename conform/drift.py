@@ -77,9 +77,9 @@ def drift(mapping: Mapping, columns: Sequence[str], origin: str | None = None) -
 def batch_drift(con: duckdb.DuckDBPyConnection, batch_id: int,
                 mappings: Sequence[Mapping]) -> Drift:
     """Drift of a landed batch, from the columns ops.batches recorded for it."""
-    row = con.execute("SELECT source, origin, columns FROM ops.batches WHERE batch_id = ?",
-                      [batch_id]).fetchone()
-    if row is None:
+    rows = con.execute("SELECT source, origin, columns FROM ops.batches WHERE batch_id = ?",
+                       [batch_id]).fetchall()
+    if not rows:
         raise KeyError(f"no batch {batch_id} in ops.batches")
-    source, origin, columns = row
+    source, origin, columns = rows[0]
     return drift(select_mapping(mappings, source, origin), columns, origin)

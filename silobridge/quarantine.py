@@ -59,7 +59,8 @@ def show(settings: Settings, quarantine_id: int) -> dict[str, Any] | None:
                    q.reasons, r.record, r.raw_text, r.parse_error
             FROM quarantine.records q
             JOIN raw.records r USING (batch_id, row_no)
-            WHERE q.quarantine_id = ?""", [quarantine_id]).fetchone()
+            WHERE q.quarantine_id = ?""", [quarantine_id]).fetchall()
+        row = row[0] if row else None
         if row is None:
             return None
         names = [d[0] for d in con.description]
@@ -121,7 +122,7 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
             FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
             WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""", [source])
         con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT NULL::BIGINT AS _rid LIMIT 0")
-        (read,) = con.execute("SELECT count(*) FROM _in").fetchone()
+        (read,) = con.execute("SELECT count(*) FROM _in").fetchall()[0]
         outcome = conform_and_validate(con, source, mappings, registry)
         stage(con, run_id, outcome.cases, outcome.parties, outcome.events)
         loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]

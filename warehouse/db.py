@@ -67,6 +67,8 @@ def session(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     except duckdb.IOException as e:
         raise WarehouseError(f"cannot open {path}: {e}") from e
     try:
+        # times are stored as instants; show them as people here read them
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
         if not read_only:
             migrate(con)
         yield con

@@ -18,8 +18,8 @@ from connectors.base import LINEAGE_COLUMNS, RawBatch
 
 def load_cursor(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
     """The stored cursor under `key` (a source's name, or a one-off ingestion's key)."""
-    row = con.execute("SELECT cursor FROM ops.cursors WHERE source = ?", [key]).fetchone()
-    return json.loads(row[0]) if row else None
+    rows = con.execute("SELECT cursor FROM ops.cursors WHERE source = ?", [key]).fetchall()
+    return json.loads(rows[0][0]) if rows else None
 
 
 def _quote(name: str) -> str:

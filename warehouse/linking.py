@@ -1,0 +1,182 @@
+"""Cross-level linking: which records, at any level, are the same real dispute.
+
+Rules first, in order of strength:
+1. explicit cross-references: records that name the same grid report, township event,
+   county case or province case id (every source names its own id in its own ref field,
+   so a shared typed key is a link);
+2. evidence: the same township and the same day of occurrence, compatible villages, a
+   shared party (the same resident ID, the same masked ID as the province shows it, the
+   same phone, or the same name), and agreement on what it is about: where both records
+   know the time of occurrence, the same minute and the same category bucket; where one
+   knows only the day (ledgers, some township feeds), the same category. The same
+   people can fall out twice in one day; the category tells those disputes apart.
+Edges become clusters (connected components). Clusters keep the case ids they already
+had: a new record joins its cluster's case, and when a record bridges two old cases the
+older id survives and the other is recorded in core.case_merges.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+#: typed keys: (key type, column) pairs that name a record in some source's id space
+_XREF_COLUMNS = (("grid", "grid_report_ref"), ("grid", "related_ref"),
+                 ("township", "township_ref"), ("county", "county_ref"),
+                 ("province", "province_ref"))
+
+
+@dataclass
+class LinkResult:
+    records: int
+    cases: int
+    new_cases: int
+    merged_cases: int
+    xref_edges: int
+    rule_edges: int
+
+
+def candidate_edges(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[str, str]],
+                                                              list[tuple[str, str]]]:
+    """(xref edges, rule edges) between record_uids of `_link_records` (a temp table)."""
+    xref_keys = " UNION ALL ".join(
+        f"SELECT record_uid, '{kind}:' || {col} AS k FROM _link_records "  # noqa: S608
+        f"WHERE {col} IS NOT NULL" for kind, col in _XREF_COLUMNS)
+    xref = con.execute(f"""  -- kinds and columns come from _XREF_COLUMNS, not from data
+        WITH keys AS ({xref_keys})
+        SELECT DISTINCT a.record_uid, b.record_uid
+        FROM keys a JOIN keys b ON a.k = b.k AND a.record_uid < b.record_uid""").fetchall()  # noqa: S608
+    rules = con.execute("""
+        WITH p AS (
+            SELECT r.record_uid, r.town_code, r.day, r.minute, r.village_code, r.bucket,
+                   r.category_code, k.kind, k.value
+            FROM _link_records r JOIN _link_party_keys k USING (record_uid))
+        SELECT DISTINCT a.record_uid, b.record_uid
+        FROM p a JOIN p b
+          ON a.kind = b.kind AND a.value = b.value AND a.town_code = b.town_code
+         AND a.day = b.day AND a.record_uid < b.record_uid
+        WHERE (a.village_code IS NULL OR b.village_code IS NULL
+               OR a.village_code = b.village_code)
+          AND CASE WHEN a.minute IS NOT NULL AND b.minute IS NOT NULL
+                   THEN a.minute = b.minute AND a.bucket = b.bucket
+                   ELSE a.category_code = b.category_code END""").fetchall()
+    return [tuple(e) for e in xref], [tuple(e) for e in rules]
+
+
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Build `_link_records` and `_link_party_keys` from core.records' current versions."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_records AS
+        SELECT r.record_uid, s.town_code, s.village_code, s.category_code,
+               CAST(timezone('Asia/Shanghai', s.occurred_at) AS DATE) AS day,
+               -- a date-only source writes midnight: it knows the day, not the minute
+               CASE WHEN strftime(timezone('Asia/Shanghai', s.occurred_at), '%H:%M:%S')
+                         = '00:00:00' THEN NULL
+                    ELSE date_trunc('minute', s.occurred_at) END AS minute,
+               b.bucket, s.grid_report_ref, s.related_ref, s.township_ref, s.county_ref,
+               s.province_ref
+        FROM core.records r
+        JOIN staging.cases s USING (batch_id, row_no)
+        LEFT JOIN ref.category_buckets b ON b.code = s.category_code""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_party_keys AS
+        WITH p AS (
+            SELECT r.record_uid, p.* FROM core.records r
+            JOIN staging.parties p USING (batch_id, row_no))
+        SELECT DISTINCT record_uid, kind, value FROM (
+            SELECT record_uid, 'id' AS kind, id_number AS value FROM p
+            WHERE id_number IS NOT NULL
+            UNION ALL
+            SELECT record_uid, 'masked',
+                   coalesce(id_number_masked[1:6] || id_number_masked[-4:],
+                            id_number[1:6] || id_number[-4:]) FROM p
+            WHERE coalesce(id_number_masked, id_number) IS NOT NULL
+            UNION ALL
+            SELECT record_uid, 'credit', credit_code FROM p WHERE credit_code IS NOT NULL
+            UNION ALL
+            SELECT record_uid, 'phone', phone FROM p WHERE phone IS NOT NULL
+            UNION ALL
+            SELECT record_uid, 'name', trim(name) FROM p WHERE name IS NOT NULL)""")
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while x != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def link(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkResult:
+    """Assign every core record a case id; stable across runs (see module docstring)."""
+    prepare(con)
+    xref, rules = candidate_edges(con)
+    uids = [u for (u,) in con.execute("SELECT record_uid FROM core.records").fetchall()]
+    uf = _UnionFind()
+    for a, b in (*xref, *rules):
+        uf.union(a, b)
+    components: dict[str, list[str]] = defaultdict(list)
+    for uid in uids:
+        components[uf.find(uid)].append(uid)
+    how = {}
+    for a, b in rules:
+        how.setdefault(a, "rule")
+        how.setdefault(b, "rule")
+    for a, b in xref:
+        how[a] = how[b] = "xref"
+    existing = dict(con.execute(
+        "SELECT record_uid, case_id FROM core.records WHERE case_id <> ''").fetchall())
+    assignment: dict[str, str] = {}
+    merges: list[tuple[str, str]] = []
+    claimed: set[str] = set()
+    fresh: list[list[str]] = []
+    # bigger components choose first, so a split case keeps its id on its larger part
+    for members in sorted(components.values(), key=lambda m: (-len(m), min(m))):
+        olds = sorted({existing[m] for m in members if m in existing} - claimed)
+        if not olds:
+            fresh.append(members)
+            continue
+        case_id = olds[0]
+        merges.extend((old, case_id) for old in olds[1:])
+        claimed.update(olds)
+        for m in members:
+            assignment[m] = case_id
+    numbers = [n for (n,) in con.execute("SELECT nextval('core.case_seq') FROM range(?)",
+                                         [len(fresh)]).fetchall()]
+    for members, n in zip(fresh, numbers, strict=True):
+        for m in members:
+            assignment[m] = f"C{n:010d}"
+    new_cases = len(fresh)
+    table = pa.table({
+        "record_uid": list(assignment),
+        "case_id": list(assignment.values()),
+        "link_rule": [how.get(u, "single") for u in assignment],
+    })
+    con.register("_assign", table)
+    con.execute("""
+        UPDATE core.records r SET case_id = a.case_id, link_rule = a.link_rule,
+               updated_run = ?
+        FROM _assign a
+        WHERE a.record_uid = r.record_uid
+          AND (r.case_id IS DISTINCT FROM a.case_id OR r.link_rule IS DISTINCT FROM a.link_rule)
+        """, [run_id])
+    con.unregister("_assign")
+    if merges:
+        con.executemany("INSERT INTO core.case_merges VALUES (?, ?, ?, now()) ON CONFLICT "
+                        "(old_case_id) DO UPDATE SET new_case_id = excluded.new_case_id",
+                        [[old, new, run_id] for old, new in merges])
+    return LinkResult(records=len(uids), cases=len(components), new_cases=new_cases,
+                      merged_cases=len(merges), xref_edges=len(xref), rule_edges=len(rules))
