@@ -186,7 +186,6 @@ def ingest(
 ) -> None:
     """Extract, conform, validate and land one source; bad rows go to the quarantine."""
     from conform.mapping import MappingError  # noqa: PLC0415
-
     from warehouse.db import WarehouseError  # noqa: PLC0415
 
     from .ingest import AccountingError, ingest_source  # noqa: PLC0415
@@ -271,6 +270,41 @@ def schemas_export(
 
     for path in export(folder):
         console.print(str(path), highlight=False)
+
+
+@app.command("run")
+def run(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """The whole pipeline outside Airflow: ingest every source, merge, link, marts."""
+    from .run import run_pipeline  # noqa: PLC0415
+
+    summary = run_pipeline(_settings())
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+    else:
+        from .report_console import print_run  # noqa: PLC0415
+
+        print_run(summary, console)
+    if summary.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command("merge")
+def merge_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Merge what ingestion staged into core: link, golden records, history, timeline."""
+    from .run import merge_step  # noqa: PLC0415
+
+    summary = merge_step(_settings())
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+        return
+    console.print(f"records: {summary.records_new} new, {summary.records_changed} changed; "
+                  f"cases: {summary.cases_new} new, {summary.cases_changed} changed, "
+                  f"{summary.cases_removed} merged away; timeline +{summary.timeline_added}; "
+                  f"history +{summary.history_opened}")
 
 
 @app.command("demo")

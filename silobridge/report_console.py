@@ -1,0 +1,40 @@
+"""Printing a pipeline run's summary for people (the CLI's tables)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from .run import RunSummary
+
+
+def print_run(summary: RunSummary, console: Console) -> None:
+    table = Table("source", "read", "loaded", "quarantined", "duplicates", "seconds",
+                  title="ingestion (this run)")
+    for name, i in summary.ingests.items():
+        table.add_row(name, f"{i.read:,}", f"{i.loaded:,}", f"{i.quarantined:,}",
+                      f"{i.duplicates:,}", f"{i.seconds:.2f}")
+    for name, error in summary.failures.items():
+        table.add_row(f"[red]{name}[/]", "failed", "", "", "", "")
+        console.print(f"[bold red]{name} failed:[/] {error}", highlight=False)
+    console.print(table)
+    reasons = sum((i.reasons for i in summary.ingests.values()), Counter())
+    if reasons:
+        console.print("quarantined for: " + ", ".join(
+            f"{k} {v}" for k, v in reasons.most_common()), highlight=False)
+    if summary.merge:
+        m = summary.merge
+        link = m.link
+        console.print(
+            f"merge: {link['records']:,} records in {link['cases']:,} cases "
+            f"({m.cases_new:,} new, {m.cases_changed:,} changed, {m.cases_removed:,} merged "
+            f"away); links: {link['xref_edges']:,} by cross-reference, "
+            f"{link['rule_edges']:,} by evidence; timeline +{m.timeline_added:,}, "
+            f"history +{m.history_opened:,}", highlight=False)
+    if summary.linking:
+        s = summary.linking
+        console.print(f"linking against the answer key: precision {s.precision:.4f}, "
+                      f"recall {s.recall:.4f}, F1 {s.f1:.4f} ({s.records:,} records)",
+                      highlight=False)

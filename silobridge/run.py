@@ -1,0 +1,79 @@
+"""`silobridge run`: the whole pipeline outside Airflow.
+
+Ingest every source (a source that fails is reported and the others go on), then merge
+staging into core (link, golden records, history, timeline) in one transaction. Marts
+are views over core, so they are current as soon as the merge commits. When the home
+folder holds a mock world with an answer key, the linking is scored against it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.errors import SourceError
+from warehouse.db import session
+from warehouse.merge import MergeSummary, merge
+from warehouse.runs import finish_run, new_run_id, start_run
+
+from .ingest import IngestSummary, ingest_source
+from .scoring import LinkScore, score_linking
+from .settings import SOURCE_NAMES, Settings, SourceName
+
+
+@dataclass
+class RunSummary:
+    ingests: dict[str, IngestSummary] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    merge: MergeSummary | None = None
+    linking: LinkScore | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": {s: {k: v for k, v in i.to_dict().items() if k != "drift"}
+                        | {"drift_events": len(i.drift)} for s, i in self.ingests.items()},
+            "failures": self.failures,
+            "merge": self.merge.to_dict() if self.merge else None,
+            "linking": self.linking.to_dict() if self.linking else None,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def merge_step(settings: Settings) -> MergeSummary:
+    """Merge staging into core under a run id of its own."""
+    run_id = new_run_id("merge")
+    with session(settings.warehouse_path) as con:
+        start_run(con, run_id, "merge", None)
+        try:
+            summary = merge(con, run_id)
+        except Exception as e:
+            finish_run(con, run_id, "failed", {}, str(e))
+            raise
+        finish_run(con, run_id, "ok", summary.to_dict())
+    return summary
+
+
+def score_step(settings: Settings) -> LinkScore | None:
+    """Linking precision and recall, when the home's world has an answer key."""
+    answer_key = settings.world_dir / "answer_key" / "records.csv"
+    if not answer_key.exists():
+        return None
+    with session(settings.warehouse_path) as con:
+        return score_linking(con, answer_key)
+
+
+def run_pipeline(settings: Settings,
+                 sources: tuple[SourceName, ...] = SOURCE_NAMES) -> RunSummary:
+    started = time.perf_counter()
+    summary = RunSummary()
+    for source in sources:
+        try:
+            summary.ingests[source] = ingest_source(settings, source)
+        except SourceError as e:  # one source down must not stop the others
+            summary.failures[source] = str(e)
+    summary.merge = merge_step(settings)
+    summary.linking = score_step(settings)
+    summary.seconds = time.perf_counter() - started
+    return summary

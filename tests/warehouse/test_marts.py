@@ -1,0 +1,131 @@
+"""Every mart on a small hand-checkable world: six staged records, four real disputes.
+
+    X1  grid report G1 (待处理, never updated) + township record T1 (resolved 09-05):
+        a cross-level status conflict; 张三 and 李四
+    X2  county case C1 (in progress since 09-03) + the province's copy P1
+    X3  county case C2 in town B (resolved), which the province never received: sync gap
+    X4  grid report G2 in town B (待处理 since 09-15, grid SLA 3 days): overdue;
+        张三 and 李四 again: a repeat dispute
+The data's clock (marts.as_of) is the newest state: C2's, 2026-09-20 12:00.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conform.reference import load_reference
+from warehouse.db import session
+from warehouse.merge import merge
+
+TZ = timezone(timedelta(hours=8))
+A, B = "330421001", "330421002"
+
+
+def t(day: int, hour: int = 10) -> datetime:
+    return datetime(2026, 9, day, hour, tzinfo=TZ)
+
+
+def _record(row: int, source: str, sid: str, town: str, category: str, status: str,
+            occurred: datetime, level: int, **extra: object) -> dict:
+    return {"batch_id": 1, "row_no": row, "origin": f"hand/{sid}", "raw_hash": f"{row:032x}",
+            "mapping": "hand", "run_id": "hand", "loaded_at": t(21), "source": source,
+            "source_record_id": sid, "category_code": category, "county_code": town[:6],
+            "town_code": town, "village_code": town + "201", "occurred_at": occurred,
+            "source_level": level, "status": status, **extra}
+
+
+RECORDS = [
+    _record(1, "grid", "G1", A, "04", "registered", t(1), 0, grid_report_ref="G1",
+            reported_at=t(1, 11), source_updated_at=t(1, 11), handling_level=0),
+    _record(2, "township", "T1", A, "04", "resolved", t(1), 20, grid_report_ref="G1",
+            township_ref="T1", reported_at=t(1, 11), accepted_at=t(2),
+            resolved_at=t(5), source_updated_at=t(5), resolved=True),
+    _record(3, "county", "C1", A, "04", "in_progress", t(2), 30, county_ref="C1",
+            reported_at=t(3), accepted_at=t(3), source_updated_at=t(10), handling_level=30),
+    _record(4, "province", "P1", A, "04", "in_progress", t(2), 50, county_ref="C1",
+            province_ref="P1", reported_at=t(3), source_updated_at=t(11), handling_level=30),
+    _record(5, "county", "C2", B, "11", "resolved", t(6), 30, county_ref="C2",
+            reported_at=t(7), accepted_at=t(7), resolved_at=t(19),
+            source_updated_at=t(20, 12), handling_level=30),
+    _record(6, "grid", "G2", B, "04", "registered", t(15), 0, grid_report_ref="G2",
+            reported_at=t(15, 11), source_updated_at=t(15, 11), handling_level=0),
+]
+PARTIES = [
+    {"batch_id": 1, "row_no": row, "seq": seq, "role": "其他", "kind": "person", "name": name,
+     "phone": phone}
+    for row in (1, 2, 6)
+    for seq, (name, phone) in enumerate([("张三", "13800000001"), ("李四", "13800000002")])
+] + [{"batch_id": 1, "row_no": 5, "seq": 0, "role": "申请方", "kind": "person",
+      "name": "王五", "phone": "13800000005"}]
+
+
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("marts") / "wh.duckdb"
+    with session(db) as con:
+        load_reference(con, None)  # township names; this world needs no village registry
+        for table, rows in (("cases", RECORDS), ("parties", PARTIES)):
+            keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist reads row 1's
+            con.register("_rows", pa.Table.from_pylist([{k: r.get(k) for k in keys}
+                                                        for r in rows]))
+            con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _rows")
+            con.unregister("_rows")
+        summary = merge(con, "run-hand")
+        assert summary.link["cases"] == 4
+    return db
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with session(db, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_as_of_is_the_newest_state(marts: Path) -> None:
+    assert query(marts, "SELECT as_of FROM marts.as_of") == [(t(20, 12),)]
+
+
+def test_backlog_and_overdue_by_township(marts: Path) -> None:
+    rows = query(marts, "SELECT town_code, town_name, open_cases, overdue_cases, "
+                        "oldest_open_days FROM marts.backlog_by_township ORDER BY town_code")
+    # A: C1 open 17 days at the county (SLA 60); B: G2 open 5 days at the grid (SLA 3)
+    assert rows == [(A, "魏塘街道", 1, 0, 17), (B, "罗星街道", 1, 1, 5)]
+
+
+def test_resolution_by_category_and_level(marts: Path) -> None:
+    rows = query(marts, """
+        SELECT category_code, level, cases, resolved_cases, resolution_rate,
+               mean_days_to_resolve
+        FROM marts.resolution_by_category_level ORDER BY category_code, level""")
+    assert rows == [
+        ("04", 0, 1, 0, 0.0, None),      # G2, still open at the grid
+        ("04", 20, 1, 1, 1.0, 3.96),     # X1: reported 09-01 11:00, resolved 09-05 10:00
+        ("04", 30, 1, 0, 0.0, None),     # X2, open at the county
+        ("11", 30, 1, 1, 1.0, 12.0),     # C2: reported 09-07, resolved 09-19
+    ]
+
+
+def test_escalation_rate(marts: Path) -> None:
+    rows = query(marts, "SELECT town_code, month, cases, escalated_to_county, escalation_rate "
+                        "FROM marts.escalation_rate ORDER BY town_code")
+    assert rows == [(A, "2026-09", 2, 1, 0.5), (B, "2026-09", 2, 1, 0.5)]
+
+
+def test_repeat_disputes(marts: Path) -> None:
+    rows = query(marts, "SELECT name_a, name_b, cases FROM marts.repeat_disputes")
+    assert [(*sorted(r[:2]), r[2]) for r in rows] == [("张三", "李四", 2)]
+
+
+def test_status_conflicts(marts: Path) -> None:
+    rows = query(marts, """
+        SELECT c.grid_report_ids, s.resolved_at_levels, s.open_at_levels
+        FROM marts.status_conflicts s JOIN core.cases c USING (case_id)""")
+    assert rows == [(["G1"], ["township"], ["grid"])]
+
+
+def test_sync_gap(marts: Path) -> None:
+    rows = query(marts, "SELECT county_case_no, status, days_waiting FROM marts.sync_gap")
+    assert rows == [("C2", "resolved", 0)]
