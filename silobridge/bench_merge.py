@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from warehouse.db import session
 from warehouse.merge import merge
 
@@ -24,7 +22,6 @@ _REFS = ("source_record_id", "grid_report_ref", "township_ref", "county_ref",
 @dataclass
 class MergeBench:
     staged_records: int
-    copies: int
     seconds: float
     cases: int
     peak_rss_mb: float
@@ -47,8 +44,7 @@ def replicate(source_db: Path, target_db: Path, records: int) -> int:
         times = ", ".join(f"{c} + {shift} AS {c}" for c in (
             "occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at",
             "source_updated_at"))
-        con.execute(f"""
-            CREATE TEMP TABLE _k AS SELECT range AS k FROM range(1, {copies})""")
+        con.execute("CREATE TEMP TABLE _k AS SELECT range AS k FROM range(1, ?)", [copies])
         con.execute(f"""
             INSERT INTO staging.cases BY NAME
             SELECT * EXCLUDE (k) REPLACE (batch_id + k * 1000000 AS batch_id, {refs}, {times})
@@ -78,7 +74,7 @@ def run(source_db: Path, work: Path, records: int) -> MergeBench:
         summary = merge(con, "bench")
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return MergeBench(staged, 0, seconds, summary.link["cases"], rss)
+    return MergeBench(staged, seconds, summary.link["cases"], rss)
 
 
 if __name__ == "__main__":
