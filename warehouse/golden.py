@@ -147,6 +147,7 @@ SELECT * FROM (
            c.record_uid, s.batch_id, s.row_no
     FROM staging.cases s
     JOIN core.records c ON c.record_uid = s.source || ':' || s.source_record_id
+    WHERE s.batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
     UNION ALL
     SELECT md5('flow:' || s.source || ':' || s.source_record_id || ':' || e.action || ':' ||
                e."at"::VARCHAR || ':' || coalesce(e.from_level, -1) || ':' ||
@@ -156,6 +157,7 @@ SELECT * FROM (
     FROM staging.events e
     JOIN staging.cases s USING (batch_id, row_no)
     JOIN core.records c ON c.record_uid = s.source || ':' || s.source_record_id
+    WHERE s.batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
 )
 -- a flow step repeats in every later version of its county case: keep its first sighting
 QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY batch_id, row_no) = 1

@@ -90,6 +90,8 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, 
                    count(*) OVER (PARTITION BY source, source_record_id) AS versions,
                    min(loaded_at) OVER (PARTITION BY source, source_record_id) AS first_seen
             FROM staging.cases
+            -- batches a quality gate held back stay out of core until released
+            WHERE batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
             WINDOW w AS (PARTITION BY source, source_record_id
                          ORDER BY coalesce(source_updated_at, reported_at, occurred_at) DESC,
                                   batch_id DESC, row_no DESC))

@@ -1,0 +1,201 @@
+"""Freshness and volume per source, and the per-source status the merge DAG logs.
+
+Two kinds of freshness: the pipeline's (how long since the source was last extracted
+successfully, against its schedule) and the data's (how far the source's newest record
+lags behind the newest record of any source: the data's own clock, so replays and late
+runs judge the same way). Volume compares the rows the latest ingest read with the
+median of the source's earlier ingests. All are warnings: they say where to look, they
+do not hold data back.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from statistics import median
+from typing import Any
+
+import duckdb
+
+from .checks import WARNING, CheckResult, store_results
+
+#: each source's schedule (see the ingest DAGs); stale after twice the interval
+INTERVALS: dict[str, timedelta] = {
+    "province": timedelta(days=1),
+    "county": timedelta(minutes=30),
+    "township": timedelta(days=1),
+    "grid": timedelta(hours=1),
+}
+#: known delays of a source's data behind the others (the province syncs days late)
+SYNC_LAG: dict[str, timedelta] = {"province": timedelta(days=3)}
+STALE_FACTOR = 2
+MIN_PREVIOUS_RUNS = 3
+VOLUME_LOW, VOLUME_HIGH = 0.5, 2.0
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def _sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    seen = [s for (s,) in con.execute("SELECT DISTINCT source FROM ops.runs WHERE source IS "
+                                      "NOT NULL ORDER BY source").fetchall()]
+    return [*INTERVALS, *(s for s in seen if s not in INTERVALS)]
+
+
+def _last_extract_ages(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, float]]:
+    """source → (run id, age in hours) of its last successful extraction."""
+    rows = con.execute("""
+        SELECT source, arg_max(run_id, finished_at),
+               epoch(now() - max(finished_at)) / 3600.0
+        FROM ops.runs WHERE kind = 'extract' AND status = 'ok' GROUP BY source""").fetchall()
+    return {s: (run, float(age)) for s, run, age in rows}
+
+
+def pipeline_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    ages = _last_extract_ages(con)
+    out = []
+    for source in _sources(con):
+        limit = _hours(INTERVALS.get(source, timedelta(days=1)) * STALE_FACTOR)
+        if source not in ages:
+            out.append(CheckResult(
+                scope="freshness", suite="freshness", check="pipeline_fresh", severity=WARNING,
+                success=False, threshold=limit, source=source,
+                detail="no successful extraction recorded"))
+            continue
+        run, age = ages[source]
+        out.append(CheckResult(
+            scope="freshness", suite="freshness", check="pipeline_fresh", severity=WARNING,
+            success=age <= limit, observed=age, threshold=limit, source=source,
+            detail=f"last successful extraction ({run}) {age:.1f} h ago (stale after {limit:g} h, "
+                   f"twice the schedule)"))
+    return out
+
+
+def data_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    # what the merge takes: staged rows outside blocked batches
+    newest = dict(con.execute("""
+        SELECT source, max(coalesce(source_updated_at, reported_at, occurred_at))
+        FROM staging.cases
+        WHERE batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
+        GROUP BY source""").fetchall())
+    clock = max(newest.values(), default=None)
+    out = []
+    for source, interval in INTERVALS.items():
+        allowed = interval * STALE_FACTOR + SYNC_LAG.get(source, timedelta(0))
+        limit = _hours(allowed)
+        if clock is None or newest.get(source) is None:
+            out.append(CheckResult(
+                scope="freshness", suite="freshness", check="data_fresh", severity=WARNING,
+                success=False, threshold=limit, source=source,
+                detail="no records of this source in the warehouse (none staged, or all "
+                       "held back by the gate)"))
+            continue
+        lag = _hours(clock - newest[source])
+        out.append(CheckResult(
+            scope="freshness", suite="freshness", check="data_fresh", severity=WARNING,
+            success=lag <= limit, observed=lag, threshold=limit, source=source,
+            detail=f"newest record {lag:.1f} h behind the newest of any source (allowed "
+                   f"{limit:g} h)"))
+    return out
+
+
+def check_freshness(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckResult]:
+    results = [*pipeline_freshness(con), *data_freshness(con)]
+    store_results(con, run_id, results)
+    return results
+
+
+def ingest_history(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, int]]]:
+    """source → [(ingest run id, rows read)], oldest first, successful ingests only."""
+    rows = con.execute("""
+        SELECT r.source, r.run_id, coalesce(sum(a.read), 0)
+        FROM ops.runs r LEFT JOIN ops.accounting a ON a.run_id = r.run_id AND a.kind = 'ingest'
+        WHERE r.kind = 'ingest' AND r.status = 'ok'
+        GROUP BY r.source, r.run_id, r.started_at ORDER BY r.source, r.started_at""").fetchall()
+    out: dict[str, list[tuple[str, int]]] = {}
+    for source, run, read in rows:
+        out.setdefault(source, []).append((run, int(read)))
+    return out
+
+
+def check_volume(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckResult]:
+    history = ingest_history(con)
+    results = []
+    for source in INTERVALS:
+        runs = history.get(source, [])
+        base = CheckResult(scope="volume", suite="volume", check="volume_in_range",
+                           severity=WARNING, success=True, source=source)
+        if not runs:
+            base.detail = "no ingest run yet"
+            results.append(base)
+            continue
+        current, previous = runs[-1][1], [read for _, read in runs[:-1]]
+        base.element_count = current
+        mid = median(previous) if previous else 0
+        if len(previous) < MIN_PREVIOUS_RUNS or mid == 0:
+            base.detail = (f"latest ingest read {current} rows; {len(previous)} earlier runs "
+                           f"(median {mid:g}): too little history to judge")
+        else:
+            ratio = current / mid
+            base.observed = ratio
+            base.threshold = VOLUME_LOW if ratio < 1 else VOLUME_HIGH
+            base.success = VOLUME_LOW <= ratio <= VOLUME_HIGH
+            base.detail = (f"latest ingest read {current} rows, {ratio * 100:.0f}% of the "
+                           f"median {mid:g} of {len(previous)} earlier runs (expected "
+                           f"{VOLUME_LOW * 100:.0f}–{VOLUME_HIGH * 100:.0f}%)")
+        results.append(base)
+    store_results(con, run_id, results)
+    return results
+
+
+_CLASS = re.compile(r"\b([A-Z][A-Za-z]+(?:Error|Exception))\b")
+
+
+def error_class(message: str | None) -> str | None:
+    """A coarse class for a stored run error (the ledger keeps only the message)."""
+    if not message:
+        return None
+    text = message.lower()
+    if "signature" in text or "expired" in text or "credential" in text:
+        return "auth"
+    if "gave up after" in text or "timed out" in text or "timeout" in text:
+        return "transient"
+    if "no such file" in text or "not found" in text or "does not exist" in text:
+        return "not_found"
+    if "read ≠" in text or "!= loaded" in text:
+        return "accounting"
+    found = _CLASS.search(message)
+    return found.group(1) if found else "error"
+
+
+def source_status(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per source: last successful and last failed run, the failure's class, staleness.
+
+    Read-only (works on a read-only connection): the merge DAG logs it."""
+    ages = _last_extract_ages(con)
+    last = {(s, st): (run, kind, at, err) for s, st, run, kind, at, err in con.execute("""
+        SELECT source, status, arg_max(run_id, started_at), arg_max(kind, started_at),
+               max(coalesce(finished_at, started_at)), arg_max(error, started_at)
+        FROM ops.runs WHERE source IS NOT NULL AND status IN ('ok', 'failed')
+        GROUP BY source, status""").fetchall()}
+    out = []
+    for source in _sources(con):
+        ok, failed = last.get((source, "ok")), last.get((source, "failed"))
+        limit = _hours(INTERVALS.get(source, timedelta(days=1)) * STALE_FACTOR)
+        age = ages.get(source, (None, None))[1]
+        stale = age is None or age > limit
+        out.append({
+            "source": source,
+            "last_ok_run": ok[0] if ok else None,
+            "last_ok_kind": ok[1] if ok else None,
+            "last_ok_at": ok[2].isoformat() if ok else None,
+            "last_failed_run": failed[0] if failed else None,
+            "last_failed_at": failed[2].isoformat() if failed else None,
+            "error_class": error_class(failed[3]) if failed else None,
+            "failing_now": bool(failed and (not ok or failed[2] > ok[2])),
+            "extract_age_hours": None if age is None else round(age, 2),
+            "stale_after_hours": limit,
+            "stale": stale,
+        })
+    return out

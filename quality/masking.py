@@ -1,0 +1,136 @@
+"""Showing a quarantined record without showing the person behind it.
+
+A raw record is shown column by column. Only columns whose mapping feeds grade L1/L2
+fields of the contract (codes, times, ids, amounts) are shown, and even those pass
+through `schemas.pii.mask_text`. Everything else (names, addresses, free text, parties,
+flow logs, unmapped columns) is masked: short values keep their first character, longer
+ones show only their length. A record that could not be parsed shows only its length.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from conform.mapping import Expr, Mapping, MappingError, select_mapping, walk
+from schemas.grades import Grade, grade_of
+from schemas.models import DisputeCase, FlowEvent, Party
+from schemas.pii import mask_text
+
+#: composite fields: their columns hold parties or flow logs, never shown
+_COMPOSITE = {"parties", "events"}
+_PUBLIC = {name for name, info in DisputeCase.model_fields.items()
+           if name not in _COMPOSITE and grade_of(info) in (Grade.L1, Grade.L2)}
+#: last parts of field paths whose values a message must not quote
+_SENSITIVE_NAMES = {name for model in (DisputeCase, Party, FlowEvent)
+                    for name, info in model.model_fields.items()
+                    if grade_of(info) in (Grade.L3, Grade.L4)}
+_QUOTED = re.compile(r"'[^']*'")
+
+
+@dataclass
+class Example:
+    """One quarantined record as the report may show it."""
+
+    quarantine_id: int
+    source: str
+    origin: str
+    row_no: int
+    source_id: str | None
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    reasons: list[dict[str, str]] = field(default_factory=list)
+
+
+def public_columns(mapping: Mapping) -> tuple[set[str], str | None]:
+    """(raw columns safe to show, the raw column holding the source record id)."""
+    public: set[str] = set()
+    private: set[str] = set()
+    for name, expr in mapping.fields.items():
+        if name in _PUBLIC:
+            for column, shown in _columns(expr):
+                (public if shown else private).add(column)
+        else:
+            private.update(e.from_ for e in walk(expr) if e.from_)
+    for group in mapping.parties:
+        if group.from_:
+            private.add(group.from_)
+        for _, expr in group.exprs():
+            private.update(e.from_ for e in walk(expr) if e.from_)
+    if mapping.events:
+        private.add(mapping.events.from_)
+    # a drifted feed sends a column under an alias: the alias is as public as the column
+    for column, aliases in mapping.columns.aliases.items():
+        for target in (public, private):
+            if column in target:
+                target.update(aliases)
+    id_expr = mapping.fields.get("source_record_id")
+    id_columns = [c for c, shown in _columns(id_expr) if shown and c not in private] \
+        if id_expr else []
+    return public - private, id_columns[0] if id_columns else None
+
+
+def _columns(expr: Expr, in_key: bool = False) -> Iterator[tuple[str, bool]]:
+    """(column, shown) for every column an expression reads. Not shown: inputs of a
+    derived key (a hash over names and dates) and columns read through a lenient code
+    table (free text, e.g. remarks, that only sometimes holds a code)."""
+    if expr.from_:
+        yield expr.from_, not in_key and (expr.map is None or expr.strict)
+    for alternative in expr.first or ():
+        yield from _columns(alternative, in_key)
+    for part in expr.key or ():
+        yield from _columns(part, True)
+
+
+def mask_value(value: Any) -> str:
+    """A value that may name a person: short ones keep one character, long ones none."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if not text:
+        return ""
+    if len(text) <= 4:
+        return text[0] + "*" * (len(text) - 1)
+    return f"‹{len(text)} characters withheld›"
+
+
+def mask_message(field_path: str, message: str) -> str:
+    """A quarantine message, numbers masked; quoted values withheld for L3/L4 fields."""
+    last = re.sub(r"\[\d+\]", "", field_path).rsplit(".", 1)[-1]
+    if last in _SENSITIVE_NAMES:
+        message = _QUOTED.sub("'‹withheld›'", message)
+    return mask_text(message)
+
+
+def example(row: dict[str, Any], mappings: list[Mapping]) -> Example:
+    """`row`: quarantine_id, source, origin, row_no, mapping, reasons, record, raw_text."""
+    mapping = next((m for m in mappings if m.name == row.get("mapping")), None)
+    if mapping is None:
+        try:
+            mapping = select_mapping(mappings, row["source"], row["origin"])
+        except MappingError:
+            mapping = None
+    public, id_column = public_columns(mapping) if mapping else (set(), None)
+    out = Example(int(row["quarantine_id"]), row["source"], row["origin"], int(row["row_no"]),
+                  None)
+    out.reasons = [{"field": r["field"], "reason": r["reason"],
+                    "message": mask_message(r["field"] or "", r["message"] or "")}
+                   for r in row.get("reasons") or []]
+    record = json.loads(row["record"]) if row.get("record") else None
+    if not isinstance(record, dict):
+        size = len(row.get("raw_text") or "")
+        out.fields = [("(raw text)", f"‹unreadable record, {size} characters withheld›")]
+        return out
+    if id_column and record.get(id_column) is not None:
+        out.source_id = mask_text(str(record[id_column]))
+    elif id_column is None and mapping is not None:
+        out.source_id = "derived from the row's content"
+    for column, value in record.items():
+        if value is None or value == "":
+            shown = ""
+        elif column in public:
+            shown = mask_text(value if isinstance(value, str) else json.dumps(value))
+        else:
+            shown = mask_value(value)
+        out.fields.append((column, shown))
+    return out

@@ -1,0 +1,71 @@
+"""The entry points the pipeline and the DAGs call.
+
+`gate_source` checks a source's newly ingested batches and decides their gate;
+`after_merge` runs the warehouse, cross-level, freshness and volume checks and rebuilds
+the reports. Warehouse sessions stay short: data is read out, the session closes, Great
+Expectations works on the frames, and a second short session writes the outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from warehouse.db import session
+from warehouse.runs import finish_run, new_run_id, start_run
+
+from .batch import GateDecision, decide, evaluate, read_batches, record
+from .checks import CRITICAL, WARNING, QualitySettings
+from .freshness import check_freshness, check_volume, source_status
+from .report import build_reports
+from .warehouse import check_warehouse
+
+__all__ = ["after_merge", "gate_source", "source_status"]
+
+
+def gate_source(settings: QualitySettings, source: str) -> GateDecision:
+    """Check every batch of `source` that is ingested but not yet gated; decide its gate."""
+    run_id = new_run_id("gate", source)
+    with session(settings.warehouse_path) as con:
+        batch_ids = [b for (b,) in con.execute(
+            "SELECT batch_id FROM ops.batches WHERE source = ? AND ingested_run IS NOT NULL "
+            "AND gate IS NULL ORDER BY batch_id", [source]).fetchall()]
+        if not batch_ids:
+            return GateDecision(source, "passed", [], [], "no new batches to check")
+        start_run(con, run_id, "gate", source)
+        data = read_batches(con, source, batch_ids)
+    try:
+        results = evaluate(data, run_id, settings.reports_dir)
+    except Exception as e:
+        with session(settings.warehouse_path) as con:
+            finish_run(con, run_id, "failed", {"batches": len(batch_ids)}, str(e))
+        raise
+    decision = decide(source, batch_ids, results, data.rows)
+    with session(settings.warehouse_path) as con:
+        record(con, run_id, decision, results)
+        finish_run(con, run_id, "ok", {**decision.to_dict(), "batch_ids": len(batch_ids),
+                                       "records": data.rows})
+    return decision
+
+
+def after_merge(settings: QualitySettings, run_id: str) -> dict[str, Any]:
+    """Warehouse and cross-level checks, freshness and volume, then the reports.
+
+    Critical failures here cannot undo the merge (it has committed): they are reported
+    as critical in the summary, in ops.quality_results and in the report."""
+    started = time.perf_counter()
+    with session(settings.warehouse_path) as con:
+        results = [*check_warehouse(con, run_id), *check_freshness(con, run_id),
+                   *check_volume(con, run_id)]
+    paths = build_reports(settings)
+    failed = [r for r in results if not r.success]
+    return {
+        "run_id": run_id,
+        "checks": len(results),
+        "failed_critical": sum(r.severity == CRITICAL for r in failed),
+        "failed_warning": sum(r.severity == WARNING for r in failed),
+        "failed": [{"scope": r.scope, "source": r.source, "check": r.check,
+                    "severity": r.severity, "detail": r.detail} for r in failed],
+        "reports": paths.to_dict(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }

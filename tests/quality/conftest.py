@@ -1,0 +1,94 @@
+"""One real pipeline run shared by the quality tests (Great Expectations alone takes seconds
+to import): a small world whose grid feed has 30% defects, ingested from all four
+sources, gated, merged and checked, with logging and stderr watched throughout."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from contextlib import redirect_stderr
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mockworld.gateway import GatewayConfig, ProvinceGateway
+from mockworld.spec import Layout, WorldSpec
+from mockworld.world import generate
+from quality.batch import GateDecision
+from quality.pipeline import after_merge, gate_source
+from silobridge.ingest import ingest_source
+from silobridge.run import merge_step
+from silobridge.settings import SOURCE_NAMES, Settings
+
+SPEC = WorldSpec(seed=11, cases=900, days=20, defect_rate=0.05,
+                 defect_overrides=(("grid", 0.3),))
+SCRIPT = "<script>alert(1)</script>"
+INJECTED_ID = "WGinjected0000001"
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("great_expectations"):
+            self.records.append(record)
+
+
+@dataclass
+class QualityRun:
+    home: Path
+    settings: Settings
+    decisions: dict[str, GateDecision]
+    merge_run: str
+    after: dict
+    injected: dict
+    gx_records: list[logging.LogRecord] = field(default_factory=list)
+    stderr: str = ""
+
+
+def inject_script_record(world: Path) -> dict:
+    """Append a grid report whose event type is markup (the last file is ingested last,
+    so its quarantine record is the newest example of its reason)."""
+    last = sorted((world / "grid").glob("*.jsonl"))[-1]
+    lines = last.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[-1])
+    record.update(reportId=INJECTED_ID, eventType=SCRIPT, eventDesc=f"描述{SCRIPT}",
+                  relatedReportId=None)
+    lines.append(json.dumps(record, ensure_ascii=False))
+    last.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return record
+
+
+@pytest.fixture(scope="session")
+def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
+    home = tmp_path_factory.mktemp("quality") / "home"
+    generate(home / "world", SPEC)
+    injected = inject_script_record(home / "world")
+    collect, root = _Collect(), logging.getLogger()
+    level = root.level
+    # the root at DEBUG, as a task runner may set it: only GX's own level keeps it quiet
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    err = io.StringIO()
+    try:
+        with redirect_stderr(err):
+            config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
+            gateway = ProvinceGateway(home / "world", port=0, config=config).start()
+            try:
+                settings = Settings(home=home, province={"base_url": gateway.url})
+                for source in SOURCE_NAMES:
+                    ingest_source(settings, source)
+            finally:
+                gateway.stop()
+            decisions = {source: gate_source(settings, source) for source in SOURCE_NAMES}
+            merged = merge_step(settings)
+            after = after_merge(settings, merged.run_id)
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    return QualityRun(home, settings, decisions, merged.run_id, after, injected,
+                      collect.records, err.getvalue())
