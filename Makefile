@@ -8,22 +8,31 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: demo test lint fmt clean
+.PHONY: demo test lint fmt clean chromium
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-groups --python $(PYTHON)
+	$(UV) sync --frozen --all-groups --compile-bytecode --python $(PYTHON)
 	touch $@
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/silobridge demo
 
-test: $(VENV)/.synced
+test: $(VENV)/.synced chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
+
+# Browser tests drive Debian's Chromium (a test tool's own browser download cannot work
+# offline); installed from Debian's packages when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

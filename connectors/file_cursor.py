@@ -13,8 +13,10 @@ that are parsed, so a file cannot change between the check and the read.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +73,30 @@ class Part:
 TableBuilder = Callable[[str, Part, list[Record]], tuple[pa.Table, tuple[str, ...]]]
 
 
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{8})(?!\d)")
+
+
+def _dated_within(relpath: str, dates: tuple[date, date]) -> bool:
+    """Whether the export date in a file's name (e.g. 20260915.csv) lies in `dates`."""
+    m = _DATE_IN_NAME.search(relpath.rsplit("/", 1)[-1])
+    if not m:
+        return False
+    try:
+        day = datetime.strptime(m.group(1), "%Y%m%d").date()
+    except ValueError:
+        return False
+    return dates[0] <= day <= dates[1]
+
+
 class FileCursor:
     """Lists a drop folder's files, decides what to read, and carries the cursor forward."""
 
-    def __init__(self, root: Path, patterns: Sequence[str], cursor: Cursor | None) -> None:
+    def __init__(self, root: Path, patterns: Sequence[str], cursor: Cursor | None,
+                 dates: tuple[date, date] | None = None) -> None:
         self.root = root
         self.patterns = tuple(patterns)
+        #: only files whose path carries a date (YYYYMMDD) in this closed range (backfills)
+        self.dates = dates
         files = dict((cursor or {}).get("files", {}))
         # entries are replaced, never mutated, so cursors handed out earlier stay as they were
         self._files: dict[str, dict[str, Any]] = {
@@ -90,7 +110,10 @@ class FileCursor:
                 # Excel lock files (~$x.xlsx) and hidden files (uploads in progress) are not data
                 if path.name.startswith(("~$", ".")) or not path.is_file():
                     continue
-                found[path.relative_to(self.root).as_posix()] = path
+                relpath = path.relative_to(self.root).as_posix()
+                if self.dates and not _dated_within(relpath, self.dates):
+                    continue
+                found[relpath] = path
         return sorted(found.items())
 
     def state(self, relpath: str) -> FileState | None:

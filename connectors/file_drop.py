@@ -9,6 +9,7 @@ a file is marked done with its last batch. Parsing lives in `csv_reader` and
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -29,6 +30,8 @@ class FileDropConfig(BaseModel):
     #: tried in order; UTF-8 before GB18030, which silently garbles UTF-8
     encodings: list[str] = ["utf-8-sig", "utf-8", "gb18030"]
     batch_rows: int = 50000
+    #: read only files whose name carries a date in this range (for backfills)
+    dates: tuple[date, date] | None = None
 
 
 def drop_folder(source: str, path: Path | None, setting: str) -> Path:
@@ -48,7 +51,7 @@ class FileDropConnector:
 
     def extract(self, cursor: Cursor | None) -> Iterator[RawBatch]:
         root = drop_folder(self.source, self.config.path, "FileDropConfig.path")
-        files = FileCursor(root, self.config.patterns, cursor)
+        files = FileCursor(root, self.config.patterns, cursor, self.config.dates)
         for file in files.pending():
             yield from files.batches(self.source, file, self._parts(file),
                                      self.config.batch_rows, fixed_table)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,6 +29,8 @@ class JsonlDropConfig(BaseModel):
     path: Path | None = None
     patterns: list[str] = ["*.jsonl"]
     batch_rows: int = 50000
+    #: read only files whose name carries a date in this range (for backfills)
+    dates: tuple[date, date] | None = None
 
 
 class JsonlDropConnector:
@@ -37,7 +40,7 @@ class JsonlDropConnector:
 
     def extract(self, cursor: Cursor | None) -> Iterator[RawBatch]:
         root = drop_folder(self.source, self.config.path, "JsonlDropConfig.path")
-        files = FileCursor(root, self.config.patterns, cursor)
+        files = FileCursor(root, self.config.patterns, cursor, self.config.dates)
         for file in files.pending():
             notes = () if file.data else ("empty file (0 bytes)",)
             part = Part(file.relpath, (), _records(file.data), notes)

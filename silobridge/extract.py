@@ -9,7 +9,10 @@ was landed and repeats nothing that was.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import pyarrow as pa
 
 from connectors.base import Connector, RawBatch
 from connectors.file_drop import FileDropConnector
@@ -56,17 +59,20 @@ def build_connector(settings: Settings, source: SourceName) -> Connector:
     raise ValueError(f"unknown source {source!r}")
 
 
-def extract_source(settings: Settings, source: SourceName,
-                   cursor_key: str | None = None) -> ExtractResult:
+def extract_source(settings: Settings, source: SourceName, cursor_key: str | None = None,
+                   start_cursor: dict | None = None,
+                   row_filter: Callable[[pa.Table], pa.Table] | None = None) -> ExtractResult:
     """Extract what is new in `source` since its stored cursor and land it raw.
 
-    `cursor_key` keeps a separate cursor, for one-off ingestion of another path.
+    `cursor_key` keeps a separate cursor (one-off ingestion of another path, backfills),
+    starting from `start_cursor` when nothing is stored under it yet; `row_filter` drops
+    records a backfill should not take before they are landed.
     """
     run_id = new_run_id("extract", source)
     result = ExtractResult(source=source, run_id=run_id)
     with session(settings.warehouse_path) as con:
         start_run(con, run_id, "extract", source)
-        cursor = load_cursor(con, cursor_key or source)
+        cursor = load_cursor(con, cursor_key or source) or start_cursor
     connector = build_connector(settings, source)
     started = time.perf_counter()
     group: list[RawBatch] = []
@@ -77,7 +83,9 @@ def extract_source(settings: Settings, source: SourceName,
         group.clear()
 
     try:
-        for batch in connector.extract(cursor):
+        for received in connector.extract(cursor):
+            batch = received if row_filter is None else replace(
+                received, records=row_filter(received.records))
             group.append(batch)
             result.batches += 1
             result.rows += batch.num_rows
@@ -90,7 +98,7 @@ def extract_source(settings: Settings, source: SourceName,
     except Exception as e:
         result.seconds = time.perf_counter() - started
         with session(settings.warehouse_path) as con:
-            finish_run(con, run_id, "failed", result.to_dict(), str(e))
+            finish_run(con, run_id, "failed", result.to_dict(), f"{type(e).__name__}: {e}")
         raise
     result.seconds = time.perf_counter() - started
     with session(settings.warehouse_path) as con:

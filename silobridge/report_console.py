@@ -24,6 +24,10 @@ def print_run(summary: RunSummary, console: Console) -> None:
     if reasons:
         console.print("quarantined for: " + ", ".join(
             f"{k} {v}" for k, v in reasons.most_common()), highlight=False)
+    for source, gate in summary.gates.items():
+        if gate.get("status") == "blocked":
+            console.print(f"[bold red]{source} held back by its quality gate:[/] "
+                          f"{gate.get('reason')}", highlight=False)
     if summary.merge:
         m = summary.merge
         link = m.link
@@ -33,6 +37,11 @@ def print_run(summary: RunSummary, console: Console) -> None:
             f"away); links: {link['xref_edges']:,} by cross-reference, "
             f"{link['rule_edges']:,} by evidence; timeline +{m.timeline_added:,}, "
             f"history +{m.history_opened:,}", highlight=False)
+    if summary.quality:
+        q = summary.quality
+        console.print(f"quality: {q.get('failed_critical', 0)} critical and "
+                      f"{q.get('failed_warning', 0)} warning checks failed; report "
+                      f"{q.get('reports', {}).get('quality', '')}", highlight=False)
     if summary.linking:
         s = summary.linking
         console.print(f"linking against the answer key: precision {s.precision:.4f}, "

@@ -1,9 +1,11 @@
 """`silobridge run`: the whole pipeline outside Airflow.
 
-Ingest every source (a source that fails is reported and the others go on), then merge
-staging into core (link, golden records, history, timeline) in one transaction. Marts
-are views over core, so they are current as soon as the merge commits. When the home
-folder holds a mock world with an answer key, the linking is scored against it.
+Ingest every source (a source that fails is reported and the others go on) and put each
+through its quality gate; merge staging into core (link, golden records, history,
+timeline) in one transaction, leaving out batches a gate held back; then the warehouse
+checks, freshness and volume, and the reports. Marts are views over core, current as
+soon as the merge commits. When the home folder holds a mock world with an answer key,
+the linking is scored against it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from .settings import SOURCE_NAMES, Settings, SourceName
 class RunSummary:
     ingests: dict[str, IngestSummary] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    gates: dict[str, dict[str, Any]] = field(default_factory=dict)
     merge: MergeSummary | None = None
+    quality: dict[str, Any] | None = None
     linking: LinkScore | None = None
     seconds: float = 0.0
 
@@ -35,7 +39,9 @@ class RunSummary:
             "sources": {s: {k: v for k, v in i.to_dict().items() if k != "drift"}
                         | {"drift_events": len(i.drift)} for s, i in self.ingests.items()},
             "failures": self.failures,
+            "gates": self.gates,
             "merge": self.merge.to_dict() if self.merge else None,
+            "quality": self.quality,
             "linking": self.linking.to_dict() if self.linking else None,
             "seconds": round(self.seconds, 2),
         }
@@ -68,12 +74,17 @@ def run_pipeline(settings: Settings,
                  sources: tuple[SourceName, ...] = SOURCE_NAMES) -> RunSummary:
     started = time.perf_counter()
     summary = RunSummary()
+    from quality.pipeline import after_merge, gate_source  # noqa: PLC0415 - GX is heavy
+
     for source in sources:
         try:
             summary.ingests[source] = ingest_source(settings, source)
         except SourceError as e:  # one source down must not stop the others
             summary.failures[source] = str(e)
+            continue
+        summary.gates[source] = gate_source(settings, source).to_dict()
     summary.merge = merge_step(settings)
+    summary.quality = after_merge(settings, summary.merge.run_id)
     summary.linking = score_step(settings)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -1,0 +1,57 @@
+"""Merge: runs when any source's staging asset is updated.
+
+Merges staging into core in one transaction (linking the levels, golden records,
+history, timeline), then runs the warehouse quality checks, freshness and volume, and
+rebuilds the reports. It takes what arrived: a source whose DAG failed or was held back
+by its gate is simply not new here, and the source-status task says which is stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from silobridge.airflow_support import SCHEDULES, WAREHOUSE_POOL, staged
+
+_any_source = staged("province")
+for _source in list(SCHEDULES)[1:]:
+    _any_source = _any_source | staged(_source)
+
+
+@dag(
+    dag_id="merge",
+    schedule=_any_source,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["silobridge", "merge"],
+    doc_md=__doc__,
+    default_args={"owner": "silobridge"},
+)
+def merge() -> None:
+    @task(pool=WAREHOUSE_POOL)
+    def merge_cases() -> dict:
+        from silobridge import steps
+        from silobridge.airflow_support import settings
+
+        return steps.merge(settings())
+
+    @task(pool=WAREHOUSE_POOL)
+    def quality_and_reports(merged: dict) -> dict:
+        from silobridge import steps
+        from silobridge.airflow_support import settings
+
+        return steps.after_merge(settings(), merged["run_id"])
+
+    @task
+    def source_status() -> list[dict]:
+        from silobridge import steps
+        from silobridge.airflow_support import settings
+
+        return steps.source_status(settings())
+
+    quality_and_reports(merge_cases()) >> source_status()
+
+
+merge()

@@ -1,0 +1,99 @@
+"""The pipeline's steps as the DAGs call them: plain functions, JSON-ready results.
+
+Each takes settings and simple arguments and returns a small dict (Airflow keeps it as
+the task's XCom). None of them imports Airflow; the DAG files only wire them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from warehouse.db import session
+
+from .extract import extract_source
+from .ingest import process_pending
+from .run import merge_step
+from .settings import Settings, SourceName
+
+log = logging.getLogger("silobridge")
+
+
+def extract(settings: Settings, source: SourceName, since: str | None = None,
+            until: str | None = None) -> dict[str, Any]:
+    """Extract new records; with `since`/`until` (YYYY-MM-DD), backfill that range instead.
+
+    A backfill keeps a cursor of its own, so the regular schedule's cursor is untouched;
+    what it re-reads that was already landed is counted as duplicates downstream.
+    """
+    if since is None and until is None:
+        return extract_source(settings, source).to_dict()
+    first = date.fromisoformat(since) if since else date(2000, 1, 1)
+    last = date.fromisoformat(until) if until else date(2099, 12, 31)
+    if last < first:
+        raise ValueError(f"backfill range ends ({last}) before it starts ({first})")
+    key = f"{source}@backfill:{first}..{last}"
+    config = getattr(settings, source)
+    if source in ("township", "grid"):
+        settings = settings.model_copy(
+            update={source: config.model_copy(update={"dates": (first, last)})})
+        return extract_source(settings, source, key).to_dict()
+    # time-filtered sources: start the watermark at `since`, drop rows after `until`
+    start = datetime.combine(first, datetime.min.time()) + config.lookback
+    # the province platform's update time is zjgxsj; a database names its own column
+    column = "zjgxsj" if source == "province" else config.updated_column
+    bound = f"{last + timedelta(days=1):%Y-%m-%d} 00:00:00"
+
+    def within(table: pa.Table) -> pa.Table:
+        if column not in table.column_names:
+            return table
+        return table.filter(pc.less(table.column(column), bound))
+
+    return extract_source(settings, source, key,
+                          start_cursor={"high": f"{start:%Y-%m-%d %H:%M:%S}", "seen": {}},
+                          row_filter=within).to_dict()
+
+
+def conform_and_validate(settings: Settings, source: SourceName) -> dict[str, Any]:
+    """Conform, validate and stage every landed batch of `source` not yet ingested."""
+    summary = process_pending(settings, source).to_dict()
+    summary["drift"] = summary["drift"][:50]  # keep the XCom small; ops.drift has them all
+    return summary
+
+
+def quality_gate(settings: Settings, source: SourceName) -> dict[str, Any]:
+    """Run the source's batch suite over what was just staged and decide its gate."""
+    from quality.pipeline import gate_source  # noqa: PLC0415 - Great Expectations is heavy
+
+    decision = gate_source(settings, source)
+    return {"source": source, "status": decision.status, "reason": decision.reason,
+            "batches": len(decision.batch_ids)}
+
+
+def merge(settings: Settings) -> dict[str, Any]:
+    return merge_step(settings).to_dict()
+
+
+def source_status(settings: Settings) -> list[dict[str, Any]]:
+    """Each source's last good and failed runs; the stale ones are logged as warnings."""
+    from quality.pipeline import source_status as status_of  # noqa: PLC0415
+
+    with session(settings.warehouse_path, read_only=True) as con:
+        status = status_of(con)
+    for row in status:
+        if row.get("stale"):
+            log.warning("source %s is stale: last good run at %s, last failure at %s (%s)",
+                        row["source"], row.get("last_ok_at"), row.get("last_failed_at"),
+                        row.get("error_class"))
+    return status
+
+
+def after_merge(settings: Settings, run_id: str) -> dict[str, Any]:
+    """Warehouse checks, freshness and volume, and the reports."""
+    from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
+
+    return run_after_merge(settings, run_id)

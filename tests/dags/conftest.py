@@ -1,0 +1,42 @@
+"""One Airflow home for the whole test session, set up before Airflow is first imported.
+
+Airflow reads its configuration once per process, at import: the environment must point
+at the session's home before any test imports it. Tests here import Airflow lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mockworld.gateway import GatewayConfig, ProvinceGateway
+from mockworld.spec import Layout
+from silobridge.airflow_local import airflow_env
+from silobridge.settings import Settings
+
+HOME = Path(tempfile.mkdtemp(prefix="silobridge-airflow-tests-"))
+# test modules import Airflow (through silobridge.airflow_support) while being collected
+os.environ.update(airflow_env(Settings(home=HOME)))
+
+
+@pytest.fixture(scope="session")
+def airflow_home(small_world: Path) -> Iterator[tuple[Settings, str]]:
+    """(settings, gateway URL): a home with the small world, Airflow prepared, gateway up."""
+    from silobridge.airflow_local import prepare
+
+    shutil.copytree(small_world, HOME / "world", dirs_exist_ok=True)
+    config = GatewayConfig.read(Layout(HOME / "world").gateway_config, fail_rate=0.0)
+    with ProvinceGateway(HOME / "world", port=0, config=config) as gateway:
+        mp = pytest.MonkeyPatch()
+        mp.setenv("SILOBRIDGE_HOME", str(HOME))
+        mp.setenv("SILOBRIDGE_PROVINCE__BASE_URL", gateway.url)
+        settings = Settings()
+        prepare(settings)
+        yield settings, gateway.url
+        mp.undo()
+    shutil.rmtree(HOME, ignore_errors=True)
