@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: demo test lint fmt clean chromium
+.PHONY: demo test lint fmt clean chromium airflow
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,6 +33,10 @@ chromium:
 	    echo "installing Debian's chromium for the browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# Airflow's UI with the project's DAGs and the mock gateway, until Ctrl-C
+airflow: $(VENV)/.synced
+	$(VENV)/bin/silobridge airflow
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

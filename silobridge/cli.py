@@ -316,6 +316,17 @@ def demo() -> None:
     raise typer.Exit(code=code)
 
 
+@app.command("airflow")
+def airflow(
+    port: Annotated[int, typer.Option(help="Port of Airflow's API server and UI on "
+                                      "127.0.0.1.")] = 8080,
+) -> None:
+    """Run Airflow (standalone) and the mock province gateway until Ctrl-C."""
+    from .airflow_command import airflow_command  # noqa: PLC0415 - keep `silobridge --help` fast
+
+    raise typer.Exit(code=airflow_command(_settings(), console, port))
+
+
 @app.command("settings")
 def show_settings() -> None:
     """Print the effective settings (secrets masked)."""
