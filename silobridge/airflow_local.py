@@ -10,6 +10,7 @@ is imported in the process: Airflow reads its configuration once, at import.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def prepare(settings: Settings) -> None:
         raise RuntimeError(f"Airflow is already set up for {_prepared} in this process")
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     os.environ.update(airflow_env(settings))
+    # Airflow's API server imports a FastAPI test client that warns about its own httpx use
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from airflow.models.pool import Pool  # noqa: PLC0415
     from airflow.utils.db import initdb  # noqa: PLC0415
 
