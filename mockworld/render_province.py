@@ -155,7 +155,8 @@ class ProvinceRenderer:
                 parties.append({"dsrlx": p.role.value, "xm": org.name,
                                 "tyshxydm": org.credit_code})
         if d.path == "other-county":
-            ysjbh = f"{d.county}{r.getrandbits(40):012d}"
+            # that county's own case number: yyMMdd + county code + 4 digits, like Jiashan's
+            ysjbh = f"{d.occurred_at:%y%m%d}{d.county}{r.randrange(1, 10000):04d}"
             system = f"{self.counties[d.county].name}矛调系统"
         elif s.kind == "main" and d.path == "province-direct" and not d.ids.get("county"):
             ysjbh, system = None, "浙里办"

@@ -24,11 +24,19 @@ class Grade(StrEnum):
     L4 = "L4"  # sensitive: resident ID and phone numbers
 
 
-def contract_field(grade: Grade, zh: str, en: str, default: Any = ..., **kwargs: Any) -> Any:
-    """A model field with its grade and labels recorded as JSON Schema extras."""
-    return Field(default, description=f"{zh} / {en}",
-                 json_schema_extra={"x-grade": grade.value, "x-label-zh": zh, "x-label-en": en},
-                 **kwargs)
+def contract_field(grade: Grade, zh: str, en: str, default: Any = ..., *,
+                   mask: str | None = None, **kwargs: Any) -> Any:
+    """A model field with its grade and labels recorded as JSON Schema extras.
+
+    Grade L4 fields name their display `mask` ("id" or "phone", see schemas.pii): they are
+    stored only encrypted, as a keyed link hash and in that masked form.
+    """
+    if grade is Grade.L4 and mask is None:
+        raise ValueError(f"L4 field {en!r} needs a display mask")
+    extra = {"x-grade": grade.value, "x-label-zh": zh, "x-label-en": en}
+    if mask is not None:
+        extra["x-mask"] = mask
+    return Field(default, description=f"{zh} / {en}", json_schema_extra=extra, **kwargs)
 
 
 def grade_of(info: FieldInfo) -> Grade:
@@ -36,6 +44,18 @@ def grade_of(info: FieldInfo) -> Grade:
     if not isinstance(extra, dict) or "x-grade" not in extra:
         raise ValueError("field declared without contract_field: no grade")
     return Grade(str(extra["x-grade"]))
+
+
+def mask_of(info: FieldInfo) -> str | None:
+    extra = info.json_schema_extra
+    return str(extra["x-mask"]) if isinstance(extra, dict) and "x-mask" in extra else None
+
+
+def protected_fields(model: type) -> dict[str, str]:
+    """The model's grade-L4 fields and their display masks: what must never be stored or
+    shown in clear (derived from the metadata, never kept by hand)."""
+    return {name: mask_of(info) or "" for name, info in model.model_fields.items()
+            if grade_of(info) is Grade.L4}
 
 
 def labels_of(info: FieldInfo) -> tuple[str, str]:

@@ -126,13 +126,14 @@ class Party(_Model):
     name: Text200 = contract_field(Grade.L3, "姓名/名称", "name")
     gender: Gender | None = contract_field(Grade.L2, "性别", "gender (GB/T 2261.1)", None)
     id_number: ResidentId | None = contract_field(Grade.L4, "身份证号", "resident ID number",
-                                                  None)
+                                                  None, mask="id")
     id_number_masked: str | None = contract_field(
         Grade.L2, "身份证号(脱敏)", "resident ID as the source shows it masked", None,
         pattern=r"^\d{6}\*+[\dX]{4}$")
     credit_code: CreditCode | None = contract_field(Grade.L2, "统一社会信用代码",
                                                     "unified social credit code", None)
-    phone: Phone | None = contract_field(Grade.L4, "联系电话", "phone number", None)
+    phone: Phone | None = contract_field(Grade.L4, "联系电话", "phone number", None,
+                                         mask="phone")
     address: Text500 | None = contract_field(Grade.L3, "住址", "address", None)
 
 

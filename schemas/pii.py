@@ -15,6 +15,11 @@ import re
 _ID = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)((?:\+86|0086)?\s?1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
+# for scanning what people read: a decimal fraction (7.333333333333333) is no number to find
+_SCAN_ID = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d{17}[\dXx](?![0-9A-Za-z])")
+_SCAN_LEGACY_ID = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d{15}(?![0-9A-Za-z.])")
+_SCAN_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)1[3-9]\d{9}(?![0-9A-Za-z])")
+
 
 def mask_id(number: str | None) -> str | None:
     if not number:
@@ -32,7 +37,21 @@ def mask_phone(number: str | None) -> str | None:
     return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
+#: display masks by the name a field declares in its `x-mask` metadata
+MASKS = {"id": mask_id, "phone": mask_phone}
+
+
 def mask_text(text: str) -> str:
     """Mask every ID- or mobile-shaped number inside `text`."""
     text = _ID.sub(lambda m: mask_id(m.group(0)) or "", text)
     return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+
+
+def find_numbers(text: str, *, legacy: bool = True) -> list[str]:
+    """ID- and mobile-shaped numbers in `text`: what a leak scan looks for.
+
+    A legacy 15-digit ID has the shape of a grid code; `legacy=False` skips that shape
+    where grid codes are expected.
+    """
+    patterns = (_SCAN_ID, _SCAN_MOBILE, _SCAN_LEGACY_ID) if legacy else (_SCAN_ID, _SCAN_MOBILE)
+    return [m.group(0) for p in patterns for m in p.finditer(text)]

@@ -327,6 +327,26 @@ def airflow(
     raise typer.Exit(code=airflow_command(_settings(), console, port))
 
 
+@app.command("reveal")
+def reveal(
+    case_id: Annotated[str, typer.Argument(help="The case whose parties to show.")],
+    why: Annotated[str, typer.Option(help="Why you need the numbers: written to the audit "
+                                     "trail with your name.")] = "",
+) -> None:
+    """Show a case's parties with ID and phone numbers decrypted (audited)."""
+    from .reveal import RevealRefused, reveal_case  # noqa: PLC0415
+
+    try:
+        parties = reveal_case(_settings(), case_id, why)
+    except RevealRefused as e:
+        raise _fail(str(e)) from None
+    table = Table("role", "kind", "name", "ID number", "phone", "credit code")
+    for p in parties:
+        table.add_row(*(str(p[k] or "") for k in ("role", "kind", "name", "id_number", "phone",
+                                                   "credit_code")))
+    console.print(table)
+
+
 @app.command("settings")
 def show_settings() -> None:
     """Print the effective settings (secrets masked)."""

@@ -24,11 +24,15 @@ from conform.engine import conform
 from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
 from conform.reference import load_reference
 from conform.validate import DivisionRegistry, Problem, validate
+from schemas.grades import protected_fields
+from schemas.models import Party
 from schemas.reasons import Reason
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.vault import Vault
 
 from .extract import ExtractResult, extract_source
+from .secrets import vault
 from .settings import Settings, SourceName
 
 CHUNK_ROWS = 100_000
@@ -110,6 +114,7 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     total = IngestSummary(source=source, run_id=run_id)
     started = time.perf_counter()
     mappings = load_mappings(settings.mappings_dir)
+    pii = vault(settings)
     with session(settings.warehouse_path) as con:
         start_run(con, run_id, "ingest", source)
         try:
@@ -119,7 +124,8 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
             for chunk in _chunks(pending):
-                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry))
+                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
+                                         pii))
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))
@@ -143,8 +149,8 @@ def _chunks(batches: list[tuple[int, int]]) -> list[list[int]]:
 
 
 def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
-                   run_id: str, mappings: list[Mapping],
-                   registry: DivisionRegistry) -> IngestSummary:
+                   run_id: str, mappings: list[Mapping], registry: DivisionRegistry,
+                   vault: Vault) -> IngestSummary:
     summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
     con.execute("BEGIN")
     try:
@@ -172,7 +178,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
             rejected[rid] = (None, [Problem("*", Reason.UNPARSEABLE.value, error)])
         outcome = conform_and_validate(con, source, mappings, registry)
         rejected.update(outcome.rejected)
-        stage(con, run_id, outcome.cases, outcome.parties, outcome.events)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, vault)
         quarantine(con, source, run_id, rejected)
         for problems in (p for _, p in rejected.values()):
             summary.reasons.update({p.reason for p in problems})
@@ -244,8 +250,28 @@ def _with_mapping(table: pa.Table, name: str) -> pa.Table:
     return table.append_column("mapping", pa.array([name] * table.num_rows, pa.string()))
 
 
+def protect(table: pa.Table, vault: Vault) -> pa.Table:
+    """Replace every grade-L4 column by its ciphertext, link hash and masked form."""
+    for name, mask in protected_fields(Party).items():
+        if name not in table.column_names:
+            continue
+        ciphers, links, masked = vault.protect(table.column(name).to_pylist(), mask)
+        table = table.drop_columns([name])
+        table = table.append_column(f"{name}_cipher", pa.array(ciphers, pa.binary()))
+        table = table.append_column(f"{name}_link", pa.array(links, pa.string()))
+        shown = f"{name}_masked"
+        if shown in table.column_names:
+            # a source that only ever showed the number masked keeps its masked form
+            given = table.column(shown).to_pylist()
+            masked = [m if m is not None else g for m, g in zip(masked, given, strict=True)]
+            table = table.drop_columns([shown])
+        table = table.append_column(shown, pa.array(masked, pa.string()))
+    return table
+
+
 def stage(con: duckdb.DuckDBPyConnection, run_id: str, cases: list[pa.Table],
-           parties: list[pa.Table], events: list[pa.Table]) -> None:
+          parties: list[pa.Table], events: list[pa.Table], vault: Vault) -> None:
+    parties = [protect(t, vault) for t in parties]
     for table_name, tables in (("cases", cases), ("parties", parties), ("events", events)):
         for t in tables:
             con.register("_t", t)

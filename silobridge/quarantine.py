@@ -18,8 +18,10 @@ from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.vault import Vault
 
 from .ingest import AccountingError, conform_and_validate, stage
+from .secrets import vault
 from .settings import Settings
 
 
@@ -91,6 +93,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     run_id = new_run_id("replay", source)
     summary = ReplaySummary(run_id=run_id)
     mappings = load_mappings(settings.mappings_dir)
+    pii = vault(settings)
     with session(settings.warehouse_path) as con:
         start_run(con, run_id, "replay", source)
         load_reference(con, settings.reference_dir)
@@ -100,7 +103,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
             "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
         try:
             for name in sources:
-                counts = _replay_source(con, name, run_id, mappings, registry)
+                counts = _replay_source(con, name, run_id, mappings, registry, pii)
                 summary.by_source[name] = counts
                 summary.read += counts["read"]
                 summary.loaded += counts["loaded"]
@@ -113,7 +116,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 
 
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
-                   registry: DivisionRegistry) -> dict[str, int]:
+                   registry: DivisionRegistry, pii: Vault) -> dict[str, int]:
     con.execute("BEGIN")
     try:
         con.execute("""
@@ -124,7 +127,7 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
         con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT NULL::BIGINT AS _rid LIMIT 0")
         (read,) = con.execute("SELECT count(*) FROM _in").fetchall()[0]
         outcome = conform_and_validate(con, source, mappings, registry)
-        stage(con, run_id, outcome.cases, outcome.parties, outcome.events)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, pii)
         loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]
         con.execute("""
             UPDATE quarantine.records SET status = 'released', released_run = ?,

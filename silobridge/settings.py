@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.file_drop import FileDropConfig
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     reference: Path | None = None
     #: folder of per-source mapping files (default: the ones shipped in schemas/mappings)
     mappings_dir: Path | None = None
+    #: the personal-data master key, 64 hex characters (default: a development key
+    #: generated into <home>/secrets/pii.key; see silobridge.secrets)
+    pii_key: SecretStr | None = None
 
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:

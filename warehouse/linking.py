@@ -87,17 +87,16 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
             SELECT r.record_uid, p.* FROM core.records r
             JOIN staging.parties p USING (batch_id, row_no))
         SELECT DISTINCT record_uid, kind, value FROM (
-            SELECT record_uid, 'id' AS kind, id_number AS value FROM p
-            WHERE id_number IS NOT NULL
+            -- personal numbers only as keyed link hashes and masked forms
+            SELECT record_uid, 'id' AS kind, id_number_link AS value FROM p
+            WHERE id_number_link IS NOT NULL
             UNION ALL
-            SELECT record_uid, 'masked',
-                   coalesce(id_number_masked[1:6] || id_number_masked[-4:],
-                            id_number[1:6] || id_number[-4:]) FROM p
-            WHERE coalesce(id_number_masked, id_number) IS NOT NULL
+            SELECT record_uid, 'masked', id_number_masked[1:6] || id_number_masked[-4:]
+            FROM p WHERE id_number_masked IS NOT NULL
             UNION ALL
             SELECT record_uid, 'credit', credit_code FROM p WHERE credit_code IS NOT NULL
             UNION ALL
-            SELECT record_uid, 'phone', phone FROM p WHERE phone IS NOT NULL
+            SELECT record_uid, 'phone', phone_link FROM p WHERE phone_link IS NOT NULL
             UNION ALL
             SELECT record_uid, 'name', trim(name) FROM p WHERE name IS NOT NULL)""")
 

@@ -160,7 +160,7 @@ def _refresh_parties(con: duckdb.DuckDBPyConnection) -> None:
         DELETE FROM core.case_parties c WHERE NOT EXISTS (
             SELECT 1 FROM _parties p WHERE {same})""")  # noqa: S608
     con.execute("""
-        INSERT INTO core.case_parties
+        INSERT INTO core.case_parties BY NAME
         SELECT * FROM _parties p WHERE NOT EXISTS (
             SELECT 1 FROM core.case_parties c
             WHERE c.case_id = p.case_id AND c.party_key = p.party_key)""")

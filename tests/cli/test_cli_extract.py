@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,18 +82,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -> None:
+    """`make demo` as a user runs it: its own process (Airflow's configuration is
+    process-wide), through Airflow, twice; the gateway is gone afterwards."""
     port = _free_port()
-    monkeypatch.setenv("SILOBRIDGE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SILOBRIDGE_PROVINCE__BASE_URL", f"http://127.0.0.1:{port}")
-    first = runner.invoke(app, ["demo"])
-    assert first.exit_code == 0, first.output
-    for source in SOURCES:
-        assert source in first.output
-    assert "generated the mock world" in first.output
-    second = runner.invoke(app, ["demo"])
-    assert second.exit_code == 0, second.output
-    assert "reusing the mock world" in second.output
+    env = {**os.environ, "SILOBRIDGE_HOME": str(tmp_path / "home"),
+           "SILOBRIDGE_PROVINCE__BASE_URL": f"http://127.0.0.1:{port}", "COLUMNS": "120"}
+    command = [str(Path(sys.executable).parent / "silobridge"), "demo"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                           check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "generated the mock world" in first.stdout
+    for dag_id in ("ingest_province", "ingest_county", "ingest_township", "ingest_grid",
+                   "merge"):
+        assert dag_id in first.stdout
+    assert "failed" not in first.stdout
+    assert "precision 1.0000" in first.stdout and "example question" in first.stdout
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                           check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "reusing the mock world" in second.stdout and "(nothing new)" in second.stdout
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from schemas.pii import find_numbers
+
 if TYPE_CHECKING:
     from conftest import QualityRun
 
-RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-LEGACY_ID = re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])")
-MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-PATTERNS = (RESIDENT_ID, LEGACY_ID, MOBILE)
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _hits(text: str) -> list[str]:
-    return [m.group(0) for p in PATTERNS for m in p.finditer(text)]
+    return find_numbers(text)
 
 
 def _files(root: Path) -> list[Path]:

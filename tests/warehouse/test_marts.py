@@ -18,8 +18,10 @@ import pyarrow as pa
 import pytest
 
 from conform.reference import load_reference
+from silobridge.ingest import protect
 from warehouse.db import session
 from warehouse.merge import merge
+from warehouse.vault import Vault
 
 TZ = timezone(timedelta(hours=8))
 A, B = "330421001", "330421002"
@@ -70,8 +72,10 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         load_reference(con, None)  # township names; this world needs no village registry
         for table, rows in (("cases", RECORDS), ("parties", PARTIES)):
             keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist reads row 1's
-            con.register("_rows", pa.Table.from_pylist([{k: r.get(k) for k in keys}
-                                                        for r in rows]))
+            staged = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
+            if table == "parties":  # phones are staged only as ciphertext, link and mask
+                staged = protect(staged, Vault(bytes(32)))
+            con.register("_rows", staged)
             con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
         summary = merge(con, "run-hand")
