@@ -93,16 +93,38 @@ class ProvinceApiConnector:
 
     def extract(self, cursor: Cursor | None) -> Iterator[RawBatch]:
         """Yield one batch per page of cases new or changed since `cursor`."""
-        cfg = self.config
-        wm = Watermark.from_cursor(cursor, cfg.lookback)
-        since, page_no = wm.since(), 1
+        wm = Watermark.from_cursor(cursor, self.config.lookback)
+        for origin, rows in self._pages(wm.since(), self.config.county_code):
+            batch = self._batch(rows, origin, wm)
+            if batch is not None:
+                yield batch
+
+    def read_all(self, county_code: str | None) -> dict[str, dict[str, Any]]:
+        """Every case the platform holds (of one county), as sent, by the platform's id.
+
+        Keyset paging may serve a row twice when it changes during the read; the later
+        copy wins.
+        """
+        cases: dict[str, dict[str, Any]] = {}
+        for origin, rows in self._pages(None, county_code):
+            for i, row in enumerate(rows, 1):
+                if not row.get("id"):
+                    raise SourceProtocolError(self.source, "case without id", origin=origin,
+                                              row=i)
+                cases[str(row["id"])] = row
+        return cases
+
+    def _pages(self, since: str | None, county_code: str | None
+               ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(origin, rows) per page of cases updated since `since`, in (zjgxsj, id) order."""
+        page_no = 1
         with self._session() as client:
             while True:
-                params: dict[str, Any] = {"pageNo": page_no, "pageSize": cfg.page_size}
+                params: dict[str, Any] = {"pageNo": page_no, "pageSize": self.config.page_size}
                 if since is not None:
                     params["updatedSince"] = since
-                if cfg.county_code:
-                    params["qxdm"] = cfg.county_code
+                if county_code:
+                    params["qxdm"] = county_code
                 origin = "cases?" + "&".join(f"{k}={params[k]}" for k in
                                              ("updatedSince", "qxdm", "pageNo") if k in params)
                 page = self._call(client, "GET", CASES_PATH, params, origin=origin)
@@ -111,9 +133,7 @@ class ProvinceApiConnector:
                                               origin=origin)
                 if not page.rows:
                     break
-                batch = self._batch(page.rows, origin, wm)
-                if batch is not None:
-                    yield batch
+                yield origin, page.rows
                 if page_no >= page.total_page:
                     break
                 last = to_text(page.rows[-1].get("zjgxsj"))

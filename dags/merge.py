@@ -2,8 +2,10 @@
 
 Merges staging into core in one transaction (linking the levels, golden records,
 history, timeline), then runs the warehouse quality checks, freshness and volume, and
-rebuilds the reports. It takes what arrived: a source whose DAG failed or was held back
-by its gate is simply not new here, and the source-status task says which is stale.
+rebuilds the reports; and sends new and changed county cases up to the province, then
+reconciles with the province's copies (`silobridge sync`). It takes what arrived: a
+source whose DAG failed or was held back by its gate is simply not new here, and the
+source-status task says which is stale.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from silobridge.airflow_support import SCHEDULES, WAREHOUSE_POOL, staged
+from silobridge.airflow_support import SCHEDULES, SYNC_RETRIES, WAREHOUSE_POOL, staged
 
 _any_source = staged("province")
 for _source in list(SCHEDULES)[1:]:
@@ -51,7 +53,17 @@ def merge() -> None:
 
         return steps.source_status(settings())
 
-    quality_and_reports(merge_cases()) >> source_status()
+    @task(pool=WAREHOUSE_POOL, **SYNC_RETRIES)
+    def sync_to_province(merged: dict) -> dict:
+        from silobridge import steps
+        from silobridge.airflow_support import failing_fast_on_permanent_errors, settings
+
+        with failing_fast_on_permanent_errors():
+            return steps.sync(settings())
+
+    merged = merge_cases()
+    quality_and_reports(merged) >> source_status()
+    sync_to_province(merged)
 
 
 merge()

@@ -20,7 +20,9 @@ Endpoints:
   POST /api/v1/mdjf/cases/upload  body {"datas": "<JSON array>"} county uploads, upserted
        by `ysjbh`, answered with receipts [{"ysjbh","id","result"}], result 新增/更新/未变.
        The platform owns `id`, `sjbh`, `cjsj` and `zjgxsj`: uploads that carry them have
-       them ignored; any other field not in mdjf_sj is refused with code "20".
+       them ignored; any other field not in mdjf_sj is refused with code "20". It also
+       owns its verification verdict: an upload saying 800 (resolved, to be verified)
+       leaves a case the province has already verified (900, 1000) or filed (1100) as is.
 
 Each request opens its own SQLite connection; uploads are serialised by a lock.
 """
@@ -60,6 +62,8 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 OK, BAD_PARAMS, KEY_EXPIRED, BAD_SIGN, OVER_QUOTA = "00", "20", "11", "14", "18"
 #: fields the platform sets itself; an upload cannot choose them
 PLATFORM_FIELDS = frozenset({"id", "sjbh", "cjsj", "zjgxsj"})
+#: zt: "resolved, to be verified", and the platform's own later stages it must not undo
+AWAITING_VERIFICATION, VERDICTS = 800, frozenset({900, 1000, 1100})
 UPLOAD_FIELDS = frozenset(COLUMNS) - PLATFORM_FIELDS
 MAX_BODY_BYTES = 20 * 1024 * 1024
 _FAIL_STATUSES = (500, 502, 503)
@@ -466,6 +470,8 @@ def _upsert(con: sqlite3.Connection, record: dict[str, Any], app_key: str, now: 
         result = "新增"
     else:
         sid = found["id"]
+        if _as_int(values.get("zt")) == AWAITING_VERIFICATION and _as_int(found["zt"]) in VERDICTS:
+            values.pop("zt")
         sets = ", ".join(f"{k} = ?" for k in values)
         con.execute(f"UPDATE mdjf_sj SET {sets} WHERE id = ?", [*values.values(), sid])  # noqa: S608
         # compare as stored, so SQLite's own conversions ("2" into an INTEGER column)
@@ -480,6 +486,13 @@ def _upsert(con: sqlite3.Connection, record: dict[str, Any], app_key: str, now: 
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (app_key, ysjbh, sid, result, json.dumps(record, ensure_ascii=False), now))
     return {"ysjbh": ysjbh, "id": sid, "result": result}
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _stored(name: str, value: Any) -> Any:

@@ -3,7 +3,8 @@ and how errors fail tasks. Only the DAG files import this module.
 
 This is the only place that knows about Airflow Connections: a `silobridge_province`
 connection (host = gateway URL, login = app key, password = secret) overrides the
-province settings; everything else comes from SILOBRIDGE_* environment variables.
+province settings, and a `silobridge_pii` connection's password the personal-data key;
+everything else comes from SILOBRIDGE_* environment variables.
 Airflow itself is imported lazily except for `Asset`, so DAG files parse quickly.
 """
 
@@ -15,8 +16,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from airflow.sdk import Asset
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
     from silobridge.settings import Settings
 
 #: one slot: DuckDB lets one process write the warehouse file at a time
@@ -32,6 +36,10 @@ SCHEDULES = {
 EXTRACT_RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=20),
                    "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=10)}
 
+#: the province gateway retries 5xx and quota refusals itself; these cover a longer outage
+SYNC_RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=1),
+                "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=15)}
+
 
 def staged(source: str) -> Asset:
     """The asset a source's ingest DAG updates when its new records passed the gate."""
@@ -39,19 +47,28 @@ def staged(source: str) -> Asset:
 
 
 def settings() -> Settings:
-    from airflow.sdk import Connection  # noqa: PLC0415
-    from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
-
     from silobridge.settings import Settings  # noqa: PLC0415
 
     base = Settings()
+    province = _connection("silobridge_province")
+    if province is not None:
+        update = {k: v for k, v in (("base_url", province.host), ("app_key", province.login),
+                                    ("app_secret", province.password)) if v}
+        base = base.model_copy(update={"province": base.province.model_copy(update=update)})
+    pii = _connection("silobridge_pii")
+    if pii is not None and pii.password:
+        base = base.model_copy(update={"pii_key": SecretStr(pii.password)})
+    return base
+
+
+def _connection(conn_id: str) -> Connection | None:
+    from airflow.sdk import Connection  # noqa: PLC0415
+    from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
+
     try:
-        conn = Connection.get("silobridge_province")
+        return Connection.get(conn_id)
     except AirflowNotFoundException:
-        return base
-    update = {k: v for k, v in (("base_url", conn.host), ("app_key", conn.login),
-                                ("app_secret", conn.password)) if v}
-    return base.model_copy(update={"province": base.province.model_copy(update=update)})
+        return None
 
 
 @contextmanager

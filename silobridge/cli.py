@@ -307,6 +307,48 @@ def merge_command(
                   f"history +{summary.history_opened}")
 
 
+@app.command("sync")
+def sync(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    check_only: Annotated[bool, typer.Option(
+        "--check-only", help="Only reconcile: compare the province's copies, send nothing."
+    )] = False,
+) -> None:
+    """Send new and changed county cases to the province, then reconcile with its copies."""
+    from connectors.errors import SourceError  # noqa: PLC0415
+
+    from .sync import reconcile_step, sync_step  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        if check_only:
+            result = {"reconciliation": reconcile_step(settings).to_dict()}
+        else:
+            result = sync_step(settings).to_dict()
+    except SourceError as e:
+        if as_json:
+            sys.stdout.write(json.dumps({"error": str(e), "error_class": type(e).__name__},
+                                        ensure_ascii=False) + "\n")
+            raise typer.Exit(code=1) from None
+        raise _fail(f"{e}. Batches the province acknowledged are in the ledger; the next "
+                    "sync sends the rest.") from None
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+        return
+    if not check_only:
+        results = ", ".join(f"{k} {v}" for k, v in sorted(result["results"].items())) or "none"
+        console.print(f"county cases: {result['county_cases']}; sent {result['sent']} in "
+                      f"{result['batches']} batches (province receipts: {results}); "
+                      f"{result['unchanged']} unchanged, not sent", highlight=False)
+    r = result["reconciliation"]
+    console.print(f"at the province: {r['in_sync']} in sync, {r['missing']} missing, "
+                  f"{r['stale']} stale, {r['conflicting']} conflicting; {r['duplicates']} "
+                  f"held twice by the province, {r['unknown_at_county']} unknown to the county",
+                  highlight=False)
+    for state, keys in r["examples"].items():
+        console.print(f"  {state}: {', '.join(keys)}", highlight=False)
+
+
 @app.command("demo")
 def demo() -> None:
     """The main job on embedded defaults: mock world, gateway, every source, a summary."""

@@ -10,6 +10,7 @@ answered from the marts. A second run reads nothing new and changes nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ def run_demo(settings: Settings, console: Console) -> int:
         console.print(f"linking against the answer key: precision {score.precision:.4f}, "
                       f"recall {score.recall:.4f}, F1 {score.f1:.4f} "
                       f"({score.records:,} records)", highlight=False)
+    _sync_status(settings, console)
     console.print(f"warehouse: {settings.warehouse_path}")
     console.print(f"quality report: {settings.reports_dir / 'quality' / 'index.html'}")
     console.print(f"Data Docs: {settings.reports_dir / 'data_docs' / 'index.html'}")
@@ -90,6 +92,27 @@ def _accounting(settings: Settings, since: datetime, console: Console) -> None:
     if not rows:
         table.add_row("(nothing new)", "0", "0", "0", "0", f"{sum(staged.values()):,}")
     console.print(table)
+
+
+def _sync_status(settings: Settings, console: Console) -> None:
+    with session(settings.warehouse_path, read_only=True) as con:
+        found = con.execute("SELECT status, summary, error FROM ops.runs WHERE kind = 'sync' "
+                            "ORDER BY started_at DESC LIMIT 1").fetchall()
+    if not found:
+        console.print("county → province sync: not run")
+        return
+    status, text, error = found[0]
+    if status != "ok":
+        console.print(f"county → province sync [red]{status}[/]: {error}")
+        return
+    s = json.loads(text)
+    r = s["reconciliation"]
+    receipts = ", ".join(f"{k} {v}" for k, v in sorted(s["results"].items())) or "none"
+    console.print(f"county → province sync: sent {s['sent']} of {s['county_cases']} county "
+                  f"cases (receipts: {receipts}); at the province {r['in_sync']} in sync, "
+                  f"{r['missing']} missing, {r['stale']} stale, {r['conflicting']} "
+                  f"conflicting, {r['duplicates']} held twice (legacy retries)",
+                  highlight=False)
 
 
 def _example_query(settings: Settings, console: Console) -> None:

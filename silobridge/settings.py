@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.file_drop import FileDropConfig
@@ -21,6 +21,18 @@ from connectors.sql_db import SqlSourceConfig
 
 SourceName = Literal["province", "county", "township", "grid"]
 SOURCE_NAMES: tuple[SourceName, ...] = ("province", "county", "township", "grid")
+
+
+class SyncSettings(BaseModel):
+    """County → province sync (silobridge.sync)."""
+
+    #: whose cases go up, and of which county
+    source: SourceName = "county"
+    county_code: str = Field(default="330421", pattern=r"^\d{6}$")
+    #: cases per upload request (the platform takes at most 500)
+    batch_size: int = Field(default=200, ge=1, le=500)
+    #: the reason written to the audit trail for opening phone numbers to send them
+    why: str = "county → province sync: the platform takes parties' phones in clear"
 
 
 class Settings(BaseSettings):
@@ -39,6 +51,7 @@ class Settings(BaseSettings):
     #: the personal-data master key, 64 hex characters (default: a development key
     #: generated into <home>/secrets/pii.key; see silobridge.secrets)
     pii_key: SecretStr | None = None
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:

@@ -97,3 +97,10 @@ def after_merge(settings: Settings, run_id: str) -> dict[str, Any]:
     from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
 
     return run_after_merge(settings, run_id)
+
+
+def sync(settings: Settings) -> dict[str, Any]:
+    """Send new and changed county cases to the province, then reconcile."""
+    from .sync import sync_step  # noqa: PLC0415
+
+    return sync_step(settings).to_dict()
