@@ -2,8 +2,9 @@
 
 Merges staging into core in one transaction (linking the levels, golden records,
 history, timeline), then runs the warehouse quality checks, freshness and volume, and
-rebuilds the reports; and sends new and changed county cases up to the province, then
-reconciles with the province's copies (`silobridge sync`). It takes what arrived: a
+rebuilds the reports; publishes the masked analyst snapshot (`silobridge query`); and
+sends new and changed county cases up to the province, then reconciles with the
+province's copies (`silobridge sync`). It takes what arrived: a
 source whose DAG failed or was held back by its gate is simply not new here, and the
 source-status task says which is stale.
 """
@@ -61,8 +62,16 @@ def merge() -> None:
         with failing_fast_on_permanent_errors():
             return steps.sync(settings())
 
+    @task(pool=WAREHOUSE_POOL)
+    def publish_snapshot(merged: dict) -> dict:
+        from silobridge import steps
+        from silobridge.airflow_support import settings
+
+        return steps.publish(settings())
+
     merged = merge_cases()
     quality_and_reports(merged) >> source_status()
+    publish_snapshot(merged)
     sync_to_province(merged)
 
 

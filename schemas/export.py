@@ -27,7 +27,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
 from . import checks, codes
-from .grades import Grade, grade_of, labels_of
+from .grades import Grade, grade_of, labels_of, mask_of
 from .models import MODELS, SCHEMA_VERSION
 from .reasons import DESCRIPTIONS, Reason
 
@@ -146,6 +146,18 @@ class FieldDoc:
             masks = [c.mask for f in self.validators if (c := _CHECKS.get(f)) and c.mask]
             self.notes.append("stored encrypted; analysts see it masked"
                               + (f" ({', '.join(masks)})" if masks else ""))
+        elif (mask := mask_of(info)) in _SHOWN_AS:
+            self.notes.append(f"analysts see {_SHOWN_AS[mask]}")
+
+
+# how the analyst snapshot shows a field, by its mask (schemas.pii, warehouse.snapshot)
+_SHOWN_AS = {
+    "name": "the first character only (张**)",
+    "address": "the part before the first number (明旗社区…)",
+    "coordinate": "it rounded to 0.01° (about 1 km)",
+    "text": "it with the case's names, addresses, house numbers and any ID or phone "
+            "numbers masked",
+}
 
 
 def _unwrap(tp: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:

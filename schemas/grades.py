@@ -28,11 +28,16 @@ def contract_field(grade: Grade, zh: str, en: str, default: Any = ..., *,
                    mask: str | None = None, **kwargs: Any) -> Any:
     """A model field with its grade and labels recorded as JSON Schema extras.
 
-    Grade L4 fields name their display `mask` ("id" or "phone", see schemas.pii): they are
-    stored only encrypted, as a keyed link hash and in that masked form.
+    Grade L3 and L4 fields name their `mask` (schemas.pii.MASKS): how they are shown to
+    anyone not entitled to the clear value (analysts, reports, logs). L4 ("id", "phone")
+    are moreover stored only encrypted, as a keyed link hash and in that masked form. A
+    collection of nested models says "nested": its items carry their own masks. Lower
+    grades may name a mask too, where free text may hold what its grade does not admit.
     """
-    if grade is Grade.L4 and mask is None:
-        raise ValueError(f"L4 field {en!r} needs a display mask")
+    if grade in (Grade.L3, Grade.L4) and mask is None:
+        raise ValueError(f"{grade} field {en!r} needs a mask")
+    if grade is Grade.L4 and mask not in ("id", "phone"):
+        raise ValueError(f"L4 field {en!r} must be masked as an id or a phone number")
     extra = {"x-grade": grade.value, "x-label-zh": zh, "x-label-en": en}
     if mask is not None:
         extra["x-mask"] = mask

@@ -123,7 +123,7 @@ class Party(_Model):
     seq: int = contract_field(Grade.L1, "序号", "sequence in the record", ge=0)
     role: Role = contract_field(Grade.L1, "角色", "role")
     kind: PartyKind = contract_field(Grade.L1, "类型", "person or organisation")
-    name: Text200 = contract_field(Grade.L3, "姓名/名称", "name")
+    name: Text200 = contract_field(Grade.L3, "姓名/名称", "name", mask="name")
     gender: Gender | None = contract_field(Grade.L2, "性别", "gender (GB/T 2261.1)", None)
     id_number: ResidentId | None = contract_field(Grade.L4, "身份证号", "resident ID number",
                                                   None, mask="id")
@@ -134,7 +134,8 @@ class Party(_Model):
                                                     "unified social credit code", None)
     phone: Phone | None = contract_field(Grade.L4, "联系电话", "phone number", None,
                                          mask="phone")
-    address: Text500 | None = contract_field(Grade.L3, "住址", "address", None)
+    address: Text500 | None = contract_field(Grade.L3, "住址", "address", None,
+                                            mask="address")
 
 
 class FlowEvent(_Model):
@@ -146,8 +147,10 @@ class FlowEvent(_Model):
     from_level: Level | None = contract_field(Grade.L1, "来自层级", "from level", None)
     to_level: Level | None = contract_field(Grade.L1, "去往层级", "to level", None)
     org: Text200 | None = contract_field(Grade.L2, "处理机构", "organisation", None)
-    operator: Text100 | None = contract_field(Grade.L3, "经办人", "operator", None)
-    note: Text2000 | None = contract_field(Grade.L2, "备注", "note", None)
+    operator: Text100 | None = contract_field(Grade.L3, "经办人", "operator", None,
+                                              mask="name")
+    # free text: whatever a clerk typed may name people or carry their numbers
+    note: Text2000 | None = contract_field(Grade.L2, "备注", "note", None, mask="text")
 
 
 _TIME_ORDER = ("occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at")
@@ -170,8 +173,9 @@ class DisputeCase(_Model):
     related_ref: str | None = contract_field(Grade.L1, "关联记录号",
                                              "earlier record of the same dispute", None)
     # what
-    title: Text200 | None = contract_field(Grade.L3, "事件名称", "title", None)
-    summary: Text2000 | None = contract_field(Grade.L3, "事件描述", "summary", None)
+    title: Text200 | None = contract_field(Grade.L3, "事件名称", "title", None, mask="text")
+    summary: Text2000 | None = contract_field(Grade.L3, "事件描述", "summary", None,
+                                              mask="text")
     category_code: CategoryCode = contract_field(Grade.L1, "事件类别", "category (28 codes)")
     scale: Scale | None = contract_field(Grade.L1, "事件规模", "individual or group", None)
     people_count: int | None = contract_field(Grade.L1, "涉及人数", "people involved", None,
@@ -183,14 +187,17 @@ class DisputeCase(_Model):
     town_code: TownCode = contract_field(Grade.L1, "乡镇街道代码", "township code")
     village_code: VillageCode | None = contract_field(Grade.L1, "村社代码", "village code", None)
     grid_code: GridCode | None = contract_field(Grade.L1, "网格编码", "grid code", None)
-    address: Text500 | None = contract_field(Grade.L3, "发生地点", "address", None)
+    address: Text500 | None = contract_field(Grade.L3, "发生地点", "address", None,
+                                            mask="address")
     lon: float | None = contract_field(Grade.L3, "经度", "longitude as the source gave it",
-                                       None, ge=73, le=136)
+                                       None, ge=73, le=136, mask="coordinate")
     lat: float | None = contract_field(Grade.L3, "纬度", "latitude as the source gave it", None,
-                                       ge=3, le=54)
+                                       ge=3, le=54, mask="coordinate")
     datum: Datum | None = contract_field(Grade.L1, "坐标系", "datum of lon/lat", None)
-    lon_wgs84: float | None = contract_field(Grade.L3, "经度(WGS84)", "longitude, WGS84", None)
-    lat_wgs84: float | None = contract_field(Grade.L3, "纬度(WGS84)", "latitude, WGS84", None)
+    lon_wgs84: float | None = contract_field(Grade.L3, "经度(WGS84)", "longitude, WGS84", None,
+                                             mask="coordinate")
+    lat_wgs84: float | None = contract_field(Grade.L3, "纬度(WGS84)", "latitude, WGS84", None,
+                                             mask="coordinate")
     # when
     occurred_at: Moment = contract_field(Grade.L2, "发生时间", "occurred at")
     reported_at: Moment | None = contract_field(Grade.L2, "上报时间", "reported at", None)
@@ -209,14 +216,15 @@ class DisputeCase(_Model):
                                                "wrote it", None, max_length=50)
     handling_org: Text200 | None = contract_field(Grade.L2, "处理机构", "handling organisation",
                                                None)
-    handler: Text100 | None = contract_field(Grade.L3, "经办人", "handler", None)
+    handler: Text100 | None = contract_field(Grade.L3, "经办人", "handler", None, mask="name")
     method: Text50 | None = contract_field(Grade.L1, "化解方式", "method", None)
     resolved: bool | None = contract_field(Grade.L1, "是否化解", "resolved", None)
     satisfaction: Satisfaction | None = contract_field(Grade.L1, "满意度", "satisfaction", None)
     supervision: Supervision | None = contract_field(Grade.L1, "督办级别", "supervision", None)
     major: bool | None = contract_field(Grade.L1, "重大", "major", None)
     urgent: bool | None = contract_field(Grade.L1, "紧急", "urgent", None)
-    parties: tuple[Party, ...] = contract_field(Grade.L3, "当事人", "parties", ())
+    parties: tuple[Party, ...] = contract_field(Grade.L3, "当事人", "parties", (),
+                                                mask="nested")
     events: tuple[FlowEvent, ...] = contract_field(Grade.L2, "流转记录", "flow events", ())
 
     @model_validator(mode="after")

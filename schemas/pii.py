@@ -1,9 +1,14 @@
-"""Masking personal numbers (grade L4) for anything people read: CLI output, logs, reports.
+"""Masks for personal data (grades L3 and L4) in anything people read: the analyst
+snapshot, CLI output, logs, reports. A field's grade metadata names its mask.
 
 Display forms follow the usual practice (GB/T 35273): resident ID first 6 + last 4,
-phone first 3 + last 4. `mask_text` finds ID- and phone-shaped numbers inside free text
-(raw records, messages) and masks them, so quarantine views can show a record as
-received without showing its numbers.
+phone first 3 + last 4, a person's name its first character (the surname, mostly),
+an address up to its first number (the village or community, without house numbers),
+coordinates to 0.01° (about a kilometre). `mask_text` finds ID- and phone-shaped numbers
+inside free text (raw records, messages) and masks them, and with `replacing` also the
+names and addresses it is given, so free text keeps its meaning without its people.
+
+warehouse.snapshot applies the same masks in SQL; a test holds the two to agreement.
 """
 
 from __future__ import annotations
@@ -37,14 +42,43 @@ def mask_phone(number: str | None) -> str | None:
     return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
-#: display masks by the name a field declares in its `x-mask` metadata
-MASKS = {"id": mask_id, "phone": mask_phone}
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(len(name) - 1, 1)
 
 
-def mask_text(text: str) -> str:
-    """Mask every ID- or mobile-shaped number inside `text`."""
+_HOUSE_NUMBER = re.compile(r"[0-9０-９].*$")
+# a house number inside free text: 7组11号, 3幢2单元 (not 2人, not 43710.00元)
+_HOUSE_NUMBER_IN_TEXT = re.compile(r"[0-9０-９]+([组号栋幢单室弄巷])")
+
+
+def mask_address(address: str | None) -> str | None:
+    if not address:
+        return address
+    kept = _HOUSE_NUMBER.sub("", address)
+    return kept + "…" if kept != address else kept
+
+
+def mask_coordinate(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def mask_text(text: str, replacing: dict[str, str] | None = None) -> str:
+    """Mask every ID- or mobile-shaped number inside `text`; with `replacing`, also each
+    of its keys (names, addresses) by its value, longest first, and house numbers."""
+    for clear in sorted(replacing or {}, key=len, reverse=True):
+        if clear:
+            text = text.replace(clear, (replacing or {})[clear])
     text = _ID.sub(lambda m: mask_id(m.group(0)) or "", text)
-    return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    text = _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    return _HOUSE_NUMBER_IN_TEXT.sub(r"*\1", text) if replacing is not None else text
+
+
+#: masks by the name a field declares in its `x-mask` metadata ("text" takes the names to
+#: hide as well, and "nested" marks a collection whose items carry their own)
+MASKS = {"id": mask_id, "phone": mask_phone, "name": mask_name, "address": mask_address,
+         "coordinate": mask_coordinate, "text": mask_text}
 
 
 def find_numbers(text: str, *, legacy: bool = True) -> list[str]:

@@ -15,9 +15,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connectors.errors import SourceError
 
@@ -347,6 +349,57 @@ def sync(
                   highlight=False)
     for state, keys in r["examples"].items():
         console.print(f"  {state}: {', '.join(keys)}", highlight=False)
+
+
+class QueryFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("query")
+def query_command(
+    sql: Annotated[str, typer.Argument(help="SQL that reads (SELECT, WITH, FROM, DESCRIBE, "
+                                       "SHOW, SUMMARIZE, EXPLAIN).")],
+    output: Annotated[QueryFormat, typer.Option("--format", help="How to print the rows."
+                                                )] = QueryFormat.table,
+    limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+) -> None:
+    """Query the published analyst snapshot (read-only, masked)."""
+    from .snapshot import QueryRefused, query  # noqa: PLC0415
+
+    try:
+        result = query(_settings(), sql, limit=limit)
+    except QueryRefused as e:
+        raise _fail(str(e)) from None
+    except duckdb.Error as e:
+        raise _fail(f"{type(e).__name__}: {e}") from None
+    if output is QueryFormat.csv:
+        sys.stdout.write(result.to_csv())
+    elif output is QueryFormat.json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        # source text is shown as text: a value like "[red]" is not console markup
+        table = Table(*result.columns)
+        for row in result.rows:
+            table.add_row(*(Text("" if v is None else str(v)) for v in row))
+        console.print(table)
+
+
+@app.command("publish")
+def publish_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Publish the masked analyst snapshot (DuckDB + Parquet) from the warehouse now."""
+    from .snapshot import publish_step  # noqa: PLC0415
+
+    summary = publish_step(_settings())
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        return
+    console.print(f"snapshot: {summary.path}\nParquet: {summary.parquet}", highlight=False)
+    for name, rows in summary.tables.items():
+        console.print(f"  {name}: {rows:,} rows", highlight=False)
 
 
 @app.command("demo")

@@ -3,9 +3,11 @@
 It generates the default mock world into the home folder (once; later runs reuse it),
 serves the province gateway on the port the province connector expects, sets Airflow up
 in the home folder (SQLite metadata database, the project's DAGs), runs the four ingest
-DAGs and then the merge DAG with `dag.test()`, and prints the accounting of this run,
-the linking figures, where the warehouse and reports are, and one example question
-answered from the marts. A second run reads nothing new and changes nothing.
+DAGs and then the merge DAG with `dag.test()` (merge, quality, reports, the analyst
+snapshot, the county → province sync), and prints the accounting of this run, the
+linking figures, the sync and reconciliation, where the warehouse, reports and snapshot
+are, and one example question answered from the snapshot. A second run reads nothing
+new but the province's copies the first run's sync updated, and sends nothing.
 """
 
 from __future__ import annotations
@@ -116,11 +118,13 @@ def _sync_status(settings: Settings, console: Console) -> None:
 
 
 def _example_query(settings: Settings, console: Console) -> None:
-    with session(settings.warehouse_path, read_only=True) as con:
-        rows = con.execute(EXAMPLE).fetchall()
+    from .snapshot import query, snapshot_dir  # noqa: PLC0415
+
+    result = query(settings, EXAMPLE)
+    console.print(f"analyst snapshot (read-only, masked): {snapshot_dir(settings)}")
     console.print("example question: which Jiashan townships carry the largest backlog?")
-    console.print(EXAMPLE, highlight=False)
-    table = Table("town_name", "open_cases", "overdue_cases")
-    for row in rows:
+    console.print(f'silobridge query "{" ".join(EXAMPLE.split())}"', highlight=False)
+    table = Table(*result.columns)
+    for row in result.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)

@@ -3,9 +3,10 @@
 Ingest every source (a source that fails is reported and the others go on) and put each
 through its quality gate; merge staging into core (link, golden records, history,
 timeline) in one transaction, leaving out batches a gate held back; then the warehouse
-checks, freshness and volume, and the reports. Marts are views over core, current as
-soon as the merge commits. When the home folder holds a mock world with an answer key,
-the linking is scored against it.
+checks, freshness and volume, the reports, and the analyst snapshot. Marts are views
+over core, current as soon as the merge commits. When the home folder holds a mock world
+with an answer key, the linking is scored against it. Sending county cases up to the
+province is a command of its own (`silobridge sync`): it acts on another system.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from warehouse.runs import finish_run, new_run_id, start_run
 from .ingest import IngestSummary, ingest_source
 from .scoring import LinkScore, score_linking
 from .settings import SOURCE_NAMES, Settings, SourceName
+from .snapshot import publish_step
 
 
 @dataclass
@@ -32,6 +34,7 @@ class RunSummary:
     merge: MergeSummary | None = None
     quality: dict[str, Any] | None = None
     linking: LinkScore | None = None
+    snapshot: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +46,7 @@ class RunSummary:
             "merge": self.merge.to_dict() if self.merge else None,
             "quality": self.quality,
             "linking": self.linking.to_dict() if self.linking else None,
+            "snapshot": self.snapshot,
             "seconds": round(self.seconds, 2),
         }
 
@@ -85,6 +89,7 @@ def run_pipeline(settings: Settings,
         summary.gates[source] = gate_source(settings, source).to_dict()
     summary.merge = merge_step(settings)
     summary.quality = after_merge(settings, summary.merge.run_id)
+    summary.snapshot = publish_step(settings).to_dict()
     summary.linking = score_step(settings)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -104,3 +104,10 @@ def sync(settings: Settings) -> dict[str, Any]:
     from .sync import sync_step  # noqa: PLC0415
 
     return sync_step(settings).to_dict()
+
+
+def publish(settings: Settings) -> dict[str, Any]:
+    """Publish the masked analyst snapshot (DuckDB + Parquet)."""
+    from .snapshot import publish_step  # noqa: PLC0415
+
+    return publish_step(settings).to_dict()

@@ -1,0 +1,199 @@
+"""What the analyst snapshot publishes: its tables, and every column's grade, mask and labels.
+
+A published column takes its metadata, in this order, from
+1. the table's own declarations below (columns the warehouse derives: counts, rates, ids);
+2. the field of the same name in the table's canonical model (schemas.models), so that
+   `core.cases.title` is graded and masked exactly as `DisputeCase.title`;
+3. the protected fields of that model: `<field>_masked` is published with the field's
+   labels, while `<field>_cipher` and `<field>_link` are never published;
+4. the columns shared by many tables (SHARED).
+A column found in none of them stops the publication (CatalogueError): a new column never
+reaches analysts without a grade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from .grades import Grade, grade_of, labels_of, mask_of, protected_fields
+from .models import DisputeCase, FlowEvent, Party, SourceRecord
+
+
+class CatalogueError(ValueError):
+    """A column of a published table that the catalogue does not grade."""
+
+
+@dataclass(frozen=True)
+class Column:
+    grade: Grade
+    zh: str
+    en: str
+    mask: str | None = None
+
+
+#: never published: the ciphertext and link key of a protected field
+WITHHELD = Column(Grade.L4, "", "", mask="withheld")
+
+
+def col(grade: str, zh: str, en: str, mask: str | None = None) -> Column:
+    return Column(Grade(grade), zh, en, mask)
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    name: str                      # schema.table, in the warehouse and in the snapshot
+    zh: str
+    en: str
+    model: type[BaseModel] | None = None
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    def column(self, name: str) -> Column:
+        if name in self.columns:
+            return self.columns[name]
+        if self.model is not None:
+            fields = self.model.model_fields
+            if name in fields:
+                info = fields[name]
+                zh, en = labels_of(info)
+                return Column(grade_of(info), zh, en, mask_of(info))
+            for protected in protected_fields(self.model):
+                if name in (f"{protected}_cipher", f"{protected}_link"):
+                    return WITHHELD
+                if name == f"{protected}_masked":
+                    zh, en = labels_of(fields[protected])
+                    return Column(Grade.L2, f"{zh}(脱敏)", f"{en}, masked", None)
+        if name in SHARED:
+            return SHARED[name]
+        raise CatalogueError(f"column {name!r} of {self.name} has no grade: declare it in "
+                             "schemas/catalogue.py before it is published")
+
+
+SHARED = {
+    "case_id": col("L1", "案件编号", "case id: one per real dispute across levels"),
+    "county_code": col("L1", "县级代码", "county code (GB/T 2260)"),
+    "town_code": col("L1", "乡镇街道代码", "township code"),
+    "town_name": col("L1", "乡镇街道", "township name"),
+    "village_code": col("L1", "村社代码", "village code"),
+    "category_code": col("L1", "事件类别", "category (28 codes)"),
+    "category_name": col("L1", "事件类别名称", "category name"),
+    "bucket": col("L1", "报表大类", "report bucket (8 families of categories)"),
+    "status": col("L1", "状态", "canonical status"),
+    "level": col("L1", "层级", "level: 0 grid, 10 village, 20 township, 30 county, 50 province"),
+    "handling_level": col("L1", "当前层级", "level handling it now"),
+    "source": col("L1", "来源系统", "source system"),
+    "sources": col("L1", "来源系统", "source systems that recorded it"),
+    "cases": col("L1", "案件数", "number of cases"),
+    "month": col("L1", "月份", "month"),
+    "occurred_at": col("L2", "发生时间", "occurred at"),
+    "run_id": col("L1", "运行编号", "pipeline run that wrote the row"),
+    "record_uid": col("L1", "来源记录键", "source:source_record_id"),
+    "batch_id": col("L1", "批次号", "raw batch id"),
+    "row_no": col("L1", "行号", "row in the batch's origin"),
+}
+
+TABLES = (
+    PublishedTable("core.cases", "案件黄金记录", "cases: one golden record per real dispute, "
+                   "merged across levels", DisputeCase, {
+                       "status_source": col("L1", "状态来源", "source the status was taken from"),
+                       "status_at": col("L2", "状态时间", "when that source stated the status"),
+                       "highest_level": col("L1", "最高层级", "highest level that handled it"),
+                       "records": col("L1", "来源记录数", "source records linked to the case"),
+                       "grid_report_ids": col("L1", "网格事件编号", "grid report ids"),
+                       "township_ids": col("L1", "镇街事件编号", "township record ids"),
+                       "county_ids": col("L1", "县级案件编号", "county case numbers"),
+                       "province_ids": col("L1", "省平台编号", "province case ids"),
+                       "content_hash": col("L1", "内容摘要", "hash of the golden record"),
+                       "created_run": col("L1", "创建运行", "merge run that created it"),
+                       "updated_run": col("L1", "更新运行", "merge run that last changed it"),
+                   }),
+    PublishedTable("core.case_parties", "案件当事人", "parties of each case: the union over "
+                   "its records", Party, {
+                       "party_key": col("L3", "当事人键", "the party within the case "
+                                        "(a pseudonym in the snapshot)", mask="pseudonym"),
+                   }),
+    PublishedTable("core.case_history", "案件状态历史", "case state history (SCD2)",
+                   DisputeCase, {
+                       "valid_from": col("L2", "生效时间", "valid from"),
+                       "valid_to": col("L2", "失效时间", "valid to (null: current)"),
+                   }),
+    PublishedTable("core.timeline", "案件时间线", "every event of every level, per case",
+                   FlowEvent, {
+                       "event_key": col("L1", "事件键", "event key"),
+                       "kind": col("L1", "事件种类", "state or flow event"),
+                   }),
+    PublishedTable("core.records", "来源记录", "lineage: each source record and its case",
+                   SourceRecord, {
+                       "source_record_id": col("L1", "来源记录号", "the source's record id"),
+                       "link_rule": col("L1", "关联规则", "how the record joined its case"),
+                       "versions": col("L1", "版本数", "versions of the record seen"),
+                       "first_seen_at": col("L2", "首次出现", "first seen at"),
+                       "updated_run": col("L1", "更新运行", "merge run that last changed it"),
+                   }),
+    PublishedTable("core.case_merges", "案件合并", "cases merged into others by later evidence",
+                   None, {
+                       "old_case_id": col("L1", "原案件编号", "case id merged away"),
+                       "new_case_id": col("L1", "并入案件编号", "case id it was merged into"),
+                       "merged_at": col("L2", "合并时间", "merged at"),
+                   }),
+    PublishedTable("marts.as_of", "数据时点", "the data's clock: the newest state in core",
+                   None, {"as_of": col("L2", "数据时点", "newest state time")}),
+    PublishedTable("marts.backlog_by_township", "各镇街积案", "open and overdue cases by "
+                   "township", None, {
+                       "open_cases": col("L1", "未结案件", "open cases"),
+                       "overdue_cases": col("L1", "超期案件", "open cases past their SLA"),
+                       "oldest_open_days": col("L1", "最久未结天数", "age of the oldest open case"),
+                       "mean_open_days": col("L1", "平均未结天数", "mean age of open cases"),
+                   }),
+    PublishedTable("marts.escalation_rate", "上报率", "share of cases escalated to the county, "
+                   "by township and month", None, {
+                       "escalated_to_county": col("L1", "上报县级", "cases escalated to the "
+                                                  "county"),
+                       "escalation_rate": col("L1", "上报率", "escalated / cases"),
+                   }),
+    PublishedTable("marts.level_status", "各层级状态", "each level's latest statement of a "
+                   "case's status", None, {
+                       "source_record_id": col("L1", "来源记录号", "the source's record id"),
+                       "stated_at": col("L2", "陈述时间", "when the level stated it"),
+                       "family": col("L1", "状态族", "open or resolved"),
+                   }),
+    PublishedTable("marts.open_cases", "未结案件", "open cases with their age and SLA", None, {
+        "open_since": col("L2", "未结起始", "open since"),
+        "age_days": col("L1", "已开天数", "days open"),
+        "sla_days": col("L1", "时限天数", "SLA of the handling level, days"),
+        "overdue": col("L1", "是否超期", "past its SLA"),
+    }),
+    PublishedTable("marts.repeat_disputes", "重复纠纷", "the same two parties in more than one "
+                   "dispute", None, {
+                       "party_a": col("L3", "当事人甲", "party A (pseudonym)", mask="pseudonym"),
+                       "party_b": col("L3", "当事人乙", "party B (pseudonym)", mask="pseudonym"),
+                       "name_a": col("L3", "当事人甲姓名", "party A's name", mask="name"),
+                       "name_b": col("L3", "当事人乙姓名", "party B's name", mask="name"),
+                       "case_ids": col("L1", "案件编号", "their cases"),
+                       "first_occurred_at": col("L2", "首次发生", "first occurred at"),
+                       "last_occurred_at": col("L2", "最近发生", "last occurred at"),
+                   }),
+    PublishedTable("marts.resolution_by_category_level", "化解率", "resolution rate and days "
+                   "to resolve by category and level", None, {
+                       "resolved_cases": col("L1", "已化解", "resolved cases"),
+                       "resolution_rate": col("L1", "化解率", "resolved / cases"),
+                       "mean_days_to_resolve": col("L1", "平均化解天数", "mean days to resolve"),
+                       "median_days_to_resolve": col("L1", "化解天数中位数",
+                                                     "median days to resolve"),
+                   }),
+    PublishedTable("marts.status_conflicts", "层级状态冲突", "one level says resolved, another "
+                   "open", None, {
+                       "resolved_at_levels": col("L1", "称已化解的层级", "levels saying resolved"),
+                       "open_at_levels": col("L1", "称未结的层级", "levels saying open"),
+                       "resolved_stated_at": col("L2", "化解陈述时间", "when resolved was stated"),
+                       "open_stated_at": col("L2", "未结陈述时间", "when open was stated"),
+                   }),
+    PublishedTable("marts.sync_gap", "省平台缺失", "county cases the province's data does not "
+                   "show yet (the sync gap)", None, {
+                       "county_case_no": col("L1", "县级案件编号", "county case number"),
+                       "registered_at": col("L2", "登记时间", "registered at the county"),
+                       "county_updated_at": col("L2", "县级更新时间", "last updated at the county"),
+                       "days_waiting": col("L1", "等待天数", "days since the county registered it"),
+                   }),
+)

@@ -1,0 +1,108 @@
+"""Publishing the analyst snapshot after a merge, and `silobridge query` against it.
+
+The snapshot (warehouse.snapshot) lives in <home>/published. Queries run on a read-only
+connection with external access off, and only statements that read are let through: a
+read-only connection alone would still let `COPY ... TO` write files, `ATTACH` open
+other databases, or `INSTALL` reach for the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from warehouse.db import session
+from warehouse.snapshot import SNAPSHOT, PublishSummary, publish
+
+from .secrets import audit, vault
+from .settings import Settings
+
+READING = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+class QueryRefused(ValueError):
+    """A statement that would write, or a snapshot that is not there yet."""
+
+
+def snapshot_dir(settings: Settings) -> Path:
+    return settings.home / "published"
+
+
+def publish_step(settings: Settings) -> PublishSummary:
+    """Publish a fresh masked snapshot of the marts and core; recorded in the audit trail."""
+    key = vault(settings).link("snapshot party pseudonyms")
+    summary = publish(settings.warehouse_path, snapshot_dir(settings), key)
+    with session(settings.warehouse_path) as con:
+        audit(con, "export", f"analyst snapshot {summary.path} ({len(summary.tables)} tables, "
+              "masked)", "publish the analyst snapshot after a merge",
+              sum(summary.tables.values()))
+    return summary
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows([[_plain(v) for v in row] for row in self.rows])
+        return out.getvalue()
+
+    def to_json(self) -> str:
+        return json.dumps([dict(zip(self.columns, [_plain(v) for v in row], strict=True))
+                           for row in self.rows], ensure_ascii=False)
+
+
+def query(settings: Settings, sql: str, *, limit: int | None = None) -> QueryResult:
+    """Run `sql` (statements that read only) against the published snapshot."""
+    path = snapshot_dir(settings) / SNAPSHOT
+    if not path.exists():
+        raise QueryRefused(f"no snapshot at {path} yet: run the pipeline (make demo, "
+                           "silobridge run or the merge DAG) first")
+    con = duckdb.connect(str(path), read_only=True,
+                         config={"enable_external_access": False})
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as e:
+            raise QueryRefused(f"not valid SQL: {e}") from None
+        if not statements:
+            raise QueryRefused("no statement given")
+        for st in statements:
+            if st.type not in READING:
+                raise QueryRefused(f"only statements that read are allowed here, not "
+                                   f"{st.type.name}: the snapshot is read-only")
+        result = None
+        for st in statements:
+            result = con.execute(st)
+        assert result is not None
+        columns = [d[0] for d in result.description or []]
+        rows = result.fetchmany(limit) if limit else result.fetchall()
+        return QueryResult(columns, rows)
+    finally:
+        con.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

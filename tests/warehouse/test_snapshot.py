@@ -1,0 +1,169 @@
+"""The analyst snapshot's mechanics: masks in SQL agree with schemas.pii, every published
+column is graded and labelled, ungraded or clear personal columns stop the publication,
+and a new snapshot replaces the old one atomically under a reader."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from schemas.catalogue import TABLES, CatalogueError
+from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
+from warehouse.db import session
+from warehouse.snapshot import MACROS, PARQUET, SNAPSHOT, publish
+
+KEY = "0f" * 16
+
+NAMES = ["张三", "欧阳娜娜", "李", "", None, "Zhang San"]
+ADDRESSES = ["明旗社区12组164号", "嘉善县大云镇晓东村7组11号", "九溪村村委会旁", "罗星街道１８号",
+             "", None]
+TEXTS = [
+    ("关于张三与李四邻里纠纷", {"张三": "张*", "李四": "李*"}),
+    ("申请人张三丰反映：其与张三因宅基地发生纠纷", {"张三": "张*", "张三丰": "张**"}),
+    ("联系电话13812345678，身份证330421199001011234，旧证330421900101123", {}),
+    ("电话+86 13912345678；0086 13712345678；座机0573-84012345", {}),
+    ("发生地点：晓东村7组11号，涉及金额43710.00元，涉及2人，3幢2单元501室", {}),
+    ("比例 7.333333333333333 与编号 330421001001001 之外", {}),
+    ("'; DROP TABLE core.cases; -- <script>alert(1)</script> [red]x[/red]", {}),
+]
+
+
+def test_the_sql_masks_agree_with_schemas_pii() -> None:
+    con = duckdb.connect()
+    con.execute(MACROS)
+    for name in NAMES:
+        assert con.execute("SELECT sb_mask_name(?)", [name]).fetchall()[0][0] == mask_name(name)
+    for address in ADDRESSES:
+        assert con.execute("SELECT sb_mask_address(?)", [address]).fetchall()[0][0] == \
+            mask_address(address)
+    for text, replacing in TEXTS:
+        pairs = [{"f": k, "t": v} for k, v in sorted(replacing.items(),
+                                                      key=lambda kv: (-len(kv[0]), kv[0]))]
+        got = con.execute("SELECT sb_mask_text(?, ?::STRUCT(f VARCHAR, t VARCHAR)[])",
+                          [text, pairs]).fetchall()[0][0]
+        assert got == mask_text(text, replacing), text
+    assert con.execute("SELECT round(?::DOUBLE, 2)", [120.98401734]).fetchall()[0][0] == \
+        mask_coordinate(120.98401734)
+
+
+def test_masked_text_keeps_its_meaning_without_its_people() -> None:
+    assert mask_text(*TEXTS[0]) == "关于张*与李*邻里纠纷"
+    assert mask_text(*TEXTS[1]) == "申请人张**反映：其与张*因宅基地发生纠纷"
+    assert mask_text(*TEXTS[2]) == ("联系电话138****5678，身份证330421********1234，"
+                                    "旧证330421*****1123")
+    assert mask_text(*TEXTS[4]) == ("发生地点：晓东村*组*号，涉及金额43710.00元，涉及2人，"
+                                    "*幢*单元*室")
+    assert mask_text(*TEXTS[6]) == TEXTS[6][0]  # nothing personal: verbatim
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with session(path) as con:
+        con.execute("""
+            INSERT INTO core.cases (case_id, category_code, bucket, title, county_code,
+                town_code, address, occurred_at, status, sources, records, content_hash,
+                created_run, updated_run, lon_wgs84, lat_wgs84, handler, highest_level,
+                resolved)
+            VALUES ('C1', '04', 'neighbour', '关于张三与李四邻里纠纷', '330421', '330421001',
+                    '明旗社区12组164号', TIMESTAMPTZ '2026-09-01 10:00:00+08', 'in_progress',
+                    ['grid'], 1, 'h', 'r', 'r', 120.98401734, 30.8873061, '王五', 0, false)""")
+        con.execute("""
+            INSERT INTO core.case_parties (case_id, party_key, role, kind, name, sources,
+                id_number_masked, phone_masked, phone_link, phone_cipher, address)
+            VALUES ('C1', 'person:张三', '申请方', 'person', '张三', ['grid'],
+                    '330421********1234', '138****5678', 'ab12', '\\x01'::BLOB, '明旗社区3组2号'),
+                   ('C1', 'person:李四', '被申请方', 'person', '李四', ['grid'], NULL, NULL,
+                    NULL, NULL, NULL)""")
+    return path
+
+
+def _snapshot(out: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(out / SNAPSHOT), read_only=True)
+
+
+def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    summary = publish(warehouse, out, KEY)
+    assert set(summary.tables) == {t.name for t in TABLES}
+    assert sorted(summary.withheld) == [f"core.case_parties.{f}_{k}" for f in
+                                        ("id_number", "phone") for k in ("cipher", "link")]
+    con = _snapshot(out)
+    try:
+        comments = con.execute("""
+            SELECT schema_name || '.' || table_name, column_name, comment FROM duckdb_columns()
+            WHERE schema_name IN ('core', 'marts')""").fetchall()
+        assert comments and all(c and " / " in c and "[L" in c for _, _, c in comments)
+        names = {f"{t}.{c}" for t, c, _ in comments}
+        assert not [n for n in names if n.endswith(("_cipher", "_link"))]
+        tables = con.execute("SELECT schema_name || '.' || table_name, comment FROM "
+                             "duckdb_tables() WHERE schema_name IN ('core', 'marts')").fetchall()
+        assert {t for t, _ in tables} == {t.name for t in TABLES}
+        assert all(c for _, c in tables)
+        assert con.execute("SELECT count(*) FROM meta.columns").fetchall()[0][0] == len(names)
+        case = con.execute("SELECT title, address, handler, lon_wgs84, lat_wgs84 "
+                           "FROM core.cases").fetchall()
+        assert case == [("关于张*与李*邻里纠纷", "明旗社区…", "王*", 120.98, 30.89)]
+        parties = con.execute("SELECT party_key, name, address, phone_masked FROM "
+                              "core.case_parties ORDER BY name").fetchall()
+        assert [p[1:] for p in parties] == [("张*", "明旗社区…", "138****5678"),
+                                            ("李*", None, None)]
+        assert all(p[0].startswith("P") and len(p[0]) == 17 for p in parties)
+    finally:
+        con.close()
+    # the Parquet copy holds the same tables
+    parquet = out / PARQUET
+    assert parquet.is_symlink()
+    files = {p.name for p in parquet.iterdir()}
+    assert {f"{t.name}.parquet" for t in TABLES} <= files
+
+
+def test_an_ungraded_column_stops_publication_and_the_old_snapshot_stays(
+        warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    publish(warehouse, out, KEY)
+    before = (out / SNAPSHOT).stat().st_ino, os.readlink(out / PARQUET)
+    with session(warehouse) as con:
+        con.execute("ALTER TABLE core.cases ADD COLUMN caller_note VARCHAR")
+    with pytest.raises(CatalogueError, match=r"caller_note.*has no grade"):
+        publish(warehouse, out, KEY)
+    assert ((out / SNAPSHOT).stat().st_ino, os.readlink(out / PARQUET)) == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_clear_personal_number_is_never_published(warehouse: Path, tmp_path: Path) -> None:
+    with session(warehouse) as con:
+        con.execute("ALTER TABLE core.case_parties ADD COLUMN phone VARCHAR")
+    with pytest.raises(CatalogueError, match=r"phone.*may not be published in any form"):
+        publish(warehouse, tmp_path / "published", KEY)
+
+
+def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    publish(warehouse, out, KEY)
+    reader = _snapshot(out)
+    try:
+        with session(warehouse) as con:
+            con.execute("UPDATE core.cases SET status = 'resolved'")
+        publish(warehouse, out, KEY)
+        # the reader that had the old snapshot open still sees it, whole
+        assert reader.execute("SELECT status FROM core.cases").fetchall() == [("in_progress",)]
+        # another analyst, opening it now, sees the new one (in this process DuckDB would
+        # hand back the instance the reader holds)
+        script = ("import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True)"
+                  ".execute('SELECT status FROM core.cases').fetchall()[0][0])")
+        fresh = subprocess.run([sys.executable, "-c", script, str(out / SNAPSHOT)],
+                               capture_output=True, text=True, check=True)
+        assert fresh.stdout.strip() == "resolved"
+    finally:
+        reader.close()
+    publish(warehouse, out, KEY)
+    versions = sorted(p.name for p in out.glob(f"{PARQUET}-*"))
+    assert len(versions) == 2 and os.readlink(out / PARQUET) == versions[-1]

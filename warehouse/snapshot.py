@@ -1,0 +1,218 @@
+"""The analyst snapshot: a read-only DuckDB file and Parquet files of the marts and masked
+core tables, published atomically next to the warehouse.
+
+Analysts never open the warehouse itself: DuckDB lets one process write a file and no
+other process open it meanwhile, so an analyst holding it open would stop the pipeline,
+and the pipeline would lock analysts out for every merge. Instead, after each merge the
+pipeline writes a fresh snapshot aside and renames it into place:
+
+    published/silobridge.duckdb         the snapshot (os.replace: atomic; readers that
+                                        have the old file open keep reading the old one)
+    published/parquet -> parquet-<v>/   one Parquet file per table (symlink swapped
+                                        atomically); the previous version is kept a
+                                        while for readers still on it
+
+Every column goes through its mask from schemas.catalogue (grade metadata): names keep
+their first character, addresses lose their house numbers, coordinates are rounded,
+free text has the case's names and addresses and every ID- or phone-shaped number
+masked, party keys become keyed pseudonyms, and ciphertexts and link keys stay behind.
+Tables and columns carry their Chinese and English labels as comments, and the
+`meta` schema holds the whole data dictionary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from schemas.catalogue import TABLES, CatalogueError, Column, PublishedTable
+
+SNAPSHOT = "silobridge.duckdb"
+PARQUET = "parquet"
+
+# The masks of schemas.pii, in SQL. RE2 has no lookbehind: the neighbours are captured
+# and put back.
+MACROS = r"""
+CREATE OR REPLACE TEMP MACRO sb_mask_name(x) AS
+    CASE WHEN x IS NULL OR x = '' THEN x
+         ELSE left(x, 1) || repeat('*', greatest(length(x) - 1, 1)) END;
+CREATE OR REPLACE TEMP MACRO sb_mask_address(x) AS
+    CASE WHEN regexp_matches(x, '[0-9０-９]') THEN regexp_replace(x, '[0-9０-９].*$', '') || '…'
+         ELSE x END;
+CREATE OR REPLACE TEMP MACRO sb_mask_numbers(x) AS
+    regexp_replace(regexp_replace(regexp_replace(x,
+        '(^|[^0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])([^0-9A-Za-z]|$)', '\1\2********\3\4', 'g'),
+        '(^|[^0-9A-Za-z])(\d{6})\d{5}(\d{4})([^0-9A-Za-z]|$)', '\1\2*****\3\4', 'g'),
+        '(^|[^0-9])((?:\+86|0086)?\s?1[3-9]\d)\d{4}(\d{4})([^0-9]|$)', '\1\2****\3\4', 'g');
+CREATE OR REPLACE TEMP MACRO sb_mask_text(x, pairs) AS
+    regexp_replace(sb_mask_numbers(list_reduce(
+        list_prepend({'f': x, 't': NULL::VARCHAR},
+                     coalesce(pairs, []::STRUCT(f VARCHAR, t VARCHAR)[])),
+        lambda acc, p: {'f': replace(acc.f, p.f, p.t), 't': NULL::VARCHAR}).f),
+        '[0-9０-９]+([组号栋幢单室弄巷])', '*\1', 'g');
+"""
+
+# per case: the names and addresses its free text must not show, longest first
+HIDE = """
+CREATE OR REPLACE TEMP TABLE _hide AS
+SELECT case_id, list({'f': f, 't': t} ORDER BY length(f) DESC, f) AS pairs
+FROM (
+    SELECT case_id, trim(name) AS f, sb_mask_name(trim(name)) AS t
+    FROM wh.core.case_parties WHERE kind = 'person' AND length(trim(name)) >= 2
+    UNION
+    SELECT case_id, address, sb_mask_address(address) FROM wh.core.case_parties
+    WHERE address IS NOT NULL AND sb_mask_address(address) <> address
+    UNION
+    SELECT case_id, address, sb_mask_address(address) FROM wh.core.cases
+    WHERE address IS NOT NULL AND sb_mask_address(address) <> address
+) GROUP BY case_id
+"""
+
+
+class SnapshotError(Exception):
+    """The snapshot could not be published; the previous one stays in place."""
+
+
+@dataclass
+class PublishSummary:
+    path: Path
+    parquet: Path
+    tables: dict[str, int] = field(default_factory=dict)
+    withheld: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "parquet": str(self.parquet), "tables": self.tables,
+                "withheld_columns": self.withheld}
+
+
+def publish(warehouse: Path, out_dir: Path, pseudonym_key: str,
+            tables: tuple[PublishedTable, ...] = TABLES) -> PublishSummary:
+    """Write the snapshot aside, then move it into place."""
+    if not re.fullmatch(r"[0-9a-f]{16,}", pseudonym_key):
+        raise SnapshotError("the pseudonym key must be lowercase hex")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    aside = out_dir / f".{SNAPSHOT}.{version}"
+    parquet_dir = out_dir / f"{PARQUET}-{version}"
+    summary = PublishSummary(out_dir / SNAPSHOT, out_dir / PARQUET)
+    try:
+        _write(warehouse, aside, parquet_dir, pseudonym_key, tables, summary)
+    except Exception:
+        aside.unlink(missing_ok=True)
+        shutil.rmtree(parquet_dir, ignore_errors=True)
+        raise
+    os.replace(aside, out_dir / SNAPSHOT)
+    link = out_dir / f".{PARQUET}.{version}"
+    link.symlink_to(parquet_dir.name)
+    os.replace(link, out_dir / PARQUET)
+    _tidy(out_dir, keep={parquet_dir.name})
+    return summary
+
+
+def _write(warehouse: Path, path: Path, parquet_dir: Path, pseudonym_key: str,
+           tables: tuple[PublishedTable, ...], summary: PublishSummary) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"ATTACH {_literal(str(warehouse))} AS wh (READ_ONLY)")
+        con.execute(MACROS)
+        con.execute(HIDE)
+        con.execute("CREATE SCHEMA meta")
+        con.execute("CREATE TABLE meta.columns (table_name VARCHAR, column_name VARCHAR, "
+                    "grade VARCHAR, mask VARCHAR, label_zh VARCHAR, label_en VARCHAR)")
+        for table in tables:
+            summary.tables[table.name] = _copy(con, table, pseudonym_key, summary)
+        con.execute("CREATE TABLE meta.tables (table_name VARCHAR, label_zh VARCHAR, "
+                    "label_en VARCHAR)")
+        con.executemany("INSERT INTO meta.tables VALUES (?, ?, ?)",
+                        [(t.name, t.zh, t.en) for t in tables])
+        con.execute("CREATE TABLE meta.snapshot AS SELECT now() AS published_at, "
+                    "(SELECT max(as_of) FROM marts.as_of) AS data_as_of")
+        con.execute("DETACH wh")
+        parquet_dir.mkdir()
+        for name in [t.name for t in tables] + ["meta.columns", "meta.tables"]:
+            target = parquet_dir / f"{name}.parquet"
+            con.execute(f"COPY {name} TO {_literal(str(target))} (FORMAT parquet)")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, pseudonym_key: str,
+          summary: PublishSummary) -> int:
+    schema, name = table.name.split(".")
+    columns = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'wh' AND "
+        "schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
+    if not columns:
+        raise SnapshotError(f"the warehouse has no {table.name}")
+    exprs, kept = [], []
+    needs_hide = False
+    for (column,) in columns:
+        meta = table.column(column)
+        if meta.mask == "withheld":
+            summary.withheld.append(f"{table.name}.{column}")
+            continue
+        expr = _masked(table, column, meta, pseudonym_key)
+        needs_hide = needs_hide or meta.mask == "text"
+        exprs.append(f"{expr} AS {_ident(column)}")
+        kept.append((column, meta))
+    if needs_hide and ("case_id",) not in columns:
+        raise CatalogueError(f"{table.name}: free text is masked with its case's names, and "
+                             "this table has no case_id")
+    joined = "LEFT JOIN _hide h ON h.case_id = src.case_id" if needs_hide else ""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+    # table and column names come from the catalogue and the warehouse's own DDL
+    con.execute(f"CREATE TABLE {table.name} AS SELECT {', '.join(exprs)} "  # noqa: S608
+                f"FROM wh.{table.name} AS src {joined}")
+    con.execute(f"COMMENT ON TABLE {table.name} IS {_literal(f'{table.zh} / {table.en}')}")
+    for column, meta in kept:
+        label = f"{meta.zh} / {meta.en} [{meta.grade}" + (f", {meta.mask}]" if meta.mask
+                                                           else "]")
+        con.execute(f"COMMENT ON COLUMN {table.name}.{_ident(column)} IS {_literal(label)}")
+        con.execute("INSERT INTO meta.columns VALUES (?, ?, ?, ?, ?, ?)",
+                    [table.name, column, meta.grade.value, meta.mask, meta.zh, meta.en])
+    return con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]  # noqa: S608
+
+
+def _masked(table: PublishedTable, column: str, meta: Column, pseudonym_key: str) -> str:
+    src = f"src.{_ident(column)}"
+    mask = meta.mask
+    if mask is None:
+        return src
+    if mask == "name":
+        return f"sb_mask_name({src})"
+    if mask == "address":
+        return f"sb_mask_address({src})"
+    if mask == "coordinate":
+        return f"round({src}, 2)"
+    if mask == "text":
+        return f"sb_mask_text({src}, h.pairs)"
+    if mask == "pseudonym":
+        # keyed, so a dictionary of names cannot undo it; stable across snapshots
+        return f"'P' || left(sha256({_literal(pseudonym_key)} || {src}), 16)"
+    raise CatalogueError(f"{table.name}.{column} is grade {meta.grade} with mask {mask!r}: "
+                         "it may not be published in any form")
+
+
+def _tidy(out_dir: Path, keep: set[str]) -> None:
+    """Drop Parquet versions but the newest two, and snapshots left aside by crashes."""
+    versions = sorted(p for p in out_dir.glob(f"{PARQUET}-*") if p.is_dir())
+    for old in versions[:-2]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for left in out_dir.glob(f".{SNAPSHOT}.*"):
+        left.unlink(missing_ok=True)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
