@@ -196,4 +196,14 @@ TABLES = (
                        "county_updated_at": col("L2", "县级更新时间", "last updated at the county"),
                        "days_waiting": col("L1", "等待天数", "days since the county registered it"),
                    }),
+    PublishedTable("marts.sync_status", "省平台同步状态", "each county case at the province, by "
+                   "the newest reconciliation of the county → province sync", None, {
+                       "county_case_no": col("L1", "县级案件编号", "county case number"),
+                       "state": col("L1", "同步状态", "in_sync, missing, stale or conflicting"),
+                       "copies": col("L1", "省级副本数", "copies the province holds (>1: "
+                                     "duplicates)"),
+                       "differing_fields": col("L1", "不一致字段", "fields that differ (names "
+                                               "only)"),
+                       "checked_at": col("L2", "核对时间", "when it was reconciled"),
+                   }),
 )

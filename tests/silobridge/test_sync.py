@@ -113,6 +113,8 @@ def test_first_sync_sends_every_case_and_the_second_sends_none(home: Path) -> No
                                         "FROM ops.sync_receipts")[0]
     assert receipts == keys == county
     assert _warehouse(home, "SELECT count(*) FROM ops.sync_ledger")[0][0] == county
+    assert _warehouse(home, "SELECT state, count(*) FROM marts.sync_status GROUP BY ALL") == [
+        ("in_sync", county)]
     # opening the phones to send them was audited, once, before the first batch
     audits = _warehouse(home, "SELECT action, count FROM ops.audit WHERE action = 'sync'")
     assert len(audits) == 1 and audits[0][1] > 0

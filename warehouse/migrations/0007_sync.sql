@@ -38,3 +38,9 @@ CREATE TABLE IF NOT EXISTS ops.sync_reconciliation (
     checked_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id, case_key)
 );
+
+-- For analysts: each county case's state at the province, by the newest reconciliation.
+CREATE OR REPLACE VIEW marts.sync_status AS
+SELECT case_key AS county_case_no, state, copies, fields AS differing_fields, checked_at
+FROM ops.sync_reconciliation
+WHERE run_id = (SELECT arg_max(run_id, checked_at) FROM ops.sync_reconciliation);
