@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: demo test lint fmt clean chromium airflow
+.PHONY: demo test bench lint fmt clean chromium airflow
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -24,6 +24,10 @@ demo: $(VENV)/.synced
 test: $(VENV)/.synced chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
+
+# The pipeline at 100k and 1M source records beside its baselines: bench/results.*, README
+bench: $(VENV)/.synced
+	$(VENV)/bin/silobridge bench
 
 # Browser tests drive Debian's Chromium (a test tool's own browser download cannot work
 # offline); installed from Debian's packages when missing.

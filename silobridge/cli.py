@@ -402,6 +402,30 @@ def publish_command(
         console.print(f"  {name}: {rows:,} rows", highlight=False)
 
 
+@app.command("bench")
+def bench(
+    records: Annotated[list[int] | None, typer.Option(
+        "--records", help="Source records per world (repeatable).")] = None,
+    ten_million: Annotated[bool, typer.Option(
+        "--ten-million", help="Also run 10M source records (hours, tens of GB).")] = False,
+    sample: Annotated[int, typer.Option(
+        help="Records the naive and dlt baselines validate.")] = 20_000,
+    work: Annotated[Path, typer.Option(help="Worlds and homes (cached worlds).")
+                    ] = Path("bench/work"),
+    out: Annotated[Path, typer.Option(help="Where results.json and results.md go.")
+                   ] = Path("bench"),
+) -> None:
+    """Benchmark the pipeline at scale beside the floor, the naive path and dlt."""
+    from .bench import run_bench  # noqa: PLC0415
+
+    sizes = list(records or [100_000, 1_000_000]) + ([10_000_000] if ten_million else [])
+    results = run_bench(sizes, work, out, Path("README.md"), sample, console)
+    for t in results["targets"]:
+        mark = "[green]met[/]" if t["met"] else "[red]missed[/]"
+        console.print(f"{mark}  {t['target']}: wanted {t['wanted']}, measured {t['measured']}")
+    console.print(f"results: {out / 'results.json'}, {out / 'results.md'}")
+
+
 @app.command("demo")
 def demo() -> None:
     """The main job on embedded defaults: mock world, gateway, every source, a summary."""

@@ -87,7 +87,7 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -
     process-wide), through Airflow, twice; the gateway is gone afterwards."""
     port = _free_port()
     env = {**os.environ, "SILOBRIDGE_HOME": str(tmp_path / "home"),
-           "SILOBRIDGE_PROVINCE__BASE_URL": f"http://127.0.0.1:{port}", "COLUMNS": "120"}
+           "SILOBRIDGE_PROVINCE__BASE_URL": f"http://127.0.0.1:{port}", "COLUMNS": "300"}
     command = [str(Path(sys.executable).parent / "silobridge"), "demo"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
                            check=False)
@@ -98,9 +98,16 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -
         assert dag_id in first.stdout
     assert "failed" not in first.stdout
     assert "precision 1.0000" in first.stdout and "example question" in first.stdout
+    assert "0 missing, 0 stale, 0 conflicting" in first.stdout
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
                            check=False)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "reusing the mock world" in second.stdout and "(nothing new)" in second.stdout
+    assert "reusing the mock world" in second.stdout
+    # the second run reads back only the province's copies the first run's sync updated,
+    # and sends nothing
+    accounting = second.stdout.split("accounting of this run", 1)[1].split("linking", 1)[0]
+    assert "province" in accounting
+    assert not any(s in accounting for s in ("county", "township", "grid"))
+    assert "sent 0 of" in second.stdout and "0 missing, 0 stale, 0 conflicting" in second.stdout
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0

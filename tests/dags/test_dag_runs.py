@@ -3,9 +3,13 @@ fails its own DAG only, and the merge goes on with what arrived."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 import duckdb
 import pytest
 
+from schemas.pii import find_numbers
 from silobridge.airflow_support import SCHEDULES
 
 
@@ -15,8 +19,9 @@ def _outcome(dag_id: str, conf: dict | None = None):
     return run_dag(dag_id, conf)
 
 
-def test_every_dag_runs_green(airflow_home) -> None:
+def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) -> None:
     settings, _ = airflow_home
+    caplog.set_level(logging.INFO)
     for source in SCHEDULES:
         outcome = _outcome(f"ingest_{source}")
         assert outcome.state == "success", outcome
@@ -30,6 +35,17 @@ def test_every_dag_runs_green(airflow_home) -> None:
     finally:
         con.close()
     assert sources == set(SCHEDULES)
+    # what the runs logged and handed between tasks holds no personal number
+    assert caplog.records
+    assert find_numbers(caplog.text) == []
+    db = sqlite3.connect(settings.airflow_home / "airflow.db")
+    try:
+        xcoms = [str(v) for (v,) in db.execute("SELECT value FROM xcom").fetchall()]
+    finally:
+        db.close()
+    assert len(xcoms) >= 8 and find_numbers("\n".join(xcoms)) == []
+    logs = [f for f in (settings.airflow_home / "logs").rglob("*") if f.is_file()]
+    assert [f for f in logs if find_numbers(f.read_text("utf-8", "replace"))] == []
 
 
 def test_a_backfill_rereads_a_range_and_loads_nothing_twice(airflow_home) -> None:

@@ -207,7 +207,9 @@ def test_the_export_is_audited(published: Published) -> None:
                            "WHERE action = 'export'").fetchall()
     finally:
         con.close()
-    assert rows and rows[0][0].startswith("user:") and rows[0][2] > 1000
+    # the OS user, or the Airflow run when one ran earlier in this process (dag.test leaves
+    # its context in the environment)
+    assert rows and rows[0][0].split(":")[0] in ("user", "airflow") and rows[0][2] > 1000
 
 
 def test_analysts_query_the_snapshot_while_a_merge_runs(published: Published) -> None:
