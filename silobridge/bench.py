@@ -140,9 +140,12 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     path = big["to_core"]
     base = big["baselines"]
     ours_validate = big["steps"]["validate"]["rows_per_s"]
+    n = big["source_records"]
+    # targets stated for 1M records, scaled to the size measured (none is sub-linear)
+    scale = n / 1_000_000
     targets = [
-        ("extract → merged core, 1M records", "≤ 10 s", path["seconds"],
-         path["seconds"] <= 10),
+        (f"extract → merged core, {n:,} records", f"≤ {10 * scale:.2f} s (10 s at 1M)",
+         path["seconds"], path["seconds"] <= 10 * scale),
         ("peak RSS on that path", "≤ 1.5 GiB", f"{path['peak_rss_mb'] / 1024:.2f} GiB",
          path["peak_rss_mb"] <= 1536),
         ("path vs the floor (bare DuckDB load)", "≤ 3×",
@@ -157,9 +160,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("incremental run, ~1% new data, vs a full load", "≤ 5%",
          f"{100 * big['incremental']['seconds'] / path['seconds']:.0f}%",
          big["incremental"]["seconds"] <= 0.05 * path["seconds"]),
-        ("linking, largest size", "≤ 60 s at 1M", big["to_core"]["link_seconds"],
-         big["to_core"]["link_seconds"] <= 60),
-        ("slowest standard mart query, largest size", "≤ 1 s at 10M cases",
+        (f"linking, {n:,} records", f"≤ {60 * scale:.1f} s (60 s at 1M)",
+         big["to_core"]["link_seconds"], big["to_core"]["link_seconds"] <= 60 * scale),
+        (f"slowest standard mart query, {big['steps']['marts']['rows']:,} cases",
+         "≤ 1 s (at 10M cases)",
          big["steps"]["marts"]["slowest_query_s"],
          big["steps"]["marts"]["slowest_query_s"] <= 1),
     ]
@@ -227,7 +231,16 @@ def run_bench(sizes: list[int], work: Path, out_dir: Path, readme: Path | None,
                                "started_at": datetime.now(UTC).isoformat(), "sizes": {}}
     for records in sizes:
         results["sizes"][str(records)] = run_size(work, records, sample, console)
-    results["finished_at"] = datetime.now(UTC).isoformat()
+        # written after every size: a long run that stops later keeps what it measured
+        results["finished_at"] = datetime.now(UTC).isoformat()
+        results["targets"] = evaluate(results)
+        write(results, out_dir, readme)
+    return results
+
+
+def rerender(out_dir: Path, readme: Path | None) -> dict[str, Any]:
+    """Evaluate and write the tables again from results.json, without measuring."""
+    results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
     results["targets"] = evaluate(results)
     write(results, out_dir, readme)
     return results

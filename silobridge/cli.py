@@ -414,12 +414,18 @@ def bench(
                     ] = Path("bench/work"),
     out: Annotated[Path, typer.Option(help="Where results.json and results.md go.")
                    ] = Path("bench"),
+    report_only: Annotated[bool, typer.Option(
+        "--report-only", help="Measure nothing: evaluate results.json and write the tables "
+        "again.")] = False,
 ) -> None:
     """Benchmark the pipeline at scale beside the floor, the naive path and dlt."""
-    from .bench import run_bench  # noqa: PLC0415
+    from .bench import rerender, run_bench  # noqa: PLC0415
 
     sizes = list(records or [100_000, 1_000_000]) + ([10_000_000] if ten_million else [])
-    results = run_bench(sizes, work, out, Path("README.md"), sample, console)
+    if report_only:
+        results = rerender(out, Path("README.md"))
+    else:
+        results = run_bench(sizes, work, out, Path("README.md"), sample, console)
     for t in results["targets"]:
         mark = "[green]met[/]" if t["met"] else "[red]missed[/]"
         console.print(f"{mark}  {t['target']}: wanted {t['wanted']}, measured {t['measured']}")
