@@ -18,6 +18,8 @@ Who wins, field by field (documented in the README too):
 
 from __future__ import annotations
 
+# every arg_min/arg_max ends its key with record_uid: ties go to the same record on
+# every run, and columns that share a key (status, status_source) come from one record
 GOLDEN_SQL = """
 WITH r AS (
     SELECT c.case_id, c.record_uid, s.*,
@@ -33,42 +35,45 @@ WITH r AS (
 ),
 g AS (
     SELECT case_id,
-        arg_max(category_code, (category_votes, source_level)) AS category_code,
-        arg_min(title, text_rank) FILTER (WHERE title IS NOT NULL) AS title,
-        arg_min(summary, text_rank) FILTER (WHERE summary IS NOT NULL) AS summary,
-        arg_min(scale, text_rank) FILTER (WHERE scale IS NOT NULL) AS scale,
-        arg_min(people_count, text_rank) FILTER (WHERE people_count IS NOT NULL)
+        arg_max(category_code, (category_votes, source_level, record_uid)) AS category_code,
+        arg_min(title, (text_rank, record_uid)) FILTER (WHERE title IS NOT NULL) AS title,
+        arg_min(summary, (text_rank, record_uid)) FILTER (WHERE summary IS NOT NULL) AS summary,
+        arg_min(scale, (text_rank, record_uid)) FILTER (WHERE scale IS NOT NULL) AS scale,
+        arg_min(people_count, (text_rank, record_uid)) FILTER (WHERE people_count IS NOT NULL)
             AS people_count,
-        arg_max(amount, seen_at) FILTER (WHERE amount IS NOT NULL) AS amount,
-        arg_min(county_code, (source_level, seen_at)) AS county_code,
-        arg_min(town_code, (source_level, seen_at)) AS town_code,
-        arg_min(village_code, (source_level, seen_at)) FILTER (WHERE village_code IS NOT NULL)
+        arg_max(amount, (seen_at, record_uid)) FILTER (WHERE amount IS NOT NULL) AS amount,
+        arg_min(county_code, (source_level, seen_at, record_uid)) AS county_code,
+        arg_min(town_code, (source_level, seen_at, record_uid)) AS town_code,
+        arg_min(village_code, (source_level, seen_at, record_uid))
+            FILTER (WHERE village_code IS NOT NULL)
             AS village_code,
-        arg_min(grid_code, seen_at) FILTER (WHERE grid_code IS NOT NULL) AS grid_code,
-        arg_min(address, (source_level, seen_at)) FILTER (WHERE address IS NOT NULL)
+        arg_min(grid_code, (seen_at, record_uid)) FILTER (WHERE grid_code IS NOT NULL) AS grid_code,
+        arg_min(address, (source_level, seen_at, record_uid)) FILTER (WHERE address IS NOT NULL)
             AS address,
-        arg_min(lon_wgs84, (source_level, seen_at)) FILTER (WHERE lon_wgs84 IS NOT NULL)
+        arg_min(lon_wgs84, (source_level, seen_at, record_uid)) FILTER (WHERE lon_wgs84 IS NOT NULL)
             AS lon_wgs84,
-        arg_min(lat_wgs84, (source_level, seen_at)) FILTER (WHERE lat_wgs84 IS NOT NULL)
+        arg_min(lat_wgs84, (source_level, seen_at, record_uid)) FILTER (WHERE lat_wgs84 IS NOT NULL)
             AS lat_wgs84,
-        arg_min(occurred_at, (time_rank, source_level, seen_at)) AS occurred_at,
+        arg_min(occurred_at, (time_rank, source_level, seen_at, record_uid)) AS occurred_at,
         min(reported_at) AS reported_at,
         min(accepted_at) AS accepted_at,
         max(resolved_at) AS resolved_at,
         max(closed_at) AS closed_at,
-        arg_min(channel, coalesce(reported_at, occurred_at)) FILTER (WHERE channel IS NOT NULL)
+        arg_min(channel, (coalesce(reported_at, occurred_at), record_uid))
+            FILTER (WHERE channel IS NOT NULL)
             AS channel,
-        arg_max(status, (seen_at, source_level)) AS status,
-        arg_max(source, (seen_at, source_level)) AS status_source,
+        arg_max(status, (seen_at, source_level, record_uid)) AS status,
+        arg_max(source, (seen_at, source_level, record_uid)) AS status_source,
         max(seen_at) AS status_at,
-        arg_max(handling_level, (seen_at, source_level)) AS latest_level,
+        arg_max(handling_level, (seen_at, source_level, record_uid)) AS latest_level,
         max(coalesce(handling_level, CASE WHEN source = 'province' THEN NULL
                                           ELSE source_level END)) AS highest_level,
-        arg_max(handling_org, (seen_at, source_level)) FILTER (WHERE handling_org IS NOT NULL)
+        arg_max(handling_org, (seen_at, source_level, record_uid))
+            FILTER (WHERE handling_org IS NOT NULL)
             AS handling_org,
-        arg_max(handler, (seen_at, source_level)) FILTER (WHERE handler IS NOT NULL)
+        arg_max(handler, (seen_at, source_level, record_uid)) FILTER (WHERE handler IS NOT NULL)
             AS handler,
-        arg_max(satisfaction, seen_at) FILTER (WHERE satisfaction IS NOT NULL)
+        arg_max(satisfaction, (seen_at, record_uid)) FILTER (WHERE satisfaction IS NOT NULL)
             AS satisfaction,
         max(supervision) AS supervision,
         bool_or(major) AS major,

@@ -18,6 +18,7 @@ import pytest
 from mockworld.gateway import GatewayConfig, ProvinceGateway
 from mockworld.spec import Layout, WorldSpec
 from mockworld.world import advance, generate
+from silobridge.bench_merge import replicate
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step, run_pipeline, score_step
 from silobridge.settings import SOURCE_NAMES, Settings
@@ -97,8 +98,14 @@ def test_running_twice_on_unchanged_sources_changes_nothing(home: Path) -> None:
     assert second.merge.cases_changed == second.merge.timeline_added == 0
 
 
-def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path,
+def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, template: Path,
                                                                tmp_path: Path) -> None:
+    # five copies of the world's staging (own ids and dates), so that the merge runs for
+    # seconds and the kill below lands inside its transaction
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    (base,) = con.execute("SELECT count(*) FROM staging.cases").fetchall()[0]
+    con.close()
+    replicate(template / "warehouse.duckdb", home / "warehouse.duckdb", 5 * base)
     before = checksums(home)
     assert before["cases"] == "empty"
     script = (
