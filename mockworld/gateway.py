@@ -147,7 +147,9 @@ class ProvinceGateway:
     """Serves one world's province store on 127.0.0.1 (or `host`) until stopped."""
 
     def __init__(self, world: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 config: GatewayConfig | None = None) -> None:
+                 config: GatewayConfig | None = None, **overrides: Any) -> None:
+        """`config` defaults to the world's gateway.json; `overrides` change its values
+        (e.g. fail_rate=0.0 for a test that wants no injected 5xx)."""
         layout = Layout(Path(world))
         if not layout.province_db.exists():
             raise FileNotFoundError(f"no province store at {layout.province_db}; "
@@ -156,7 +158,8 @@ class ProvinceGateway:
         self.db_path = layout.province_db
         self.host = host
         self.port = port
-        self.config = config or GatewayConfig.read(layout.gateway_config)
+        self.config = replace(config, **overrides) if config else GatewayConfig.read(
+            layout.gateway_config, **overrides)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._counter = 0

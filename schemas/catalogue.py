@@ -6,7 +6,8 @@ A published column takes its metadata, in this order, from
    `core.cases.title` is graded and masked exactly as `DisputeCase.title`;
 3. the protected fields of that model: `<field>_masked` is published with the field's
    labels, while `<field>_cipher` and `<field>_link` are never published;
-4. the columns shared by many tables (SHARED).
+4. a field of the same name in the canonical models (a mart's `town_code` is the
+   case's), then the derived columns shared by many tables (SHARED).
 A column found in none of them stops the publication (CatalogueError): a new column never
 reaches analysts without a grade.
 """
@@ -53,41 +54,44 @@ class PublishedTable:
         if name in self.columns:
             return self.columns[name]
         if self.model is not None:
-            fields = self.model.model_fields
-            if name in fields:
-                info = fields[name]
-                zh, en = labels_of(info)
-                return Column(grade_of(info), zh, en, mask_of(info))
+            if name in self.model.model_fields:
+                return _from_field(self.model, name)
             for protected in protected_fields(self.model):
                 if name in (f"{protected}_cipher", f"{protected}_link"):
                     return WITHHELD
                 if name == f"{protected}_masked":
-                    zh, en = labels_of(fields[protected])
+                    zh, en = labels_of(self.model.model_fields[protected])
                     return Column(Grade.L2, f"{zh}(脱敏)", f"{en}, masked", None)
+        for model in CANONICAL:
+            if name in model.model_fields:
+                return _from_field(model, name)
         if name in SHARED:
             return SHARED[name]
         raise CatalogueError(f"column {name!r} of {self.name} has no grade: declare it in "
                              "schemas/catalogue.py before it is published")
 
 
+def _from_field(model: type[BaseModel], name: str) -> Column:
+    info = model.model_fields[name]
+    zh, en = labels_of(info)
+    return Column(grade_of(info), zh, en, mask_of(info))
+
+
+#: where a column of any table finds its metadata when its own model has no such field
+CANONICAL: tuple[type[BaseModel], ...] = (DisputeCase, Party, FlowEvent)
+
 SHARED = {
     "case_id": col("L1", "案件编号", "case id: one per real dispute across levels"),
-    "county_code": col("L1", "县级代码", "county code (GB/T 2260)"),
-    "town_code": col("L1", "乡镇街道代码", "township code"),
     "town_name": col("L1", "乡镇街道", "township name"),
-    "village_code": col("L1", "村社代码", "village code"),
-    "category_code": col("L1", "事件类别", "category (28 codes)"),
     "category_name": col("L1", "事件类别名称", "category name"),
     "bucket": col("L1", "报表大类", "report bucket (8 families of categories)"),
-    "status": col("L1", "状态", "canonical status"),
     "level": col("L1", "层级", "level: 0 grid, 10 village, 20 township, 30 county, 50 province"),
-    "handling_level": col("L1", "当前层级", "level handling it now"),
-    "source": col("L1", "来源系统", "source system"),
     "sources": col("L1", "来源系统", "source systems that recorded it"),
     "cases": col("L1", "案件数", "number of cases"),
     "month": col("L1", "月份", "month"),
-    "occurred_at": col("L2", "发生时间", "occurred at"),
     "run_id": col("L1", "运行编号", "pipeline run that wrote the row"),
+    "updated_run": col("L1", "更新运行", "merge run that last changed it"),
+    "county_case_no": col("L1", "县级案件编号", "county case number"),
     "record_uid": col("L1", "来源记录键", "source:source_record_id"),
     "batch_id": col("L1", "批次号", "raw batch id"),
     "row_no": col("L1", "行号", "row in the batch's origin"),
@@ -106,7 +110,6 @@ TABLES = (
                        "province_ids": col("L1", "省平台编号", "province case ids"),
                        "content_hash": col("L1", "内容摘要", "hash of the golden record"),
                        "created_run": col("L1", "创建运行", "merge run that created it"),
-                       "updated_run": col("L1", "更新运行", "merge run that last changed it"),
                    }),
     PublishedTable("core.case_parties", "案件当事人", "parties of each case: the union over "
                    "its records", Party, {
@@ -125,11 +128,9 @@ TABLES = (
                    }),
     PublishedTable("core.records", "来源记录", "lineage: each source record and its case",
                    SourceRecord, {
-                       "source_record_id": col("L1", "来源记录号", "the source's record id"),
                        "link_rule": col("L1", "关联规则", "how the record joined its case"),
                        "versions": col("L1", "版本数", "versions of the record seen"),
                        "first_seen_at": col("L2", "首次出现", "first seen at"),
-                       "updated_run": col("L1", "更新运行", "merge run that last changed it"),
                    }),
     PublishedTable("core.case_merges", "案件合并", "cases merged into others by later evidence",
                    None, {
@@ -154,7 +155,6 @@ TABLES = (
                    }),
     PublishedTable("marts.level_status", "各层级状态", "each level's latest statement of a "
                    "case's status", None, {
-                       "source_record_id": col("L1", "来源记录号", "the source's record id"),
                        "stated_at": col("L2", "陈述时间", "when the level stated it"),
                        "family": col("L1", "状态族", "open or resolved"),
                    }),
@@ -191,14 +191,12 @@ TABLES = (
                    }),
     PublishedTable("marts.sync_gap", "省平台缺失", "county cases the province's data does not "
                    "show yet (the sync gap)", None, {
-                       "county_case_no": col("L1", "县级案件编号", "county case number"),
                        "registered_at": col("L2", "登记时间", "registered at the county"),
                        "county_updated_at": col("L2", "县级更新时间", "last updated at the county"),
                        "days_waiting": col("L1", "等待天数", "days since the county registered it"),
                    }),
     PublishedTable("marts.sync_status", "省平台同步状态", "each county case at the province, by "
                    "the newest reconciliation of the county → province sync", None, {
-                       "county_case_no": col("L1", "县级案件编号", "county case number"),
                        "state": col("L1", "同步状态", "in_sync, missing, stale or conflicting"),
                        "copies": col("L1", "省级副本数", "copies the province holds (>1: "
                                      "duplicates)"),

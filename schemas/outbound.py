@@ -12,6 +12,7 @@ the fields we send, the platform's own moves (reconcile tables) taken into accou
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -119,6 +120,24 @@ class OutboundMapping(BaseModel):
         if not record.get(self.key):
             raise OutboundError(f"{self.target.name}: a record without {self.key}")
         return record
+
+    def held_form(self, held: Mapping[str, Any], link: Callable[[str], str]) -> dict[str, Any]:
+        """The other system's copy in the form our records are compared in: parties parsed
+        from their JSON text, protected values replaced by `link(value)`."""
+        out = dict(held)
+        parties = out.get(self.party_field)
+        if isinstance(parties, str):
+            try:
+                parties = json.loads(parties)
+            except ValueError:
+                parties = None
+        if isinstance(parties, list):
+            protected = {name for rules in self.party_rules.values()
+                         for name, rule in rules.items() if rule.protected}
+            parties = [{k: (link(str(v)) if k in protected and v else v)
+                        for k, v in p.items()} if isinstance(p, dict) else p for p in parties]
+        out[self.party_field] = parties
+        return out
 
     def comparable(self, held: Mapping[str, Any], sent: Mapping[str, Any]) -> list[str]:
         """The fields where `held` (the other system's copy) differs from `sent`."""

@@ -91,8 +91,7 @@ def _step(step: str, home: Path, env: dict[str, str], *extra: str) -> dict[str, 
 
 
 def run_size(work: Path, records: int, sample: int, console: Any) -> dict[str, Any]:
-    from mockworld.gateway import GatewayConfig, ProvinceGateway  # noqa: PLC0415
-    from mockworld.spec import Layout  # noqa: PLC0415
+    from mockworld.gateway import ProvinceGateway  # noqa: PLC0415
     from mockworld.world import advance  # noqa: PLC0415
 
     world = _world(work, records, console)
@@ -100,9 +99,8 @@ def run_size(work: Path, records: int, sample: int, console: Any) -> dict[str, A
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     shutil.copytree(world, home / "world")
-    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
     out: dict[str, Any] = {"records_target": records, "steps": {}, "baselines": {}}
-    with ProvinceGateway(home / "world", port=0, config=config) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         env = {**os.environ, "SILOBRIDGE_HOME": str(home),
                "SILOBRIDGE_PROVINCE__BASE_URL": gateway.url,
                "SILOBRIDGE_PROVINCE__PAGE_SIZE": "500", "SILOBRIDGE_LOG_LEVEL": "WARNING"}

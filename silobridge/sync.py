@@ -91,10 +91,14 @@ def content_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _link_form(link: str) -> str:
+    return f"link:{link}"
+
+
 def _linked(field_name: str, party: Mapping[str, Any]) -> str | None:
     """A protected number in its link form: compares and hashes without being opened."""
     link = party.get(f"{field_name}_link")
-    return f"link:{link}" if link else None
+    return _link_form(link) if link else None
 
 
 def _opener(pii: Vault) -> Callable[[str, Mapping[str, Any]], str | None]:
@@ -204,7 +208,8 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
             copy = next((r for r in found if r["id"] == acknowledged), None) or min(
                 found, key=lambda r: (str(r.get("cjsj")), str(r["id"])))
             remote_id = str(copy["id"])
-            fields = mapping.comparable(_as_sent(copy, mapping, pii), ours)
+            held_form = mapping.held_form(copy, lambda v: _link_form(pii.link(v)))
+            fields = mapping.comparable(held_form, ours)
             if not fields:
                 state = "in_sync"
             elif ledger_entry and ledger_entry.content_hash == content_hash(ours):
@@ -226,21 +231,3 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
         if own_run:
             finish_run(con, run_id, "ok", result.to_dict())
     return result
-
-
-def _as_sent(row: Mapping[str, Any], mapping: OutboundMapping, pii: Vault) -> dict[str, Any]:
-    """The province's copy in the form we hash ours in: parties parsed, phones as links."""
-    out = dict(row)
-    parties = out.get(mapping.party_field)
-    if isinstance(parties, str):
-        try:
-            parties = json.loads(parties)
-        except ValueError:
-            parties = None
-    if isinstance(parties, list):
-        protected = {name for rules in mapping.party_rules.values()
-                     for name, rule in rules.items() if rule.protected}
-        parties = [{k: (f"link:{pii.link(str(v))}" if k in protected and v else v)
-                    for k, v in p.items()} if isinstance(p, dict) else p for p in parties]
-    out[mapping.party_field] = parties
-    return out

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, Manifest
+from mockworld.gateway import ProvinceGateway
+from mockworld.spec import Manifest
 from mockworld.world import advance
 from silobridge.cli import app
 
@@ -30,8 +30,7 @@ def home(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """A home folder holding a copy of the small world, its gateway serving on a free port."""
     home = tmp_path / "home"
     shutil.copytree(small_world, home / "world")
-    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-    with ProvinceGateway(home / "world", port=0, config=config) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         monkeypatch.setenv("SILOBRIDGE_HOME", str(home))
         monkeypatch.setenv("SILOBRIDGE_PROVINCE__BASE_URL", gateway.url)
         yield home

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from conform.engine import Conformed, ConformError, compile_sql, conform
 from conform.mapping import CASE_TARGETS, Mapping, load_mappings, select_mapping
 from conform.reference import load_reference
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
+from mockworld.gateway import ProvinceGateway
+from mockworld.spec import WorldSpec
 from mockworld.world import generate
 from schemas.codes import CaseStatus
 from schemas.models import DisputeCase
@@ -119,8 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("conform-world")
     root = home / "world"
     generate(root, SPEC)
-    config = GatewayConfig.read(Layout(root).gateway_config, fail_rate=0.0)
-    with ProvinceGateway(root, port=0, config=config) as gateway:
+    with ProvinceGateway(root, port=0, fail_rate=0.0) as gateway:
         settings = Settings(home=home, province={"base_url": gateway.url})
         for source in SOURCES:
             extract_source(settings, source)

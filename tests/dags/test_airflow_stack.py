@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,29 +48,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _alive(pid: int) -> bool:
-    """Running (not a zombie) according to /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _in_groups(groups: set[int]) -> list[int]:
-    """Live processes whose process group or session is one of `groups`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, pgrp, session = fields[0], int(fields[2]), int(fields[3])
-        if state != "Z" and (pgrp in groups or session in groups):
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture
@@ -82,7 +60,7 @@ def settings(tmp_path: Path, small_world: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_stop_kills_what_ignores_sigterm_even_outside_the_group(
-        settings: Settings, tmp_path: Path) -> None:
+        settings: Settings, tmp_path: Path, procs: SimpleNamespace) -> None:
     pidfile = tmp_path / "pids"
     script = tmp_path / "stubborn.py"
     script.write_text(STUBBORN)
@@ -101,27 +79,28 @@ def test_stop_kills_what_ignores_sigterm_even_outside_the_group(
             time.sleep(0.1)
         groups = stack.pgids
         assert len(groups) == 2
-        assert all(_alive(p) for p in pids)
+        assert all(procs.alive(p) for p in pids)
     finally:
         t0 = time.monotonic()
         left = stack.stop()
         took = time.monotonic() - t0
     assert left == []
-    assert [p for p in pids if _alive(p)] == []
-    assert _in_groups(groups) == []
+    assert [p for p in pids if procs.alive(p)] == []
+    assert procs.in_groups(groups) == []
     assert not port_answers("127.0.0.1", gateway_port)
     assert took >= 1.0  # it had to wait out SIGTERM, then kill
     assert stack.stop() == []  # a second stop is harmless
 
 
-def test_stop_is_quick_when_children_obey_sigterm(settings: Settings) -> None:
+def test_stop_is_quick_when_children_obey_sigterm(settings: Settings,
+                                                  procs: SimpleNamespace) -> None:
     stack = AirflowStack(settings, port=_free_port(), migrate=False, gateway=False,
                          standalone_command=[sys.executable, "-c",
                                              "import time; time.sleep(60)"])
     with stack:
         groups = stack.pgids
         assert len(stack.running()) == 1
-    assert _in_groups(groups) == []
+    assert procs.in_groups(groups) == []
 
 
 def test_wait_ready_reports_a_child_that_died(settings: Settings) -> None:

@@ -13,6 +13,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,23 +37,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _in_groups(groups: set[int]) -> list[int]:
-    """Live processes whose process group or session is one of `groups`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and (int(fields[2]) in groups or int(fields[3]) in groups):
-            found.append(int(entry.name))
-    return found
-
 
 def test_log_in_trigger_ingest_county_and_see_it_succeed(
-        tmp_path: Path, small_world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, small_world: Path, monkeypatch: pytest.MonkeyPatch,
+        procs: SimpleNamespace) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's browser with "
                     "`apt-get install chromium` (this test never downloads one)")
@@ -146,7 +134,7 @@ def test_log_in_trigger_ingest_county_and_see_it_succeed(
         data = shot.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, shot
     assert left == []
-    assert _in_groups(groups) == []
+    assert procs.in_groups(groups) == []
     assert not port_answers("127.0.0.1", api_port)
     log = (settings.airflow_home / "logs" / "standalone.log").read_text(errors="replace")
     assert stack.password not in log

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
+from mockworld.gateway import ProvinceGateway
+from mockworld.spec import WorldSpec
 from mockworld.world import generate
 from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
@@ -76,8 +76,7 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
     err = io.StringIO()
     try:
         with redirect_stderr(err):
-            config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-            gateway = ProvinceGateway(home / "world", port=0, config=config).start()
+            gateway = ProvinceGateway(home / "world", port=0, fail_rate=0.0).start()
             try:
                 settings = Settings(home=home, province={"base_url": gateway.url})
                 for source in SOURCE_NAMES:

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from mockworld.defects import QUARANTINE_DEFECTS, Defect
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
+from mockworld.gateway import ProvinceGateway
+from mockworld.spec import WorldSpec
 from mockworld.world import generate
 from silobridge.ingest import ingest_source
 from silobridge.settings import Settings
@@ -25,8 +25,7 @@ SOURCES = ("province", "county", "township", "grid")
 def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dict]]:
     home = tmp_path_factory.mktemp("accuracy")
     generate(home / "world", WorldSpec())  # the default world, as `make demo` makes it
-    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-    with ProvinceGateway(home / "world", port=0, config=config) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = Settings(home=home, province={"base_url": gateway.url})
         summaries = {s: ingest_source(settings, s) for s in SOURCES}
     yield settings, summaries

@@ -11,8 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout
+from mockworld.gateway import ProvinceGateway
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.pii import find_numbers
@@ -26,8 +25,7 @@ from silobridge.settings import SOURCE_NAMES, Settings
 def home(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("pii") / "home"
     shutil.copytree(small_world, home / "world")
-    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-    with ProvinceGateway(home / "world", port=0, config=config) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = Settings(home=home, province={"base_url": gateway.url})
         for source in SOURCE_NAMES:
             ingest_source(settings, source)

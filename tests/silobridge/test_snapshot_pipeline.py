@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import GatewayConfig, ProvinceGateway
+from mockworld.gateway import ProvinceGateway
 from mockworld.spec import Layout
 from mockworld.world import advance
 from schemas.pii import find_numbers
@@ -68,8 +68,7 @@ def published(small_world: Path, tmp_path_factory: pytest.TempPathFactory
     level = root.level
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
-    config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-    gateway = ProvinceGateway(home / "world", port=0, config=config).start()
+    gateway = ProvinceGateway(home / "world", port=0, fail_rate=0.0).start()
     try:
         settings = Settings(home=home, province={"base_url": gateway.url})
         run_pipeline(settings)

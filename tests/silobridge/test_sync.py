@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.errors import SourceAuthError, TransientSourceError
-from mockworld.gateway import GatewayConfig, ProvinceGateway
+from mockworld.gateway import ProvinceGateway
 from mockworld.spec import EXPIRED_APP_KEY, Layout
 from silobridge.cli import app
 from silobridge.ingest import ingest_source
@@ -35,7 +35,7 @@ def merged(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with every source ingested and merged, never synced (copy it to use it)."""
     home = tmp_path_factory.mktemp("sync") / "home"
     shutil.copytree(small_world, home / "world")
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = Settings(home=home, province={"base_url": gateway.url})
         for source in SOURCE_NAMES:
             ingest_source(settings, source)
@@ -48,19 +48,6 @@ def home(merged: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "home"
     shutil.copytree(merged, copy)
     return copy
-
-
-class _gateway:
-    def __init__(self, home: Path, **overrides: object) -> None:
-        config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0,
-                                    **overrides)
-        self.gateway = ProvinceGateway(home / "world", port=0, config=config)
-
-    def __enter__(self) -> ProvinceGateway:
-        return self.gateway.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.gateway.stop()
 
 
 def _settings(home: Path, url: str, **province: object) -> Settings:
@@ -86,7 +73,7 @@ def _warehouse(home: Path, sql: str) -> list[tuple]:
 
 
 def test_first_sync_sends_every_case_and_the_second_sends_none(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = _settings(home, gateway.url)
         before = reconcile_step(settings)
         assert before.states["missing"] > 0  # the legacy sync left gaps to fill
@@ -123,7 +110,7 @@ def test_first_sync_sends_every_case_and_the_second_sends_none(home: Path) -> No
 
 
 def test_a_changed_county_case_is_sent_again_alone(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = _settings(home, gateway.url)
         sync_step(settings)
         county_db = Layout(home / "world").county_db
@@ -155,7 +142,8 @@ def test_a_changed_county_case_is_sent_again_alone(home: Path) -> None:
 
 
 def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:
-    with _gateway(home, quota_window_s=0.5) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0,
+                         quota_window_s=0.5) as gateway:
         gateway.config.app_keys["jiashan-county"].quota_per_minute = 3
         gateway.inject_failures(3, status=503)
         settings = _settings(home, gateway.url)
@@ -170,7 +158,7 @@ def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:
 
 
 def test_an_outage_longer_than_the_retries_fails_and_the_next_sync_finishes(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = _settings(home, gateway.url, max_attempts=3)
         settings.sync.batch_size = 10
         stop = threading.Event()
@@ -204,7 +192,7 @@ def test_an_outage_longer_than_the_retries_fails_and_the_next_sync_finishes(home
 
 
 def test_an_expired_key_fails_at_once_and_sends_nothing(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         secret = gateway.config.app_keys[EXPIRED_APP_KEY].secret
         settings = _settings(home, gateway.url, app_key=EXPIRED_APP_KEY, app_secret=secret)
         with pytest.raises(SourceAuthError, match=r"code 11 \(key expired\)"):
@@ -224,7 +212,7 @@ def test_an_expired_key_fails_at_once_and_sends_nothing(home: Path) -> None:
 
 
 def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         keys = [k for (k,) in _warehouse(home, "SELECT source_record_id FROM core.records "
                                                "WHERE source = 'county'")]
         held_before = dict(_platform(home, "SELECT ysjbh, count(*) FROM mdjf_sj "
@@ -277,7 +265,7 @@ def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
 
 
 def test_reconciliation_tells_missing_conflicting_and_duplicates_apart(home: Path) -> None:
-    with _gateway(home) as gateway:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = _settings(home, gateway.url)
         sync_step(settings)
         ledger = dict(_warehouse(home, "SELECT case_key, remote_id FROM ops.sync_ledger "

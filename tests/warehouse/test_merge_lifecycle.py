@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
+from mockworld.gateway import ProvinceGateway
+from mockworld.spec import WorldSpec
 from mockworld.world import advance, generate
 from silobridge.bench_merge import replicate
 from silobridge.ingest import ingest_source
@@ -31,23 +31,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with the default world ingested but not yet merged (copy it to use it)."""
     home = tmp_path_factory.mktemp("lifecycle") / "home"
     generate(home / "world", WorldSpec())
-    with _gateway(home) as url:
-        settings = Settings(home=home, province={"base_url": url})
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
+        settings = Settings(home=home, province={"base_url": gateway.url})
         for source in SOURCE_NAMES:
             ingest_source(settings, source)
     return home
-
-
-class _gateway:
-    def __init__(self, home: Path) -> None:
-        config = GatewayConfig.read(Layout(home / "world").gateway_config, fail_rate=0.0)
-        self.gateway = ProvinceGateway(home / "world", port=0, config=config)
-
-    def __enter__(self) -> str:
-        return self.gateway.start().url
-
-    def __exit__(self, *exc: object) -> None:
-        self.gateway.stop()
 
 
 @pytest.fixture
@@ -87,8 +75,8 @@ def test_linking_precision_and_recall(home: Path) -> None:
 
 
 def test_running_twice_on_unchanged_sources_changes_nothing(home: Path) -> None:
-    with _gateway(home) as url:
-        settings = Settings(home=home, province={"base_url": url})
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
+        settings = Settings(home=home, province={"base_url": gateway.url})
         first = run_pipeline(settings)
         after_first = checksums(home)
         second = run_pipeline(settings)
@@ -144,8 +132,8 @@ def test_new_data_updates_golden_timeline_and_history(home: Path) -> None:
                   .fetchall())
     con.close()
     advance(home / "world", 5)
-    with _gateway(home) as url:
-        summary = run_pipeline(Settings(home=home, province={"base_url": url}))
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
+        summary = run_pipeline(Settings(home=home, province={"base_url": gateway.url}))
     assert not summary.failures and summary.merge.cases_changed > 0
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
