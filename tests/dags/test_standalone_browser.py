@@ -9,6 +9,7 @@ two cores: the test is about the stack and the UI, test_dag_runs covers every DA
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import time
@@ -68,13 +69,16 @@ def test_log_in_trigger_ingest_county_and_see_it_succeed(
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.set_default_timeout(30_000)
-                # the simple auth manager's login page
-                page.goto(f"{stack.url}/dags")
-                page.wait_for_url("**/auth/login**")
+                # the simple auth manager's login page; the UI redirects there in more
+                # than one hop, so wait on the result (expect polls across navigations)
+                # rather than on one navigation, which a later hop may abort
+                page.goto(f"{stack.url}/dags", wait_until="commit")
+                expect(page).to_have_url(re.compile(r"/auth/login"), timeout=30_000)
+                expect(page.get_by_label("Username")).to_be_visible(timeout=30_000)
                 page.get_by_label("Username").fill(stack.username)
                 page.get_by_label("Password").fill(stack.password)
                 page.get_by_role("button", name="Sign in").click()
-                page.wait_for_url("**/dags")
+                expect(page).to_have_url(re.compile(r"/dags/?$"), timeout=30_000)
                 for dag_id in PROJECT_DAGS:
                     listed = page.get_by_test_id("dag-id").and_(
                         page.locator(f'[href="/dags/{dag_id}"]'))
