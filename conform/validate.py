@@ -1,6 +1,10 @@
 """Validate conformed records against the shared models, in bulk.
 
-Every conformed case (with its parties and events) goes through
+`validate_bulk` is what ingestion runs: the models' checks compiled into SQL
+(conform.set_checks) pick out the records pydantic would accept unchanged, which are
+staged straight from Arrow; every other record goes through `validate`.
+
+`validate` puts each conformed case (with its parties and events) through
 `schemas.models.DisputeCase`: pydantic decides, and its error types are already our
 reason codes (schemas.checks raises them by name; the few built-in pydantic types are
 translated here). Valid records come back normalised (IDs upgraded to 18 digits, phones
@@ -17,12 +21,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from schemas.models import DisputeCase
+from schemas.models import DisputeCase, FlowEvent, Party
 from schemas.reasons import Reason
 
 from .engine import Conformed
+from .set_checks import compile_model, garbled_texts
 
 # pydantic's own error types → our reason codes
 _BUILTIN = {
@@ -159,3 +165,118 @@ def validate(conformed: Conformed, registry: DivisionRegistry | None) -> Verdict
         if gc_was_enabled:
             gc.enable()
     return verdict
+
+
+# -- the set-based path -----------------------------------------------------------------
+@dataclass
+class Validated:
+    """Outcome of `validate_bulk`: tables ready to stage and rejected record ids."""
+
+    cases: pa.Table
+    parties: pa.Table
+    events: pa.Table
+    rejected: dict[int, list[Problem]]
+    #: records staged straight from Arrow (the rest went through pydantic)
+    clean: int = 0
+
+
+def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
+                  registry: DivisionRegistry | None) -> Validated:
+    """`validate`'s verdicts, deciding clean records in SQL and the rest in pydantic.
+
+    `con` only runs the checks (over registered Arrow tables); nothing is written.
+    """
+    cases, parties, events = conformed.cases, conformed.parties, conformed.events
+    clean_ids = _clean_ids(con, conformed, registry)
+    is_clean = pc.is_in(cases["_rid"], clean_ids)
+    clean_cases = cases.filter(is_clean)
+    out_schema = cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
+        .append(pa.field("lat_wgs84", pa.float64()))
+    lon_w, lat_w = _wgs84(clean_cases)
+    clean_cases = clean_cases.append_column("lon_wgs84", lon_w).append_column("lat_wgs84",
+                                                                               lat_w)
+
+    def rows_of(table: pa.Table, clean: bool) -> pa.Table:
+        mask = pc.is_in(table["_rid"], clean_ids)
+        return table.filter(mask if clean else pc.invert(mask))
+
+    suspect = Conformed(cases=cases.filter(pc.invert(is_clean)),
+                        parties=rows_of(parties, False), events=rows_of(events, False),
+                        errors=conformed.errors)
+    verdict = validate(suspect, registry)
+    return Validated(
+        cases=_ordered(pa.concat_tables([
+            clean_cases, pa.Table.from_pylist(verdict.cases, schema=out_schema)])),
+        parties=_ordered(pa.concat_tables([
+            rows_of(parties, True),
+            pa.Table.from_pylist(verdict.parties, schema=parties.schema)])),
+        events=_ordered(pa.concat_tables([
+            rows_of(events, True), pa.Table.from_pylist(verdict.events, schema=events.schema)])),
+        rejected=verdict.rejected, clean=clean_cases.num_rows)
+
+
+def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
+               registry: DivisionRegistry | None) -> pa.Array:
+    """The `_rid`s of records every compiled check passes, with no conform errors."""
+    compiled = {
+        "cases": compile_model(DisputeCase, conformed.cases.schema, registry is not None),
+        "parties": compile_model(Party, conformed.parties.schema, False),
+        "events": compile_model(FlowEvent, conformed.events.schema, False),
+    }
+    tables = {"cases": conformed.cases, "parties": conformed.parties,
+              "events": conformed.events}
+    views = {
+        "_mojibake": garbled_texts((tables[k], c.text_fields()) for k, c in compiled.items()),
+        "_registry": _registry_table(registry),
+        "_errors": conformed.errors.select(["_rid"]),
+        **{f"_v_{k}": t for k, t in tables.items()},
+    }
+    for name, table in views.items():
+        con.register(name, table)
+    # the predicates are compiled from the models, with literals from their code lists
+    query = f"""
+            WITH p AS (SELECT _rid, bool_and({compiled["parties"].predicate()}) AS ok
+                       FROM _v_parties GROUP BY _rid),
+                 e AS (SELECT _rid, bool_and({compiled["events"].predicate()}) AS ok
+                       FROM _v_events GROUP BY _rid)
+            SELECT c._rid FROM _v_cases c
+            LEFT JOIN p USING (_rid) LEFT JOIN e USING (_rid)
+            WHERE {compiled["cases"].predicate()}
+              AND coalesce(p.ok, true) AND coalesce(e.ok, true)
+              AND c._rid NOT IN (SELECT _rid FROM _errors)"""  # noqa: S608
+    try:
+        return con.sql(query).to_arrow_table()["_rid"]
+    finally:
+        for name in views:
+            con.unregister(name)
+
+
+def _registry_table(registry: DivisionRegistry | None) -> pa.Table:
+    kinds = {} if registry is None else {
+        "township": registry.townships, "village": registry.villages, "grid": registry.grids}
+    codes = [(c, k) for k, cs in kinds.items() for c in cs]
+    return pa.table({"code": pa.array([c for c, _ in codes], pa.string()),
+                     "kind": pa.array([k for _, k in codes], pa.string())})
+
+
+def _wgs84(cases: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """WGS84 columns made by the model's own validator (so both paths agree to the bit)."""
+    add = DisputeCase._wgs84_from_the_source_datum
+    lon_w: list[float | None] = []
+    lat_w: list[float | None] = []
+    for lon, lat, datum in zip(cases["lon"].to_pylist(), cases["lat"].to_pylist(),
+                               cases["datum"].to_pylist(), strict=True):
+        if lon is None or lat is None:
+            lon_w.append(None)
+            lat_w.append(None)
+            continue
+        made = add({"lon": lon, "lat": lat, "datum": datum})
+        lon_w.append(made["lon_wgs84"])
+        lat_w.append(made["lat_wgs84"])
+    return pa.array(lon_w, pa.float64()), pa.array(lat_w, pa.float64())
+
+
+def _ordered(table: pa.Table) -> pa.Table:
+    keys = [("_rid", "ascending")] + ([("seq", "ascending")] if "seq" in table.column_names
+                                      else [])
+    return table.sort_by(keys)

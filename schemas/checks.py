@@ -140,6 +140,8 @@ def division_checker(digits: int, what: str) -> Callable[[str], str]:
                        what=what, digits=digits, value=value)
         return value
 
+    # conform.set_checks compiles this check into SQL from its digit count
+    check.digits = digits  # type: ignore[attr-defined]
     return check
 
 

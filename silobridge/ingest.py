@@ -23,7 +23,7 @@ from conform.drift import drift as detect_drift
 from conform.engine import conform
 from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
 from conform.reference import load_reference
-from conform.validate import DivisionRegistry, Problem, validate
+from conform.validate import DivisionRegistry, Problem, validate_bulk
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
@@ -206,6 +206,8 @@ class Outcome:
     events: list[pa.Table] = field(default_factory=list)
     rejected: dict[int, tuple[str | None, list[Problem]]] = field(default_factory=dict)
     mappings: dict[str, Mapping] = field(default_factory=dict)
+    #: records the compiled checks passed without pydantic
+    clean: int = 0
 
 
 def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
@@ -233,16 +235,17 @@ def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: 
             CREATE OR REPLACE TEMP VIEW _todo AS
             SELECT _rid, origin, record FROM _in JOIN _origins USING (origin)
             WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM _dup)""")
-        verdict = validate(conform(con, out.mappings[name], "_todo"), registry)
+        verdict = validate_bulk(con, conform(con, out.mappings[name], "_todo"), registry)
         con.unregister("_origins")
         for rid, problems in verdict.rejected.items():
             out.rejected[rid] = (name, problems)
-        if verdict.cases:
-            out.cases.append(_with_mapping(pa.Table.from_pylist(verdict.cases), name))
-        if verdict.parties:
-            out.parties.append(pa.Table.from_pylist(verdict.parties))
-        if verdict.events:
-            out.events.append(pa.Table.from_pylist(verdict.events))
+        out.clean += verdict.clean
+        if verdict.cases.num_rows:
+            out.cases.append(_with_mapping(verdict.cases, name))
+        if verdict.parties.num_rows:
+            out.parties.append(verdict.parties)
+        if verdict.events.num_rows:
+            out.events.append(verdict.events)
     return out
 
 
