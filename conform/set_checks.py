@@ -7,12 +7,14 @@ over the conformed Arrow tables: would pydantic accept this record exactly as it
 
 The answer is compiled from the models themselves (`DisputeCase`, `Party`, `FlowEvent`):
 field types, enums, length and range constraints, patterns, and each custom check the
-models attach (schemas.checks). It is deliberately conservative: a record is `clean` only
-when every value is already in its normal form and passes every check. Anything else
-(failures, but also values pydantic would normalise: 15-digit IDs, +86 phones, padded
-text) goes through pydantic, which decides and writes the exact messages. A check the
-compiler does not know raises `UncompiledCheck` instead of being skipped, so a new
-validator on the models cannot slip past the fast path.
+models attach (schemas.checks). The normalisations the sources need in bulk (legacy
+15-digit IDs, a lowercase x, +86 phone prefixes) are done in SQL first. It is
+deliberately conservative: a record is `clean` only when every value is then in its normal
+form and passes every check. Anything else (failures, but also values pydantic would
+normalise in ways the SQL does not: padded text, full-width digits) goes through
+pydantic, which decides and writes the exact messages. A check the compiler does not know
+raises `UncompiledCheck` instead of being skipped, so a new validator on the models
+cannot slip past the fast path.
 
 tests/conform/test_set_checks.py proves both paths agree record for record on the mock
 world and on hypothesis-generated records.
@@ -52,10 +54,6 @@ class UncompiledCheck(RuntimeError):
 _EDGE_SPACE = (r"[\t\n\x0b\x0c\r \x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200b}"
                r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]")
 
-# the normalisers a clean value has already been through (each check below only accepts
-# values the normaliser would return unchanged)
-_NORMALISERS = {checks.normalize_resident_id, checks.normalize_credit_code,
-                checks.normalize_phone}
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -77,8 +75,7 @@ def _weighted(x: str, weights: tuple[int, ...], value: str) -> str:
 
 
 def _resident_id(x: str) -> str:
-    digit = "ascii({c}) - 48"
-    check = f"substr('10X98765432', (({_weighted(x, _ID_WEIGHTS, digit)}) % 11) + 1, 1)"
+    check = _check_char(x)
     birth = f"try_strptime(substr({x}, 7, 8), '%Y%m%d')"
     return (f"(regexp_full_match({x}, '[0-9]{{17}}[0-9X]') "
             f"AND year({birth}) BETWEEN 1870 AND 2100 "
@@ -97,6 +94,26 @@ def _credit_code(x: str) -> str:
                  "% 11), 1)")
     return (f"(regexp_full_match({x}, '[{alphabet}]{{2}}[0-9]{{6}}[{alphabet}]{{10}}') "
             f"AND substr({x}, 17, 1) = {org_check} AND substr({x}, 18, 1) = {uscc_check})")
+
+
+def _check_char(first17: str) -> str:
+    digit = "ascii({c}) - 48"
+    return f"substr('10X98765432', (({_weighted(first17, _ID_WEIGHTS, digit)}) % 11) + 1, 1)"
+
+
+def _normal_resident_id(x: str) -> str:
+    # the two shapes normalize_resident_id changes that the sources send in bulk: legacy
+    # 15-digit IDs (upgraded: '19' inserted, check character added) and a lowercase x
+    first17 = f"(left({x}, 6) || '19' || substr({x}, 7))"
+    return (f"CASE WHEN regexp_full_match({x}, '[0-9]{{15}}') "
+            f"THEN {first17} || {_check_char(first17)} "
+            f"WHEN regexp_full_match({x}, '[0-9]{{17}}x') THEN upper({x}) ELSE {x} END")
+
+
+def _normal_phone(x: str) -> str:
+    # normalize_phone drops a +86 / 0086 prefix and the space or dash after it
+    return (f"CASE WHEN regexp_full_match({x}, '(\\+86|0086)[ -]?1[3-9][0-9]{{9}}') "
+            f"THEN right({x}, 11) ELSE {x} END")
 
 
 def _phone(x: str) -> str:
@@ -130,6 +147,15 @@ _AFTER = {
 }
 
 
+# the normalisers (BeforeValidators) the models use → the SQL of the shapes they change
+# that the SQL path normalises too; any other value they would change is not clean
+_BEFORE = {
+    checks.normalize_resident_id: _normal_resident_id,
+    checks.normalize_credit_code: None,
+    checks.normalize_phone: _normal_phone,
+}
+
+
 @dataclass(frozen=True)
 class FieldChecks:
     """One model field's conditions on a column `x`, all of which a clean value meets."""
@@ -138,6 +164,8 @@ class FieldChecks:
     required: bool
     conditions: tuple[str, ...]
     text: bool  # checked for mojibake
+    #: SQL turning the column into its normal form (checks apply to the result)
+    normal: str | None = None
 
     def sql(self) -> str:
         q = f'"{self.name}"'
@@ -168,6 +196,7 @@ def compile_field(model: type[BaseModel], name: str, info: FieldInfo) -> FieldCh
     metadata = [*metadata, *info.metadata]
     conds: list[str] = []
     text = False
+    normal = None
     max_length = model.model_config.get("str_max_length") if base is str else None
     if isinstance(base, type) and issubclass(base, enum.Enum):
         conds.append("{x} IN (" + ", ".join(_lit(m.value) for m in base) + ")")
@@ -195,16 +224,18 @@ def compile_field(model: type[BaseModel], name: str, info: FieldInfo) -> FieldCh
             conds.append(_after(model, name, m.func)("{x}"))
             text = text or m.func is checks.check_text
         elif isinstance(m, BeforeValidator):
-            if m.func not in _NORMALISERS:
+            if m.func not in _BEFORE:
                 raise UncompiledCheck(f"{model.__name__}.{name}: normaliser {m.func} has no "
                                       "SQL form")
+            if _BEFORE[m.func] is not None:
+                normal = _BEFORE[m.func](f'"{name}"')
         elif type(m).__name__ == "_PydanticGeneralMetadata":
             conds.extend(_general(model, name, vars(m)))
         else:
             raise UncompiledCheck(f"{model.__name__}.{name}: {m!r} has no SQL form")
     if max_length is not None:
         conds.append(f"length({{x}}) <= {max_length}")
-    return FieldChecks(name, info.is_required(), tuple(conds), text)
+    return FieldChecks(name, info.is_required(), tuple(conds), text, normal)
 
 
 def _after(model: type[BaseModel], name: str, func: Any) -> Any:
@@ -289,6 +320,11 @@ class CompiledModel:
 
     def text_fields(self) -> list[str]:
         return [f.name for f in self.fields if f.text]
+
+    def normalising(self, relation: str) -> str | None:
+        """SQL giving `relation` with its normalised fields in normal form (None: none)."""
+        changed = [f'{f.normal} AS "{f.name}"' for f in self.fields if f.normal]
+        return f"SELECT * REPLACE ({', '.join(changed)}) FROM {relation}" if changed else None
 
     def predicate(self) -> str:
         return " AND ".join([*(f.sql() for f in self.fields),

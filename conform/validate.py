@@ -186,8 +186,8 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
 
     `con` only runs the checks (over registered Arrow tables); nothing is written.
     """
-    cases, parties, events = conformed.cases, conformed.parties, conformed.events
-    clean_ids = _clean_ids(con, conformed, registry)
+    clean_ids, normal = _clean_ids(con, conformed, registry)
+    cases, parties, events = normal.cases, normal.parties, normal.events
     is_clean = pc.is_in(cases["_rid"], clean_ids)
     clean_cases = cases.filter(is_clean)
     out_schema = cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
@@ -200,9 +200,10 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
         mask = pc.is_in(table["_rid"], clean_ids)
         return table.filter(mask if clean else pc.invert(mask))
 
-    suspect = Conformed(cases=cases.filter(pc.invert(is_clean)),
-                        parties=rows_of(parties, False), events=rows_of(events, False),
-                        errors=conformed.errors)
+    # pydantic sees the records as conformed, not as the SQL normalised them
+    suspect = Conformed(cases=conformed.cases.filter(pc.invert(is_clean)),
+                        parties=rows_of(conformed.parties, False),
+                        events=rows_of(conformed.events, False), errors=conformed.errors)
     verdict = validate(suspect, registry)
     return Validated(
         cases=_ordered(pa.concat_tables([
@@ -216,8 +217,9 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
 
 
 def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
-               registry: DivisionRegistry | None) -> pa.Array:
-    """The `_rid`s of records every compiled check passes, with no conform errors."""
+               registry: DivisionRegistry | None) -> tuple[pa.Array, Conformed]:
+    """The `_rid`s of records every compiled check passes, with no conform errors, and
+    the records with the fields the SQL normalises in normal form."""
     compiled = {
         "cases": compile_model(DisputeCase, conformed.cases.schema, registry is not None),
         "parties": compile_model(Party, conformed.parties.schema, False),
@@ -225,6 +227,12 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     }
     tables = {"cases": conformed.cases, "parties": conformed.parties,
               "events": conformed.events}
+    for part, table in tables.items():
+        sql = compiled[part].normalising("_t")
+        if sql is not None:
+            con.register("_t", table)
+            tables[part] = con.sql(sql).to_arrow_table().cast(table.schema)
+            con.unregister("_t")
     views = {
         "_mojibake": garbled_texts((tables[k], c.text_fields()) for k, c in compiled.items()),
         "_registry": _registry_table(registry),
@@ -245,10 +253,12 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
               AND coalesce(p.ok, true) AND coalesce(e.ok, true)
               AND c._rid NOT IN (SELECT _rid FROM _errors)"""  # noqa: S608
     try:
-        return con.sql(query).to_arrow_table()["_rid"]
+        clean = con.sql(query).to_arrow_table()["_rid"]
     finally:
         for name in views:
             con.unregister(name)
+    return clean, Conformed(tables["cases"], tables["parties"], tables["events"],
+                            conformed.errors)
 
 
 def _registry_table(registry: DivisionRegistry | None) -> pa.Table:
