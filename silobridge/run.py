@@ -51,13 +51,13 @@ class RunSummary:
         }
 
 
-def merge_step(settings: Settings) -> MergeSummary:
-    """Merge staging into core under a run id of its own."""
+def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
+    """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
     run_id = new_run_id("merge")
     with session(settings.warehouse_path) as con:
         start_run(con, run_id, "merge", None)
         try:
-            summary = merge(con, run_id)
+            summary = merge(con, run_id, full=full)
         except Exception as e:
             finish_run(con, run_id, "failed", {}, str(e))
             raise

@@ -18,9 +18,13 @@ Who wins, field by field (documented in the README too):
 
 from __future__ import annotations
 
+#: every query below reads the records it works on from this relation: the whole of
+#: core.records for a full rebuild, or a subset of it (see golden_sql and the others)
+RECORDS = "core.records"
+
 # every arg_min/arg_max ends its key with record_uid: ties go to the same record on
 # every run, and columns that share a key (status, status_source) come from one record
-GOLDEN_SQL = """
+_GOLDEN = """
 WITH r AS (
     SELECT c.case_id, c.record_uid, s.*,
            -- when the record last said anything: its update time, else its latest event
@@ -31,7 +35,7 @@ WITH r AS (
            CASE WHEN s.source IN ('grid', 'county', 'province') THEN 0 ELSE 1 END
                AS time_rank,
            count(*) OVER (PARTITION BY c.case_id, s.category_code) AS category_votes
-    FROM core.records c JOIN staging.cases s USING (batch_id, row_no)
+    FROM {records} c JOIN staging.cases s USING (batch_id, row_no)
 ),
 g AS (
     SELECT case_id,
@@ -101,10 +105,10 @@ FROM g JOIN ref.category_buckets b ON b.code = g.category_code
 # one row per distinct party of a case: mentions of the same name (and kind) in one case
 # are one party; its identity key prefers the ID number, then the credit code, and names
 # that share an ID (a legacy system may have lost a rare character) are one party too
-PARTIES_SQL = """
+_PARTIES = """
 WITH m AS (
     SELECT c.case_id, c.source, s.source_level, p.*
-    FROM core.records c
+    FROM {records} c
     JOIN staging.cases s USING (batch_id, row_no)
     JOIN staging.parties p USING (batch_id, row_no)
 ),
@@ -150,7 +154,7 @@ SELECT case_id, party_key,
 FROM keyed GROUP BY case_id, party_key
 """
 
-TIMELINE_SQL = """
+_TIMELINE = """
 SELECT * FROM (
     SELECT md5('state:' || s.source || ':' || s.source_record_id || ':' ||
                coalesce(s.source_updated_at::VARCHAR, '') || ':' || s.raw_hash) AS event_key,
@@ -160,7 +164,7 @@ SELECT * FROM (
            NULL AS action, s.status, s.handling_org AS org, s.source_status AS note,
            c.record_uid, s.batch_id, s.row_no
     FROM staging.cases s
-    JOIN core.records c ON c.record_uid = s.source || ':' || s.source_record_id
+    JOIN {records} c ON c.record_uid = s.source || ':' || s.source_record_id
     WHERE s.batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
     UNION ALL
     SELECT md5('flow:' || s.source || ':' || s.source_record_id || ':' || e.action || ':' ||
@@ -170,9 +174,34 @@ SELECT * FROM (
            NULL AS status, e.org, e.note, c.record_uid, s.batch_id, s.row_no
     FROM staging.events e
     JOIN staging.cases s USING (batch_id, row_no)
-    JOIN core.records c ON c.record_uid = s.source || ':' || s.source_record_id
+    JOIN {records} c ON c.record_uid = s.source || ':' || s.source_record_id
     WHERE s.batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
 )
 -- a flow step repeats in every later version of its county case: keep its first sighting
 QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY batch_id, row_no) = 1
 """
+
+
+def golden_sql(records: str = RECORDS) -> str:
+    """The golden record of every case whose records `records` holds (see below)."""
+    return _GOLDEN.replace("{records}", records)
+
+
+def parties_sql(records: str = RECORDS) -> str:
+    """The parties of every case whose records `records` holds (see below)."""
+    return _PARTIES.replace("{records}", records)
+
+
+def timeline_sql(records: str = RECORDS) -> str:
+    """The events of every record in `records` (see below)."""
+    return _TIMELINE.replace("{records}", records)
+
+
+# `records` is a relation with core.records' columns: core.records itself for a full
+# rebuild, or a subquery that keeps some of its rows. A case's golden record and parties
+# depend on that case's records only, and a record's events on that record only, so a
+# subset holding whole cases (golden, parties) or whole records (timeline) gives exactly
+# the rows the full query gives for those cases or records.
+GOLDEN_SQL = golden_sql()
+PARTIES_SQL = parties_sql()
+TIMELINE_SQL = timeline_sql()

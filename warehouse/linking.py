@@ -13,6 +13,18 @@ Rules first, in order of strength:
 Edges become clusters (connected components). Clusters keep the case ids they already
 had: a new record joins its cluster's case, and when a record bridges two old cases the
 older id survives and the other is recorded in core.case_merges.
+
+Incremental linking (`link(..., touched=...)`) relinks only the records whose current
+version changed and the cases around them, with the same result as relinking everything.
+Why: an edge depends only on its two records' current versions, and after every link a
+case is exactly one connected component. So an edge between two untouched records was
+there last time and joins records of one case. Relinking the scope A = the touched
+records, every record with an edge to one of them, and every record of those records'
+cases, therefore sees every edge of every record in A (no edge leaves A), so its
+components are exactly the full graph's components that meet A; the components outside
+A are the old cases, unchanged. Those keep their ids whichever order components are
+processed in (no other component holds one of their records), and the components in A
+meet the same claims, the same fresh components and the same order as in a full link.
 """
 
 from __future__ import annotations
@@ -21,8 +33,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import duckdb
-import pyarrow as pa
 
+#: rows per statement when the assignment goes back into DuckDB
+_CHUNK = 50_000
 #: typed keys: (key type, column) pairs that name a record in some source's id space
 _XREF_COLUMNS = (("grid", "grid_report_ref"), ("grid", "related_ref"),
                  ("township", "township_ref"), ("county", "county_ref"),
@@ -66,9 +79,10 @@ def candidate_edges(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[str, str
     return [tuple(e) for e in xref], [tuple(e) for e in rules]
 
 
-def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Build `_link_records` and `_link_party_keys` from core.records' current versions."""
-    con.execute("""
+def prepare(con: duckdb.DuckDBPyConnection, records: str = "core.records") -> None:
+    """Build `_link_records` and `_link_party_keys` from the current versions of the
+    records in `records` (core.records, or a subquery keeping some of its rows)."""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _link_records AS
         SELECT r.record_uid, s.town_code, s.village_code, s.category_code,
                CAST(timezone('Asia/Shanghai', s.occurred_at) AS DATE) AS day,
@@ -78,13 +92,13 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
                     ELSE date_trunc('minute', s.occurred_at) END AS minute,
                b.bucket, s.grid_report_ref, s.related_ref, s.township_ref, s.county_ref,
                s.province_ref
-        FROM core.records r
+        FROM {records} r
         JOIN staging.cases s USING (batch_id, row_no)
-        LEFT JOIN ref.category_buckets b ON b.code = s.category_code""")
-    con.execute("""
+        LEFT JOIN ref.category_buckets b ON b.code = s.category_code""")  # noqa: S608
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _link_party_keys AS
         WITH p AS (
-            SELECT r.record_uid, p.* FROM core.records r
+            SELECT r.record_uid, p.* FROM {records} r
             JOIN staging.parties p USING (batch_id, row_no))
         SELECT DISTINCT record_uid, kind, value FROM (
             -- personal numbers only as keyed link hashes and masked forms
@@ -98,7 +112,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL
             SELECT record_uid, 'phone', phone_link FROM p WHERE phone_link IS NOT NULL
             UNION ALL
-            SELECT record_uid, 'name', trim(name) FROM p WHERE name IS NOT NULL)""")
+            SELECT record_uid, 'name', trim(name) FROM p WHERE name IS NOT NULL)""")  # noqa: S608
 
 
 class _UnionFind:
@@ -119,11 +133,63 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def link(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkResult:
-    """Assign every core record a case id; stable across runs (see module docstring)."""
-    prepare(con)
+def _scope(con: duckdb.DuckDBPyConnection, touched: str) -> None:
+    """`_link_scope`: the records an incremental link must relink (module docstring):
+    the records in `touched` (a table of record_uids), every record with an edge to one
+    of them, and every record of those records' cases."""
+    only = "(SELECT * FROM core.records WHERE record_uid IN (SELECT record_uid FROM {}))"
+    prepare(con, only.format(touched))
+    # a record with an edge to a touched one shares a typed key with it or lies in the
+    # same township on the same day: these candidates hold every such record
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_near AS
+        WITH k AS (
+            SELECT DISTINCT v FROM (
+                SELECT unnest([grid_report_ref, related_ref, township_ref, county_ref,
+                               province_ref]) AS v FROM _link_records)
+            WHERE v IS NOT NULL),
+        d AS (SELECT DISTINCT {'t': town_code, 'd': day} AS td FROM _link_records
+              WHERE town_code IS NOT NULL AND day IS NOT NULL)
+        SELECT r.record_uid
+        FROM core.records r JOIN staging.cases s USING (batch_id, row_no)
+        WHERE {'t': s.town_code,
+               'd': CAST(timezone('Asia/Shanghai', s.occurred_at) AS DATE)}
+                  IN (SELECT td FROM d)
+           OR s.grid_report_ref IN (SELECT v FROM k) OR s.related_ref IN (SELECT v FROM k)
+           OR s.township_ref IN (SELECT v FROM k) OR s.county_ref IN (SELECT v FROM k)
+           OR s.province_ref IN (SELECT v FROM k)
+        UNION SELECT record_uid FROM _link_records""")
+    prepare(con, only.format("_link_near"))
     xref, rules = candidate_edges(con)
-    uids = [u for (u,) in con.execute("SELECT record_uid FROM core.records").fetchall()]
+    seeds = {u for (u,) in con.execute(f"SELECT record_uid FROM {touched}").fetchall()}  # noqa: S608
+    near = {b if a in seeds else a for a, b in (*xref, *rules) if a in seeds or b in seeds}
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_seeds AS
+        SELECT unnest($1::VARCHAR[]) AS record_uid""", [sorted(seeds | near)])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_scope AS
+        SELECT record_uid FROM core.records
+        WHERE record_uid IN (SELECT record_uid FROM _link_seeds)
+           OR case_id IN (SELECT case_id FROM core.records WHERE case_id <> ''
+                          AND record_uid IN (SELECT record_uid FROM _link_seeds))""")
+
+
+def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None) -> LinkResult:
+    """Assign every core record a case id; stable across runs (see module docstring).
+
+    With `touched` (a table of the record_uids whose current version is new or changed
+    since the last link), only the records around them are relinked, with the same
+    result; `xref_edges` and `rule_edges` then count the edges in that scope. The
+    records whose case changed are left in `_link_moved` (record_uid, old_case_id,
+    new_case_id; old_case_id is '' for a new record)."""
+    records = "core.records"
+    if touched is not None:
+        _scope(con, touched)
+        records = ("(SELECT * FROM core.records "
+                   "WHERE record_uid IN (SELECT record_uid FROM _link_scope))")
+    prepare(con, records)
+    xref, rules = candidate_edges(con)
+    uids = [u for (u,) in con.execute(f"SELECT record_uid FROM {records}").fetchall()]  # noqa: S608
     uf = _UnionFind()
     for a, b in (*xref, *rules):
         uf.union(a, b)
@@ -137,7 +203,7 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkResult:
     for a, b in xref:
         how[a] = how[b] = "xref"
     existing = dict(con.execute(
-        "SELECT record_uid, case_id FROM core.records WHERE case_id <> ''").fetchall())
+        f"SELECT record_uid, case_id FROM {records} WHERE case_id <> ''").fetchall())  # noqa: S608
     assignment: dict[str, str] = {}
     merges: list[tuple[str, str]] = []
     claimed: set[str] = set()
@@ -159,12 +225,26 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkResult:
         for m in members:
             assignment[m] = f"C{n:010d}"
     new_cases = len(fresh)
-    table = pa.table({
-        "record_uid": list(assignment),
-        "case_id": list(assignment.values()),
-        "link_rule": [how.get(u, "single") for u in assignment],
-    })
-    con.register("_assign", table)
+    n_xref, n_rules, n_components, n_uids = len(xref), len(rules), len(components), len(uids)
+    del xref, rules, uids, uf, components, existing, fresh  # a full link holds millions of these
+    # as list parameters in chunks, not an Arrow table: scanning Python objects makes
+    # DuckDB import pandas (seconds of a small merge), and chunks keep the copies small
+    con.execute("CREATE OR REPLACE TEMP TABLE _assign "
+                "(record_uid VARCHAR, case_id VARCHAR, link_rule VARCHAR)")
+    rows = list(assignment.items())
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        con.execute("INSERT INTO _assign SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
+                    "unnest($3::VARCHAR[])", [[u for u, _ in chunk], [c for _, c in chunk],
+                                              [how.get(u, "single") for u, _ in chunk]])
+    del rows, assignment, how
+    con.execute("DROP TABLE IF EXISTS _link_records")
+    con.execute("DROP TABLE IF EXISTS _link_party_keys")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _link_moved AS
+        SELECT r.record_uid, r.case_id AS old_case_id, a.case_id AS new_case_id
+        FROM core.records r JOIN _assign a USING (record_uid)
+        WHERE r.case_id IS DISTINCT FROM a.case_id""")
     con.execute("""
         UPDATE core.records r SET case_id = a.case_id, link_rule = a.link_rule,
                updated_run = ?
@@ -172,10 +252,13 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkResult:
         WHERE a.record_uid = r.record_uid
           AND (r.case_id IS DISTINCT FROM a.case_id OR r.link_rule IS DISTINCT FROM a.link_rule)
         """, [run_id])
-    con.unregister("_assign")
     if merges:
         con.executemany("INSERT INTO core.case_merges VALUES (?, ?, ?, now()) ON CONFLICT "
                         "(old_case_id) DO UPDATE SET new_case_id = excluded.new_case_id",
                         [[old, new, run_id] for old, new in merges])
-    return LinkResult(records=len(uids), cases=len(components), new_cases=new_cases,
-                      merged_cases=len(merges), xref_edges=len(xref), rule_edges=len(rules))
+    n_records, n_cases = n_uids, n_components
+    if touched is not None:
+        n_records, n_cases = con.execute(
+            "SELECT count(*), count(DISTINCT case_id) FROM core.records").fetchall()[0]
+    return LinkResult(records=n_records, cases=n_cases, new_cases=new_cases,
+                      merged_cases=len(merges), xref_edges=n_xref, rule_edges=n_rules)

@@ -5,21 +5,38 @@ into cases (warehouse.linking); rebuild each golden record and write only the on
 content changed; bring the case parties up to date; append new events to the timeline;
 close and open history rows where a case's state changed. Merging the same staged data
 again changes nothing; a merge killed before COMMIT leaves the warehouse as it was.
+
+Incremental: the records whose current version is new or changed ("touched") are relinked
+with the cases around them (warehouse.linking), and golden records, parties, timeline and
+history are recomputed only for the cases that hold a touched record or gained or lost a
+record, and the events of those records. Each of these depends only on its own case's (or
+record's) records, so the result is the one a full recompute gives; a full recompute runs
+when asked for, when most records are touched anyway, or when the category buckets
+changed (they feed every record's linking and every golden record).
+
+Memory: the merge caps DuckDB's memory (MEMORY_LIMIT; DuckDB spills to its temp directory
+beside the warehouse past it) and lets it drop insertion order, which nothing here needs.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
-from .golden import GOLDEN_SQL, PARTIES_SQL, TIMELINE_SQL
+from .golden import golden_sql, parties_sql, timeline_sql
 from .linking import LinkResult, link
+
+#: DuckDB's memory cap while merging (its default is 80% of the machine's memory)
+MEMORY_LIMIT = "1GB"
+#: above this share of touched records a full recompute costs no more than the scoped one
+FULL_SHARE = 0.25
 
 #: golden columns that make up a case's content (everything but run bookkeeping)
 _CASE_COLUMNS = (
@@ -43,6 +60,11 @@ class MergeSummary:
     timeline_added: int = 0
     history_opened: int = 0
     link: dict[str, Any] = field(default_factory=dict)
+    #: "full" (every case recomputed) or "incremental" (the cases around touched records)
+    mode: str = "full"
+    #: records whose current version is new or changed, and the cases recomputed
+    records_touched: int = 0
+    cases_recomputed: int = 0
     #: wall time of the linking inside the merge (the benchmark reports it apart)
     link_seconds: float = 0.0
 
@@ -50,37 +72,117 @@ class MergeSummary:
         return asdict(self)
 
 
-def merge(con: duckdb.DuckDBPyConnection, run_id: str) -> MergeSummary:
-    """Merge staging into core, in one transaction."""
+def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = None,
+          memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
+    """Merge staging into core, in one transaction.
+
+    full=None picks: incremental unless most records are touched or the buckets changed;
+    full=True recomputes every case; full=False is incremental unless the buckets
+    changed. All three give the same core tables. memory_limit=None leaves DuckDB's."""
     summary = MergeSummary(run_id=run_id)
-    con.execute("BEGIN")
-    try:
-        _refresh_buckets(con)
-        summary.records_new, summary.records_changed = _refresh_records(con, run_id)
-        started = time.perf_counter()
-        result: LinkResult = link(con, run_id)
-        summary.link_seconds = round(time.perf_counter() - started, 3)
-        summary.link = asdict(result)
-        summary.cases_new, summary.cases_changed, summary.cases_removed = \
-            _refresh_cases(con, run_id)
-        _refresh_parties(con)
-        summary.timeline_added = _append_timeline(con)
-        summary.history_opened = _update_history(con, run_id)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with _merge_settings(con, memory_limit):
+        con.execute("BEGIN")
+        try:
+            buckets_changed = _refresh_buckets(con)
+            summary.records_new, summary.records_changed = _refresh_records(con, run_id)
+            (touched, total) = con.execute(
+                "SELECT (SELECT count(*) FROM _touched), count(*) FROM core.records"
+                ).fetchall()[0]
+            summary.records_touched = int(touched)
+            if full is None:
+                full = touched > FULL_SHARE * total
+            full = full or buckets_changed
+            summary.mode = "full" if full else "incremental"
+            started = time.perf_counter()
+            result: LinkResult = link(con, run_id, None if full else "_touched")
+            summary.link_seconds = round(time.perf_counter() - started, 3)
+            summary.link = asdict(result)
+            scope = _Scope.everything() if full else _Scope.around_touched(con)
+            summary.cases_recomputed = _count_cases(con, scope)
+            summary.cases_new, summary.cases_changed, summary.cases_removed = \
+                _refresh_cases(con, run_id, scope)
+            _refresh_parties(con, scope)
+            summary.timeline_added = _append_timeline(con, scope)
+            summary.history_opened = _update_history(con, run_id, scope)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return summary
 
 
-def _refresh_buckets(con: duckdb.DuckDBPyConnection) -> None:
-    table = pa.table({"code": list(CATEGORIES), "name": list(CATEGORIES.values()),
-                      "bucket": [CATEGORY_BUCKET[c].value for c in CATEGORIES]})
-    con.register("_buckets", table)
+@contextmanager
+def _merge_settings(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> Iterator[None]:
+    """Cap DuckDB's memory and drop insertion order for the merge; restore them after."""
+    wanted = {"preserve_insertion_order": "false"}
+    if memory_limit is not None:
+        wanted["memory_limit"] = memory_limit
+    before = {k: con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0]
+              for k in wanted}
+    for k, v in wanted.items():
+        con.execute(f"SET {k} = '{v}'")
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            con.execute(f"SET {k} = '{v}'")
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a merge recomputes: the records whose golden inputs (`cases`: whole cases)
+    and whose events (`records`) it rebuilds, and the filter on a core table's case_id
+    (as `c.case_id`) that keeps the rows it may delete or replace."""
+    cases: str
+    records: str
+    where: str
+
+    @classmethod
+    def everything(cls) -> _Scope:
+        return cls("core.records", "core.records", "TRUE")
+
+    @classmethod
+    def around_touched(cls, con: duckdb.DuckDBPyConnection) -> _Scope:
+        """The touched records and those that moved case; the cases that hold one of
+        them now or held one before (a case that lost records, or that is gone)."""
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _scope_records AS
+            SELECT record_uid FROM _touched UNION SELECT record_uid FROM _link_moved""")
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _scope_cases AS
+            SELECT case_id FROM core.records
+            WHERE record_uid IN (SELECT record_uid FROM _scope_records)
+            UNION SELECT old_case_id FROM _link_moved WHERE old_case_id <> ''""")
+        return cls(
+            "(SELECT * FROM core.records WHERE case_id IN (SELECT case_id FROM _scope_cases))",
+            "(SELECT * FROM core.records "
+            "WHERE record_uid IN (SELECT record_uid FROM _scope_records))",
+            "c.case_id IN (SELECT case_id FROM _scope_cases)")
+
+
+def _count_cases(con: duckdb.DuckDBPyConnection, scope: _Scope) -> int:
+    (n,) = con.execute(f"SELECT count(DISTINCT case_id) FROM {scope.cases}").fetchall()[0]  # noqa: S608
+    return int(n)
+
+
+def _refresh_buckets(con: duckdb.DuckDBPyConnection) -> bool:
+    """Bring ref.category_buckets up to date; returns whether any code's bucket changed."""
+    # as list parameters, not an Arrow table: scanning Python objects makes DuckDB import
+    # pandas, seconds of a small merge
+    codes = list(CATEGORIES)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _buckets AS
+        SELECT unnest($1::VARCHAR[]) AS code, unnest($2::VARCHAR[]) AS name,
+               unnest($3::VARCHAR[]) AS bucket""",
+                [codes, [CATEGORIES[c] for c in codes],
+                 [CATEGORY_BUCKET[c].value for c in codes]])
+    (changed,) = con.execute("""
+        SELECT count(*) FROM _buckets n FULL JOIN ref.category_buckets o USING (code)
+        WHERE n.bucket IS DISTINCT FROM o.bucket""").fetchall()[0]
     con.execute("""
         INSERT INTO ref.category_buckets SELECT * FROM _buckets
         ON CONFLICT (code) DO UPDATE SET name = excluded.name, bucket = excluded.bucket""")
-    con.unregister("_buckets")
+    return bool(changed)
 
 
 def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
@@ -101,21 +203,22 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, 
                          ORDER BY coalesce(source_updated_at, reported_at, occurred_at) DESC,
                                   batch_id DESC, row_no DESC))
         WHERE rn = 1""")
-    (new,) = con.execute("""
-        SELECT count(*) FROM _latest l
-        WHERE NOT EXISTS (SELECT 1 FROM core.records r WHERE r.record_uid = l.record_uid)
-        """).fetchall()[0]
+    # the records whose current version is new or changed: what the merge works around
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _touched AS
+        SELECT l.record_uid, r.record_uid IS NULL AS is_new
+        FROM _latest l LEFT JOIN core.records r USING (record_uid)
+        WHERE r.record_uid IS NULL
+           OR r.batch_id <> l.batch_id OR r.row_no <> l.row_no OR r.versions <> l.versions""")
+    new, changed = con.execute("SELECT count(*) FILTER (WHERE is_new), "
+                               "count(*) FILTER (WHERE NOT is_new) FROM _touched").fetchall()[0]
     con.execute("""
         INSERT INTO core.records
         SELECT record_uid, source, source_record_id, '' AS case_id, 'single', batch_id,
                row_no, origin, raw_hash, versions, first_seen, ?
         FROM _latest l
-        WHERE NOT EXISTS (SELECT 1 FROM core.records r WHERE r.record_uid = l.record_uid)
+        WHERE record_uid IN (SELECT record_uid FROM _touched WHERE is_new)
         """, [run_id])
-    (changed,) = con.execute("""
-        SELECT count(*) FROM core.records r JOIN _latest l USING (record_uid)
-        WHERE r.batch_id <> l.batch_id OR r.row_no <> l.row_no OR r.versions <> l.versions
-        """).fetchall()[0]
     con.execute("""
         UPDATE core.records r SET batch_id = l.batch_id, row_no = l.row_no, origin = l.origin,
                raw_hash = l.raw_hash, versions = l.versions, updated_run = ?
@@ -123,46 +226,62 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, 
         WHERE r.record_uid = l.record_uid
           AND (r.batch_id <> l.batch_id OR r.row_no <> l.row_no OR r.versions <> l.versions)
         """, [run_id])
+    # a gate decided since the last merge may have let a batch in or held it back: its
+    # records count as touched even where that left their version count as it was
+    con.execute("""
+        INSERT INTO _touched
+        SELECT DISTINCT source || ':' || source_record_id, false FROM staging.cases
+        WHERE batch_id IN (
+            SELECT unnest(batch_ids) FROM ops.gates
+            WHERE decided_at >= coalesce((SELECT max(started_at) FROM ops.runs
+                                          WHERE kind = 'merge' AND status = 'ok'),
+                                         '-infinity'::TIMESTAMPTZ))
+        EXCEPT SELECT record_uid, false FROM _touched""")
+    con.execute("DROP TABLE _latest")
     return int(new), int(changed)
 
 
-def _refresh_cases(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int, int]:
+def _refresh_cases(con: duckdb.DuckDBPyConnection, run_id: str,
+                   scope: _Scope) -> tuple[int, int, int]:
     cols = ", ".join(_CASE_COLUMNS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _golden AS
         SELECT *, md5(to_json(struct_pack({", ".join(f"{c} := {c}" for c in _CASE_COLUMNS)})))
                AS content_hash
-        FROM ({GOLDEN_SQL})""")  # noqa: S608
+        FROM ({golden_sql(scope.cases)})""")  # noqa: S608
     (new,) = con.execute("SELECT count(*) FROM _golden g WHERE NOT EXISTS "
                          "(SELECT 1 FROM core.cases c WHERE c.case_id = g.case_id)").fetchall()[0]
     (changed,) = con.execute("SELECT count(*) FROM _golden g JOIN core.cases c USING (case_id) "
                              "WHERE c.content_hash <> g.content_hash").fetchall()[0]
-    (removed,) = con.execute("SELECT count(*) FROM core.cases c WHERE NOT EXISTS "
-                             "(SELECT 1 FROM _golden g WHERE g.case_id = c.case_id)").fetchall()[0]
-    con.execute("DELETE FROM core.cases c WHERE NOT EXISTS "
-                "(SELECT 1 FROM _golden g WHERE g.case_id = c.case_id)")
-    sets = ", ".join(f"{c} = g.{c}" for c in (*_CASE_COLUMNS, "content_hash"))
-    con.execute(f"""
-        UPDATE core.cases c SET {sets}, updated_run = ?
-        FROM _golden g WHERE g.case_id = c.case_id AND c.content_hash <> g.content_hash
-        """, [run_id])  # noqa: S608
+    gone = (f"FROM core.cases c WHERE {scope.where} AND NOT EXISTS "  # noqa: S608
+            "(SELECT 1 FROM _golden g WHERE g.case_id = c.case_id)")
+    (removed,) = con.execute(f"SELECT count(*) {gone}").fetchall()[0]
+    con.execute(f"DELETE {gone}")
+    # a changed case is replaced whole: DuckDB updates a row with list columns by deleting
+    # and inserting it anyway, and its update of forty columns costs far more
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _replaced AS
+        SELECT case_id, c.created_run FROM _golden g JOIN core.cases c USING (case_id)
+        WHERE c.content_hash <> g.content_hash""")
+    con.execute("DELETE FROM core.cases WHERE case_id IN (SELECT case_id FROM _replaced)")
     con.execute(f"""
         INSERT INTO core.cases (case_id, {cols}, content_hash, created_run, updated_run)
-        SELECT case_id, {cols}, content_hash, ?, ? FROM _golden g
+        SELECT case_id, {cols}, content_hash, coalesce(r.created_run, ?), ?
+        FROM _golden g LEFT JOIN _replaced r USING (case_id)
         WHERE NOT EXISTS (SELECT 1 FROM core.cases c WHERE c.case_id = g.case_id)
         """, [run_id, run_id])  # noqa: S608
     return int(new), int(changed), int(removed)
 
 
-def _refresh_parties(con: duckdb.DuckDBPyConnection) -> None:
+def _refresh_parties(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
     """Make core.case_parties equal the parties the records now give (rows kept if equal)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _parties AS {PARTIES_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _parties AS {parties_sql(scope.cases)}")
     columns = [c for (c,) in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'core' AND table_name = 'case_parties'").fetchall()]
     same = " AND ".join(f"p.{c} IS NOT DISTINCT FROM c.{c}" for c in columns)
     con.execute(f"""
-        DELETE FROM core.case_parties c WHERE NOT EXISTS (
+        DELETE FROM core.case_parties c WHERE {scope.where} AND NOT EXISTS (
             SELECT 1 FROM _parties p WHERE {same})""")  # noqa: S608
     con.execute("""
         INSERT INTO core.case_parties BY NAME
@@ -171,8 +290,8 @@ def _refresh_parties(con: duckdb.DuckDBPyConnection) -> None:
             WHERE c.case_id = p.case_id AND c.party_key = p.party_key)""")
 
 
-def _append_timeline(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _events AS {TIMELINE_SQL}")
+def _append_timeline(con: duckdb.DuckDBPyConnection, scope: _Scope) -> int:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _events AS {timeline_sql(scope.records)}")
     # records that moved to another case take their events along
     con.execute("""
         UPDATE core.timeline t SET case_id = e.case_id FROM _events e
@@ -187,7 +306,7 @@ def _append_timeline(con: duckdb.DuckDBPyConnection) -> int:
     return int(added)
 
 
-def _update_history(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+def _update_history(con: duckdb.DuckDBPyConnection, run_id: str, scope: _Scope) -> int:
     """Close the current history row of every case whose state changed; open a new one."""
     same = " AND ".join(f"h.{c} IS NOT DISTINCT FROM c.{c}" for c in _STATE_COLUMNS)
     con.execute(f"""
@@ -198,7 +317,7 @@ def _update_history(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
                         h.valid_from + INTERVAL 1 SECOND) AS valid_from
         FROM core.cases c
         LEFT JOIN core.case_history h ON h.case_id = c.case_id AND h.valid_to IS NULL
-        WHERE h.case_id IS NULL OR NOT ({same})""")  # noqa: S608
+        WHERE {scope.where} AND (h.case_id IS NULL OR NOT ({same}))""")  # noqa: S608
     con.execute("""
         UPDATE core.case_history h SET valid_to = x.valid_from
         FROM _changed x WHERE h.case_id = x.case_id AND h.valid_to IS NULL""")

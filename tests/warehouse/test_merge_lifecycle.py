@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -23,7 +23,8 @@ from silobridge.ingest import ingest_source
 from silobridge.run import merge_step, run_pipeline, score_step
 from silobridge.settings import SOURCE_NAMES, Settings
 
-CORE = ("records", "cases", "case_history", "case_parties", "timeline", "case_merges")
+#: the `checksums` fixture (tests/warehouse/conftest.py)
+Checksums = Callable[..., dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -45,26 +46,6 @@ def home(template: Path, tmp_path: Path) -> Iterator[Path]:
     yield copy
 
 
-def checksums(home: Path, *, with_runs: bool = True) -> dict[str, str]:
-    """Content checksum of every core table (optionally ignoring run bookkeeping)."""
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    try:
-        out = {}
-        for table in CORE:
-            cols = [c for (c,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'core' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
-                if with_runs or not (c.endswith("_run") or c in ("run_id", "merged_at"))]
-            row = ", ".join(f'"{c}"' for c in cols)
-            (out[table],) = con.execute(f"""
-                SELECT coalesce(md5(string_agg(h, ',' ORDER BY h)), 'empty') FROM (
-                    SELECT md5(CAST(struct_pack({row}) AS VARCHAR)) AS h
-                    FROM (SELECT {row} FROM core.{table}))""").fetchall()[0]
-        return out
-    finally:
-        con.close()
-
-
 def test_linking_precision_and_recall(home: Path) -> None:
     settings = Settings(home=home)
     merge_step(settings)
@@ -74,7 +55,8 @@ def test_linking_precision_and_recall(home: Path) -> None:
     assert score.precision >= 0.98 and score.recall >= 0.98
 
 
-def test_running_twice_on_unchanged_sources_changes_nothing(home: Path) -> None:
+def test_running_twice_on_unchanged_sources_changes_nothing(home: Path,
+                                                            checksums: Checksums) -> None:
     with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = Settings(home=home, province={"base_url": gateway.url})
         first = run_pipeline(settings)
@@ -87,7 +69,8 @@ def test_running_twice_on_unchanged_sources_changes_nothing(home: Path) -> None:
 
 
 def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, template: Path,
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path,
+                                                               checksums: Checksums) -> None:
     # five copies of the world's staging (own ids and dates), so that the merge runs for
     # seconds and the kill below lands inside its transaction
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)

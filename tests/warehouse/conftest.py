@@ -1,0 +1,42 @@
+"""Helpers the warehouse tests share (as fixtures: test modules cannot import each other)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+CORE = ("records", "cases", "case_history", "case_parties", "timeline", "case_merges")
+
+Checksums = Callable[..., dict[str, str]]
+
+
+def core_checksums(home: Path, *, with_runs: bool = True,
+                   ignore: tuple[str, ...] = ()) -> dict[str, str]:
+    """Content checksum of every core table of <home>/warehouse.duckdb (optionally
+    ignoring run bookkeeping, and the columns named in `ignore`)."""
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        out = {}
+        for table in CORE:
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'core' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+                if (with_runs or not (c.endswith("_run") or c in ("run_id", "merged_at")))
+                and c not in ignore]
+            row = ", ".join(f'"{c}"' for c in cols)
+            (out[table],) = con.execute(f"""
+                SELECT coalesce(md5(string_agg(h, ',' ORDER BY h)), 'empty') FROM (
+                    SELECT md5(CAST(struct_pack({row}) AS VARCHAR)) AS h
+                    FROM (SELECT {row} FROM core.{table}))""").fetchall()[0]
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def checksums() -> Checksums:
+    """core_checksums(home, *, with_runs=True, ignore=()): see above."""
+    return core_checksums
