@@ -34,9 +34,10 @@ def print_run(summary: RunSummary, console: Console) -> None:
         console.print(
             f"merge: {link['records']:,} records in {link['cases']:,} cases "
             f"({m.cases_new:,} new, {m.cases_changed:,} changed, {m.cases_removed:,} merged "
-            f"away); links: {link['xref_edges']:,} by cross-reference, "
-            f"{link['rule_edges']:,} by evidence; timeline +{m.timeline_added:,}, "
-            f"history +{m.history_opened:,}", highlight=False)
+            f"away); {m.mode} merge, {m.cases_recomputed:,} cases recomputed; links"
+            f"{' among them' if m.mode == 'incremental' else ''}: "
+            f"{link['xref_edges']:,} by cross-reference, {link['rule_edges']:,} by evidence; "
+            f"timeline +{m.timeline_added:,}, history +{m.history_opened:,}", highlight=False)
     if summary.quality:
         q = summary.quality
         console.print(f"quality: {q.get('failed_critical', 0)} critical and "
