@@ -9,7 +9,7 @@ Every raw batch is an Arrow table with
                  `file#sheet`), a table, or an API page
   `_row`         files: the line or sheet row where the record starts (header = 1);
                  databases: the row's primary key; APIs: position within the page
-  `_raw_hash`    md5 of the record's columns and values (see `lineage.raw_hash_column`):
+  `_raw_hash`    md5 of the record's columns and values (see `lineage.raw_hashes`):
                  equal for exact duplicates wherever they come from
   `_parse_error` null, or why the record could not be parsed (its text is then in
                  `_raw_text` and the source columns are null)

@@ -145,8 +145,9 @@ class FileCursor:
     def advance(self, file: PendingFile, rows: int, done: bool) -> dict[str, Any]:
         """Record `rows` records of `file` as handed over; return the whole new cursor."""
         state = FileState(file.state.size, file.state.sha256, rows, done)
+        # a new dict, never mutated afterwards: it can be handed out as it is
         self._files = {**self._files, file.relpath: state.to_json()}
-        return {"files": dict(self._files)}
+        return {"files": self._files}
 
     def to_cursor(self) -> dict[str, Any]:
         return {"files": dict(self._files)}

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from .base import Cursor, RawBatch
 from .file_cursor import FileCursor, Part, Record, unique_columns
 from .file_drop import drop_folder
-from .lineage import build_table, to_text
+from .lineage import build_table, to_texts
 
 RAW_TEXT_LIMIT = 64 * 1024
 
@@ -80,12 +80,10 @@ def _table(source: str, part: Part, records: list[Record]) -> tuple[pa.Table, tu
     received = list(keys)
     # a key that would shadow a lineage column is renamed; the note is not worth a batch
     columns, _ = unique_columns(received)
-    values: dict[str, list[str | None]] = {c: [] for c in columns}
-    for key, column in zip(received, columns, strict=True):
-        out = values[column]
-        for r in records:
-            obj = r[1]
-            out.append(to_text(obj.get(key)) if obj is not None else None)
+    # error records (no object) have no values: an empty object gives them nulls
+    objects = [r[1] if r[1] is not None else {} for r in records]
+    values = {column: to_texts([obj.get(key) for obj in objects])
+              for key, column in zip(received, columns, strict=True)}
     errors = [r[2] for r in records]
     raws = [r[3] for r in records]
     table = build_table(source, part.origin, columns, values, [r[0] for r in records],

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from .errors import (
     TransientSourceError,
 )
 from .incremental import TIME_FORMAT, Watermark
-from .lineage import build_table, to_text
+from .lineage import build_table, to_text, to_texts
 
 log = logging.getLogger(__name__)
 
@@ -116,31 +117,44 @@ class ProvinceApiConnector:
 
     def _pages(self, since: str | None, county_code: str | None
                ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """(origin, rows) per page of cases updated since `since`, in (zjgxsj, id) order."""
+        """(origin, rows) per page of cases updated since `since`, in (zjgxsj, id) order.
+
+        The next page's query follows from this page's last row, so it is sent (from one
+        helper thread) before this page is handed over: the gateway prepares the next page
+        while the caller works on this one. Closing the iterator waits for that request.
+        """
         page_no = 1
-        with self._session() as client:
+        with self._session() as client, ThreadPoolExecutor(max_workers=1) as ahead:
+            pending = ahead.submit(self._page, client, since, county_code, page_no)
             while True:
-                params: dict[str, Any] = {"pageNo": page_no, "pageSize": self.config.page_size}
-                if since is not None:
-                    params["updatedSince"] = since
-                if county_code:
-                    params["qxdm"] = county_code
-                origin = "cases?" + "&".join(f"{k}={params[k]}" for k in
-                                             ("updatedSince", "qxdm", "pageNo") if k in params)
-                page = self._call(client, "GET", CASES_PATH, params, origin=origin)
+                origin, page = pending.result()
                 if page.total_page is None:
                     raise SourceProtocolError(self.source, "envelope without totalPage",
                                               origin=origin)
                 if not page.rows:
                     break
-                yield origin, page.rows
                 if page_no >= page.total_page:
+                    yield origin, page.rows
                     break
                 last = to_text(page.rows[-1].get("zjgxsj"))
                 if last is not None and _is_time(last) and (since is None or last > since):
                     since, page_no = last, 1
                 else:  # a page full of one timestamp: step on within it
                     page_no += 1
+                pending = ahead.submit(self._page, client, since, county_code, page_no)
+                yield origin, page.rows
+
+    def _page(self, client: httpx.Client, since: str | None, county_code: str | None,
+              page_no: int) -> tuple[str, Envelope]:
+        """One page of the case list, as (origin, envelope)."""
+        params: dict[str, Any] = {"pageNo": page_no, "pageSize": self.config.page_size}
+        if since is not None:
+            params["updatedSince"] = since
+        if county_code:
+            params["qxdm"] = county_code
+        origin = "cases?" + "&".join(f"{k}={params[k]}" for k in
+                                     ("updatedSince", "qxdm", "pageNo") if k in params)
+        return origin, self._call(client, "GET", CASES_PATH, params, origin=origin)
 
     def upload(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Upload county cases (each with `ysjbh`); returns the platform's receipts.
@@ -179,7 +193,7 @@ class ProvinceApiConnector:
 
     def _batch(self, rows: list[dict[str, Any]], origin: str, wm: Watermark) -> RawBatch | None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
-        values = {c: [to_text(r.get(c)) for r in rows] for c in columns}
+        values = {c: to_texts([r.get(c) for r in rows]) for c in columns}
         table = build_table(self.source, origin, columns, values, list(range(1, len(rows) + 1)))
         hashes = table.column("_raw_hash").to_pylist()
         ids = values.get("id") or [None] * len(rows)

@@ -63,7 +63,7 @@ from .errors import (
     TransientSourceError,
 )
 from .incremental import Watermark, parse_time
-from .lineage import build_table, to_text
+from .lineage import build_table, to_text, to_texts
 
 log = logging.getLogger(__name__)
 
@@ -369,9 +369,10 @@ class SqlConnector:
             chunk = keys[start:start + _IN_CHUNK]
             query = (sa.select(*child.table.c).where(fk.in_(chunk))
                      .order_by(*(child.table.c[c] for c in child.order_by)))
-            for row in conn.execute(query):
+            # .all() fetches the chunk in one call; iterating the result fetches row by row
+            for row in conn.execute(query).all():
                 values = dict(zip(names, row, strict=True))
-                if not all(type(v) in _JSON_SCALARS for v in row):
+                if not _JSON_SCALARS.issuperset(map(type, row)):
                     values = {n: _json_value(v) for n, v in values.items()}
                 # match on text: a foreign key may come back typed unlike the key it names
                 grouped[to_text(values[child.foreign_key])].append(values)
@@ -382,9 +383,9 @@ class SqlConnector:
         child_names = tuple(c.name for c in schema.children)
         columns = schema.columns + child_names
         values: dict[str, list[str | None]] = {c: [] for c in columns}
-        for row in page.rows:
-            for name, value in zip(schema.columns, row, strict=True):
-                values[name].append(to_text(value))
+        if page.rows:  # column by column, so that text values need no call each
+            for name, column in zip(schema.columns, zip(*page.rows, strict=True), strict=True):
+                values[name] = to_texts(column)
         keys = values[cfg.key_column]
         for name in child_names:
             grouped = page.children[name]

@@ -143,7 +143,7 @@ def _guess_spans(group: list[str | None], below: list[str | None]) -> list[tuple
 
 
 def _filled(row: list[Any]) -> int:
-    return sum(1 for v in row if _text(v) is not None)
+    return sum(_text(v) is not None for v in row)
 
 
 def _first_text(row: list[Any]) -> str:
@@ -152,6 +152,8 @@ def _first_text(row: list[Any]) -> str:
 
 def _text(value: Any) -> str | None:
     """A cell as raw text: empty → None, 3.0 → "3", a midnight datetime → "2026-09-03"."""
+    if type(value) is str:  # most cells: no further checks
+        return value or None
     if value is None or value == "":
         return None
     if isinstance(value, float):

@@ -26,7 +26,10 @@ from warehouse.runs import finish_run, new_run_id, start_run
 from .settings import Settings, SourceName
 
 LAND_ROWS = 50_000
-LAND_BATCHES = 500
+#: a township file is a batch of a dozen rows, so this bound decides how often township
+#: lands. Measured at 100k records: 500 cost ~0.9 s more CPU than 1000, and 5000 saved
+#: nothing more but held ~160 MB more (each Arrow table carries ~60 KB of overhead)
+LAND_BATCHES = 1_000
 
 
 @dataclass
@@ -76,22 +79,30 @@ def extract_source(settings: Settings, source: SourceName, cursor_key: str | Non
     connector = build_connector(settings, source)
     started = time.perf_counter()
     group: list[RawBatch] = []
+    group_rows = 0
 
     def flush() -> None:
+        nonlocal group_rows
         with session(settings.warehouse_path) as con:
             land(con, group, run_id, cursor_key)
         group.clear()
+        group_rows = 0
 
     try:
         for received in connector.extract(cursor):
             batch = received if row_filter is None else replace(
                 received, records=row_filter(received.records))
+            if group:
+                # cursors are cumulative and only a group's last one is landed: drop the
+                # one before, so a group does not hold thousands of copies of a file list
+                group[-1] = replace(group[-1], cursor={})
             group.append(batch)
+            group_rows += batch.num_rows
             result.batches += 1
             result.rows += batch.num_rows
             result.parse_errors += batch.num_rows - batch.records.column("_parse_error").null_count
             result.notes.extend(f"{batch.origin}: {n}" for n in batch.notes)
-            if len(group) >= LAND_BATCHES or sum(b.num_rows for b in group) >= LAND_ROWS:
+            if len(group) >= LAND_BATCHES or group_rows >= LAND_ROWS:
                 flush()
         if group:
             flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import duckdb
@@ -56,14 +57,13 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
                     "notes, landed_at) SELECT batch_id, ?, ?, origin, columns, rows, notes, "
                     "now() FROM meta", [run_id, source])
         con.unregister("meta")
-        layouts: dict[tuple[str, ...], list[pa.Table]] = {}
+        layouts: dict[tuple[str, ...], list[tuple[int, pa.Table]]] = {}
         for batch_id, batch in zip(ids, batches, strict=True):
             if batch.num_rows:
-                table = batch.records.append_column(
-                    "_batch_id", pa.array([batch_id] * batch.num_rows, pa.int64()))
-                layouts.setdefault(tuple(table.column_names), []).append(table)
+                layout = tuple(batch.records.column_names)
+                layouts.setdefault(layout, []).append((batch_id, batch.records))
         for tables in layouts.values():
-            _insert(con, pa.concat_tables(tables))
+            _insert(con, _with_batch_ids(tables))
         con.execute(
             "INSERT INTO ops.cursors VALUES (?, ?, ?, now()) ON CONFLICT (source) DO UPDATE "
             "SET cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = now()",
@@ -74,6 +74,20 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
         con.execute("ROLLBACK")
         raise
     return ids
+
+
+def _with_batch_ids(tables: list[tuple[int, pa.Table]]) -> pa.Table:
+    """The batches' records as one table with their `_batch_id`, in one contiguous chunk.
+
+    A group may hold thousands of tiny batches (a township file has a dozen rows), and
+    DuckDB scans an Arrow table chunk by chunk: one chunk makes the INSERT one big scan
+    instead of thousands of small ones.
+    """
+    records = pa.concat_tables([t for _, t in tables])
+    with suppress(pa.ArrowInvalid):  # over 2 GiB of text in a column: leave it in chunks
+        records = records.combine_chunks()
+    batch_ids = pa.array([i for i, t in tables for _ in range(t.num_rows)], pa.int64())
+    return records.append_column("_batch_id", batch_ids)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, records: pa.Table) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from connectors.lineage import build_table
+import hashlib
+
+import pytest
+
+from connectors.base import LINEAGE_COLUMNS
+from connectors.lineage import build_table, to_text, to_texts
 
 
 def test_raw_hash_ignores_which_other_columns_a_batch_has() -> None:
@@ -11,3 +16,44 @@ def test_raw_hash_ignores_which_other_columns_a_batch_has() -> None:
     assert one.num_rows == 2
     assert one.column("_raw_hash")[0] == two.column("_raw_hash")[0]
     assert one.column("_raw_hash")[1] != one.column("_raw_hash")[0]
+
+
+def test_raw_hash_is_md5_of_sorted_pairs() -> None:
+    # landed hashes must stay comparable across releases: pin the exact text hashed
+    table = build_table("grid", "a", ["b", "a", "c"],
+                        {"a": ["1", None], "b": ["2", None], "c": [None, None]}, [1, 2])
+    assert table.column("_raw_hash").to_pylist() == [
+        hashlib.md5(b"a\x1f1\x1eb\x1f2\x1e").hexdigest(),
+        hashlib.md5(b"").hexdigest(),
+    ]
+
+
+def test_unparsed_records_hash_their_text() -> None:
+    table = build_table("grid", "a", ["x"], {"x": [None, "1"]}, [1, 2],
+                        ["invalid JSON", None], ["{oops", None])
+    assert table.column("_raw_hash").to_pylist() == [
+        hashlib.md5(b"{oops").hexdigest(), hashlib.md5(b"x\x1f1\x1e").hexdigest()]
+    assert table.column("_parse_error").to_pylist() == ["invalid JSON", None]
+    assert table.column("_raw_text").to_pylist() == ["{oops", None]
+
+
+def test_table_layout_and_lineage_columns() -> None:
+    table = build_table("township", ["f.csv", "g.csv"], ["b", "a"],
+                        {"a": ["1", "2"], "b": [None, "3"]}, [2, 3])
+    assert table.column_names == ["b", "a", *LINEAGE_COLUMNS]
+    assert table.column("a").to_pylist() == ["1", "2"]
+    assert table.column("b").to_pylist() == [None, "3"]
+    assert table.column("_origin").to_pylist() == ["f.csv", "g.csv"]
+    assert table.column("_source").to_pylist() == ["township"] * 2
+    assert table.column("_row").to_pylist() == [2, 3]
+    assert table.column("_parse_error").null_count == 2
+
+
+def test_a_column_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="'b' has 1 values for 2 rows"):
+        build_table("grid", "a", ["a", "b"], {"a": ["1", "2"], "b": ["3"]}, [1, 2])
+
+
+def test_to_texts_matches_to_text() -> None:
+    values = [None, "", "x", 3, 2.5, True, {"k": [1, "二"]}, [None]]
+    assert to_texts(values) == [to_text(v) for v in values]
