@@ -27,6 +27,7 @@ world and on hypothesis-generated records.
 from __future__ import annotations
 
 import enum
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from pydantic.fields import FieldInfo
 
 from schemas import checks
 from schemas.codes import CATEGORIES
+from schemas.identifiers import ORG_ALPHABET, ORG_WEIGHTS
 from schemas.models import DisputeCase, FlowEvent, Party
 
 
@@ -55,9 +57,10 @@ _EDGE_SPACE = (r"[\t\n\x0b\x0c\r \x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{20
                r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]")
 
 
+# GB 11643 and GB 32100 weights (python-stdnum keeps its own private; schemas.identifiers
+# has the GB 11714 ones)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def _lit(value: object) -> str:
@@ -74,10 +77,20 @@ def _weighted(x: str, weights: tuple[int, ...], value: str) -> str:
                       for i, w in enumerate(weights))
 
 
+def _check_char(first17: str) -> str:
+    digit = "ascii({c}) - 48"
+    return f"substr('10X98765432', (({_weighted(first17, _ID_WEIGHTS, digit)}) % 11) + 1, 1)"
+
+
+def _shape(x: str, pattern: re.Pattern[str]) -> str:
+    # the checks' own shape regexes; they are re.ASCII, so \d is exactly [0-9]
+    return f"regexp_full_match({x}, {_lit(_ascii_digits(pattern.pattern))})"
+
+
 def _resident_id(x: str) -> str:
     check = _check_char(x)
     birth = f"try_strptime(substr({x}, 7, 8), '%Y%m%d')"
-    return (f"(regexp_full_match({x}, '[0-9]{{17}}[0-9X]') "
+    return (f"({_shape(x, checks.ID18)} "
             f"AND year({birth}) BETWEEN 1870 AND 2100 "
             f"AND strftime({birth}, '%Y%m%d') = substr({x}, 7, 8) "
             f"AND substr({x}, 18, 1) = {check})")
@@ -89,16 +102,11 @@ def _credit_code(x: str) -> str:
     uscc_check = (f"substr('{alphabet}', ((31 - ({_weighted(x, _USCC_WEIGHTS, uscc_value)}) "
                   "% 31) % 31) + 1, 1)")
     org = f"substr({x}, 9, 8)"
-    org_value = "strpos('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ', {c}) - 1"
-    org_check = (f"substr('123456789X0', 11 - (({_weighted(org, _ORG_WEIGHTS, org_value)}) "
+    org_value = f"strpos('{ORG_ALPHABET}', {{c}}) - 1"
+    org_check = (f"substr('123456789X0', 11 - (({_weighted(org, ORG_WEIGHTS, org_value)}) "
                  "% 11), 1)")
     return (f"(regexp_full_match({x}, '[{alphabet}]{{2}}[0-9]{{6}}[{alphabet}]{{10}}') "
             f"AND substr({x}, 17, 1) = {org_check} AND substr({x}, 18, 1) = {uscc_check})")
-
-
-def _check_char(first17: str) -> str:
-    digit = "ascii({c}) - 48"
-    return f"substr('10X98765432', (({_weighted(first17, _ID_WEIGHTS, digit)}) % 11) + 1, 1)"
 
 
 def _normal_resident_id(x: str) -> str:
@@ -117,8 +125,7 @@ def _normal_phone(x: str) -> str:
 
 
 def _phone(x: str) -> str:
-    return (f"(regexp_full_match({x}, '1[3-9][0-9]{{9}}') "
-            f"OR regexp_full_match({x}, '0[0-9]{{2,3}}-?[0-9]{{7,8}}'))")
+    return f"({_shape(x, checks.MOBILE)} OR {_shape(x, checks.LANDLINE)})"
 
 
 def _division(digits: int) -> Any:
@@ -175,24 +182,21 @@ class FieldChecks:
         return f"coalesce({q} IS NULL OR ({cond}), false)"
 
 
-def _unwrap(annotation: Any) -> tuple[Any, list[Any], bool]:
-    """(base type, Annotated metadata, optional?) of a field annotation."""
-    optional = False
+def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
+    """(base type, Annotated metadata) of a field annotation, `| None` taken off."""
     metadata: list[Any] = []
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
         if len(args) != 1:
             raise UncompiledCheck(f"union {annotation} has no SQL form")
         annotation = args[0]
     if typing.get_origin(annotation) is Annotated:
         annotation, *metadata = typing.get_args(annotation)
-    return annotation, metadata, optional
+    return annotation, metadata
 
 
 def compile_field(model: type[BaseModel], name: str, info: FieldInfo) -> FieldChecks:
-    base, metadata, _ = _unwrap(info.annotation)
+    base, metadata = _unwrap(info.annotation)
     metadata = [*metadata, *info.metadata]
     conds: list[str] = []
     text = False
@@ -304,7 +308,7 @@ def _divisions_nest(with_registry: bool) -> str:
             "(SELECT code FROM _registry WHERE kind = 'grid'))")
 
 
-# model validators the SQL covers; WGS84 is added in Python (see wgs84_columns)
+# model validators the SQL covers; WGS84 is added in Python (conform.validate._wgs84)
 _MODEL_VALIDATORS = {
     DisputeCase: {"_times_in_order", "_divisions_nest", "_wgs84_from_the_source_datum"},
     Party: set(), FlowEvent: set(),
@@ -367,7 +371,6 @@ def garbled_texts(tables: Iterable[tuple[pa.Table, list[str]]]) -> pa.Table:
         for name in names:
             column = table.column(name)
             column = column.filter(pc.invert(pc.fill_null(pc.string_is_ascii(column), True)))
-            values.update(pc.unique(column).to_pylist())
-    values.discard(None)  # type: ignore[arg-type]
+            values.update(pc.unique(column).to_pylist())  # nulls were filtered out
     return pa.table({"value": pa.array(sorted(v for v in values if checks.is_mojibake(v)),
                                        pa.string())})

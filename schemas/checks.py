@@ -29,9 +29,9 @@ LATEST = datetime.fromisoformat("2100-01-01T00:00:00+08:00")
 
 # re.ASCII: a bare \d also matches full-width digits (３３０４２１), which would pass the
 # shape checks and then never join with the ASCII codes of other sources
-_ID18 = re.compile(r"\d{17}[\dX]", re.ASCII)
-_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
-_LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}", re.ASCII)
+ID18 = re.compile(r"\d{17}[\dX]", re.ASCII)
+MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}", re.ASCII)
 _PHONE_NOISE = re.compile(r"[\s\-()（）]")
 # any two Latin-1 non-ASCII characters in a row, not only letters: GB2312 bytes A1–BF read
 # as Latin-1 give symbols (曹飞 → ²Ü·É)
@@ -54,7 +54,7 @@ def normalize_resident_id(value: object) -> object:
 
 
 def check_resident_id(value: str) -> str:
-    if not _ID18.fullmatch(value):
+    if not ID18.fullmatch(value):
         raise fail(Reason.BAD_IDENTIFIER, "resident ID must be 18 characters (17 digits and a "
                    "digit or X), got {length} characters", length=len(value))
     # checked by hand: strptime costs more than the whole rest of this validator
@@ -107,7 +107,7 @@ def normalize_phone(value: object) -> object:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if _LANDLINE.fullmatch(text):
+    if LANDLINE.fullmatch(text):
         return text
     text = _PHONE_NOISE.sub("", text)
     for prefix in ("+86", "0086"):
@@ -117,7 +117,7 @@ def normalize_phone(value: object) -> object:
 
 
 def check_phone(value: str) -> str:
-    if _MOBILE.fullmatch(value) or _LANDLINE.fullmatch(value):
+    if MOBILE.fullmatch(value) or LANDLINE.fullmatch(value):
         return value
     raise fail(Reason.BAD_IDENTIFIER, "phone must be a mobile (1[3-9] and 9 digits) or a "
                "landline (0573-…), got {length} characters", length=len(value))

@@ -206,8 +206,6 @@ class Outcome:
     events: list[pa.Table] = field(default_factory=list)
     rejected: dict[int, tuple[str | None, list[Problem]]] = field(default_factory=dict)
     mappings: dict[str, Mapping] = field(default_factory=dict)
-    #: records the compiled checks passed without pydantic
-    clean: int = 0
 
 
 def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
@@ -239,7 +237,6 @@ def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: 
         con.unregister("_origins")
         for rid, problems in verdict.rejected.items():
             out.rejected[rid] = (name, problems)
-        out.clean += verdict.clean
         if verdict.cases.num_rows:
             out.cases.append(_with_mapping(verdict.cases, name))
         if verdict.parties.num_rows:

@@ -18,8 +18,12 @@ Who wins, field by field (documented in the README too):
 
 from __future__ import annotations
 
-#: every query below reads the records it works on from this relation: the whole of
-#: core.records for a full rebuild, or a subset of it (see golden_sql and the others)
+# Every query below reads the records it works on from `{records}`: a relation with
+# core.records' columns, core.records itself for a full rebuild or a subquery keeping some
+# of its rows. A case's golden record and parties depend on that case's records only, and
+# a record's events on that record only, so a subset holding whole cases (golden,
+# parties) or whole records (timeline) gives exactly the rows the full query gives for
+# those cases or records.
 RECORDS = "core.records"
 
 # every arg_min/arg_max ends its key with record_uid: ties go to the same record on
@@ -183,25 +187,16 @@ QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY batch_id, row_no) = 1
 
 
 def golden_sql(records: str = RECORDS) -> str:
-    """The golden record of every case whose records `records` holds (see below)."""
+    """The golden record of every case whose records `records` holds."""
     return _GOLDEN.replace("{records}", records)
 
 
 def parties_sql(records: str = RECORDS) -> str:
-    """The parties of every case whose records `records` holds (see below)."""
+    """The parties of every case whose records `records` holds."""
     return _PARTIES.replace("{records}", records)
 
 
 def timeline_sql(records: str = RECORDS) -> str:
-    """The events of every record in `records` (see below)."""
+    """The events of every record in `records`."""
     return _TIMELINE.replace("{records}", records)
 
-
-# `records` is a relation with core.records' columns: core.records itself for a full
-# rebuild, or a subquery that keeps some of its rows. A case's golden record and parties
-# depend on that case's records only, and a record's events on that record only, so a
-# subset holding whole cases (golden, parties) or whole records (timeline) gives exactly
-# the rows the full query gives for those cases or records.
-GOLDEN_SQL = golden_sql()
-PARTIES_SQL = parties_sql()
-TIMELINE_SQL = timeline_sql()
