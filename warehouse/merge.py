@@ -7,12 +7,14 @@ close and open history rows where a case's state changed. Merging the same stage
 again changes nothing; a merge killed before COMMIT leaves the warehouse as it was.
 
 Incremental: the records whose current version is new or changed ("touched") are relinked
-with the cases around them (warehouse.linking), and golden records, parties, timeline and
-history are recomputed only for the cases that hold a touched record or gained or lost a
-record, and the events of those records. Each of these depends only on its own case's (or
-record's) records, so the result is the one a full recompute gives; a full recompute runs
-when asked for, when most records are touched anyway, or when the category buckets
-changed (they feed every record's linking and every golden record).
+with the cases around them (warehouse.linking), and golden records, parties, timeline,
+history and the per-case marts are recomputed only for the cases that hold a touched
+record or gained or lost a record, and the events of those records. Each of these depends
+only on its own case's (or record's) records, so the result is the one a full recompute
+gives (pairs of parties span cases: warehouse.mart_tables recomputes those of every party
+the scope touches); a full recompute runs when asked for, when most records are touched
+anyway, or when the category buckets changed (they feed every record's linking and every
+golden record).
 
 Memory: the merge caps DuckDB's memory (MEMORY_LIMIT; DuckDB spills to its temp directory
 beside the warehouse past it) and lets it drop insertion order, which nothing here needs.
@@ -32,6 +34,7 @@ from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
 from .golden import golden_sql, parties_sql, timeline_sql
 from .linking import LinkResult, link
+from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
 
 #: DuckDB's memory cap while merging (its default is 80% of the machine's memory)
 MEMORY_LIMIT = "1GB"
@@ -101,9 +104,15 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
             summary.cases_recomputed = _count_cases(con, scope)
             summary.cases_new, summary.cases_changed, summary.cases_removed = \
                 _refresh_cases(con, run_id, scope)
+            if not full:
+                note_pair_parties(con, scope.where, before=True)
             _refresh_parties(con, scope)
             summary.timeline_added = _append_timeline(con, scope)
             summary.history_opened = _update_history(con, run_id, scope)
+            refresh_case_marts(con, scope.cases, scope.where)
+            if not full:
+                note_pair_parties(con, scope.where, before=False)
+            refresh_pairs(con, full=full)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-CORE = ("records", "cases", "case_history", "case_parties", "timeline", "case_merges")
+CORE = ("records", "cases", "case_history", "case_parties", "timeline", "case_merges",
+        "case_conflicts", "unsynced", "party_pairs")
 
 Checksums = Callable[..., dict[str, str]]
 

@@ -11,15 +11,17 @@ The data's clock (marts.as_of) is the newest state: C2's, 2026-09-20 12:00.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from conform.reference import load_reference
 from silobridge.ingest import protect
-from warehouse.db import session
+from warehouse.db import migrations, session
 from warehouse.merge import merge
 from warehouse.vault import Vault
 
@@ -70,17 +72,21 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("marts") / "wh.duckdb"
     with session(db) as con:
         load_reference(con, None)  # township names; this world needs no village registry
-        for table, rows in (("cases", RECORDS), ("parties", PARTIES)):
-            keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist reads row 1's
-            staged = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
-            if table == "parties":  # phones are staged only as ciphertext, link and mask
-                staged = protect(staged, Vault(bytes(32)))
-            con.register("_rows", staged)
-            con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _rows")
-            con.unregister("_rows")
+        _stage(con, RECORDS, PARTIES)
         summary = merge(con, "run-hand")
         assert summary.link["cases"] == 4
     return db
+
+
+def _stage(con: duckdb.DuckDBPyConnection, records: list[dict], parties: list[dict]) -> None:
+    for table, rows in (("cases", records), ("parties", parties)):
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist reads row 1's
+        staged = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
+        if table == "parties":  # phones are staged only as ciphertext, link and mask
+            staged = protect(staged, Vault(bytes(32)))
+        con.register("_rows", staged)
+        con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _rows")
+        con.unregister("_rows")
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -133,3 +139,60 @@ def test_status_conflicts(marts: Path) -> None:
 def test_sync_gap(marts: Path) -> None:
     rows = query(marts, "SELECT county_case_no, status, days_waiting FROM marts.sync_gap")
     assert rows == [("C2", "resolved", 0)]
+
+
+# A later batch: G2 names another party instead of 张三 and 李四 (who now meet once), the
+# county resolves C1 while the province's copy still says in progress, and the province
+# receives C2 (which it too has as in progress).
+LATER = [
+    {**_record(1, "grid", "G2", B, "04", "registered", t(15), 0, grid_report_ref="G2",
+               reported_at=t(15, 11), source_updated_at=t(16), handling_level=0),
+     "batch_id": 2},
+    {**_record(2, "county", "C1", A, "04", "resolved", t(2), 30, county_ref="C1",
+               reported_at=t(3), accepted_at=t(3), resolved_at=t(12),
+               source_updated_at=t(12), handling_level=30, resolved=True), "batch_id": 2},
+    {**_record(3, "province", "P2", B, "11", "in_progress", t(6), 50, county_ref="C2",
+               province_ref="P2", reported_at=t(7), source_updated_at=t(20, 13),
+               handling_level=30), "batch_id": 2},
+]
+LATER_PARTIES = [{"batch_id": 2, "row_no": 1, "seq": 0, "role": "其他", "kind": "person",
+                  "name": "赵六", "phone": "13800000006"}]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool) -> None:
+    """The marts the merge keeps as tables, after an incremental merge and a full one."""
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    with session(db) as con:
+        _stage(con, LATER, LATER_PARTIES)
+        assert merge(con, "run-later", full=full).mode == ("full" if full else "incremental")
+    assert query(db, "SELECT * FROM marts.repeat_disputes") == []
+    assert query(db, "SELECT * FROM marts.sync_gap") == []
+    rows = query(db, """
+        SELECT c.grid_report_ids, c.county_ids, s.resolved_at_levels, s.open_at_levels
+        FROM marts.status_conflicts s JOIN core.cases c USING (case_id) ORDER BY 1, 2""")
+    assert rows == [(["G1"], None, ["township"], ["grid"]),
+                    (None, ["C1"], ["county"], ["province"]),
+                    (None, ["C2"], ["county"], ["province"])]
+
+
+def test_upgrading_a_warehouse_fills_the_kept_marts(marts: Path, tmp_path: Path) -> None:
+    """A warehouse from before migration 0008 (marts as views) gets the same rows."""
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    kept = ("case_conflicts", "unsynced", "party_pairs")
+    before = {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept}
+    assert all(before.values())
+    views_0004 = next(sql for version, _, sql in migrations() if version == 4)
+    con = duckdb.connect(str(db))
+    try:
+        for table in kept:
+            con.execute(f"DROP TABLE core.{table}")
+        con.execute(views_0004)
+        con.execute("DELETE FROM ops.schema_migrations WHERE version = 8")
+    finally:
+        con.close()
+    with session(db) as con:  # opening applies 0008
+        pass
+    assert {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept} == before

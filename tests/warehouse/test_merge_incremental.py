@@ -91,6 +91,15 @@ def test_incremental_merge_equals_full_recompute(merged: Path, tmp_path: Path,
         assert 0 < summary.cases_recomputed < summary.link["cases"]
         moved += summary.cases_new + summary.link["merged_cases"]
     assert moved > 0
+    # the marts kept as tables were compared too, and hold rows
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        held_rows = con.execute("""
+            SELECT (SELECT count(*) FROM core.case_conflicts), (SELECT count(*) FROM core.unsynced),
+                   (SELECT count(*) FROM core.party_pairs)""").fetchall()[0]
+    finally:
+        con.close()
+    assert min(held_rows) > 0, held_rows
 
     # nothing new: nothing touched, nothing recomputed, nothing changed
     before = checksums(home)
@@ -129,7 +138,7 @@ def test_a_chain_of_merges_equals_one_merge_of_the_same_data(merged: Path,
     con = duckdb.connect(str(once / "warehouse.duckdb"))
     try:
         for table in ("records", "cases", "case_history", "case_parties", "timeline",
-                      "case_merges"):
+                      "case_merges", "case_conflicts", "unsynced", "party_pairs"):
             con.execute(f"DELETE FROM core.{table}")
     finally:
         con.close()
@@ -164,6 +173,17 @@ def _id_free(home: Path) -> dict[str, object]:
             "timeline": rows("""
                 SELECT k.members, t.* EXCLUDE (case_id)
                 FROM core.timeline t JOIN k USING (case_id)"""),
+            "conflicts": rows("""
+                SELECT k.members, x.* EXCLUDE (case_id)
+                FROM core.case_conflicts x JOIN k USING (case_id)"""),
+            "unsynced": rows("""
+                SELECT k.members, u.* EXCLUDE (case_id)
+                FROM core.unsynced u JOIN k USING (case_id)"""),
+            "pairs": rows("""
+                SELECT p.* EXCLUDE (case_ids),
+                       (SELECT list_sort(list(k.members)) FROM k
+                        WHERE list_contains(p.case_ids, k.case_id)) AS cases_members
+                FROM core.party_pairs p"""),
         }
     finally:
         con.close()
