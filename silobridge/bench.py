@@ -8,6 +8,9 @@ serves its province gateway, and runs each step in a process of its own
     extract → validate (conform + validate + land) → merge (linking timed apart) →
     marts (the standard mart queries) → publish (the analyst snapshot)
 
+For the largest size, the standard mart queries also run on 10M cases: that size's merged
+per-case tables copied under new case ids (a world that size takes hours to generate).
+
 On the same data, in the same run: the floor (a bare DuckDB load of the source data with
 no checks), the naive path (per-row pydantic validation and row-by-row inserts, on a
 sample, scaled) and dlt (the same pydantic model as its contract, into DuckDB, on the
@@ -90,7 +93,8 @@ def _step(step: str, home: Path, env: dict[str, str], *extra: str) -> dict[str, 
     return result
 
 
-def run_size(work: Path, records: int, sample: int, console: Any) -> dict[str, Any]:
+def run_size(work: Path, records: int, sample: int, console: Any,
+             mart_cases: int | None = None) -> dict[str, Any]:
     from mockworld.gateway import ProvinceGateway  # noqa: PLC0415
     from mockworld.world import advance  # noqa: PLC0415
 
@@ -114,6 +118,9 @@ def run_size(work: Path, records: int, sample: int, console: Any) -> dict[str, A
             "peak_rss_mb": max(path[s]["peak_rss_mb"] for s in PIPELINE),
             "link_seconds": path["merge"]["link_seconds"]}
         out["to_core"]["rows_per_s"] = round(out["source_records"] / out["to_core"]["seconds"])
+        if mart_cases:
+            console.print(f"  {records:,}: marts on {mart_cases:,} cases…")
+            out["marts_scaled"] = _step("marts_scaled", home, env, str(mart_cases))
         for step in ("floor", "naive", "dlt"):
             console.print(f"  {records:,}: baseline {step}…")
             extra = (str(min(sample, records)),) if step != "floor" else ()
@@ -138,6 +145,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     path = big["to_core"]
     base = big["baselines"]
     ours_validate = big["steps"]["validate"]["rows_per_s"]
+    marts = big.get("marts_scaled") or big["steps"]["marts"]
     n = big["source_records"]
     # targets stated for 1M records, scaled to the size measured (none is sub-linear)
     scale = n / 1_000_000
@@ -160,10 +168,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
          big["incremental"]["seconds"] <= 0.05 * path["seconds"]),
         (f"linking, {n:,} records", f"≤ {60 * scale:.1f} s (60 s at 1M)",
          big["to_core"]["link_seconds"], big["to_core"]["link_seconds"] <= 60 * scale),
-        (f"slowest standard mart query, {big['steps']['marts']['rows']:,} cases",
-         "≤ 1 s (at 10M cases)",
-         big["steps"]["marts"]["slowest_query_s"],
-         big["steps"]["marts"]["slowest_query_s"] <= 1),
+        (f"slowest standard mart query, {marts['rows']:,} cases",
+         "≤ 1 s (at 10M cases)", marts["slowest_query_s"],
+         marts["slowest_query_s"] <= 1 and marts["rows"] >= 10_000_000),
     ]
     if big is not small:
         ratio_in = big["source_records"] / small["source_records"]
@@ -191,6 +198,11 @@ def markdown(results: dict[str, Any]) -> str:
                      f"**{t['seconds']:.2f}** | {t['rows_per_s']:,} | "
                      f"{t['peak_rss_mb']:,.0f} |")
         lines.append(f"| of which linking | | {t['link_seconds']:.2f} | | |")
+        if "marts_scaled" in size:
+            r = size["marts_scaled"]
+            lines.append(f"| marts on the core copied {r['copies']}× (slowest query "
+                         f"{r['slowest_query_s']:.2f} s) | {r['rows']:,} | {r['seconds']:.2f} "
+                         f"| {r['rows_per_s']:,} | {r['peak_rss_mb']:,.0f} |")
         for name, r in size["baselines"].items():
             label = {"floor": "baseline: bare DuckDB load (floor)",
                      "naive": "baseline: per-row pydantic + row inserts (sample)",
@@ -224,11 +236,14 @@ def write(results: dict[str, Any], out_dir: Path, readme: Path | None) -> None:
 
 
 def run_bench(sizes: list[int], work: Path, out_dir: Path, readme: Path | None,
-              sample: int, console: Any) -> dict[str, Any]:
+              sample: int, console: Any, mart_cases: int = 10_000_000) -> dict[str, Any]:
+    """Measure each size; the standard mart queries also on `mart_cases` cases (the
+    largest size's core copied as often as it takes)."""
     results: dict[str, Any] = {"machine": machine(),
                                "started_at": datetime.now(UTC).isoformat(), "sizes": {}}
     for records in sizes:
-        results["sizes"][str(records)] = run_size(work, records, sample, console)
+        results["sizes"][str(records)] = run_size(
+            work, records, sample, console, mart_cases if records == max(sizes) else None)
         # written after every size: a long run that stops later keeps what it measured
         results["finished_at"] = datetime.now(UTC).isoformat()
         results["targets"] = evaluate(results)

@@ -17,7 +17,7 @@ def test_the_harness_measures_every_step_and_baseline(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{MARKERS[0]}\nold\n{MARKERS[1]}\n\ntail\n", encoding="utf-8")
     results = run_bench([1500], tmp_path / "work", tmp_path / "out", readme, 200,
-                        Console(quiet=True))
+                        Console(quiet=True), mart_cases=5000)
     size = results["sizes"]["1500"]
     assert set(size["steps"]) == {"extract", "validate", "merge", "marts", "publish"}
     assert set(size["baselines"]) == {"floor", "naive", "dlt"}
@@ -29,6 +29,10 @@ def test_the_harness_measures_every_step_and_baseline(tmp_path: Path) -> None:
         validate["loaded"] + validate["quarantined"] + validate["duplicates"]
     assert size["baselines"]["naive"]["rows"] == size["baselines"]["dlt"]["rows"] == 200
     assert size["incremental"]["source_records"] > 0
+    # the marts on the core copied until it holds the cases asked for
+    scaled = size["marts_scaled"]
+    assert scaled["rows"] >= 5000 and scaled["copies"] > 1
+    assert set(scaled["queries"]) == set(size["steps"]["marts"]["queries"])
     assert {t["target"] for t in results["targets"]} >= {"peak RSS on that path"}
     written = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert written["targets"] == results["targets"]
