@@ -177,6 +177,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio_t = path["seconds"] / small["to_core"]["seconds"]
         targets.append((f"{ratio_in:.0f}× the input", f"≤ {1.05 * ratio_in:.1f}× the time",
                         f"{ratio_t:.1f}×", ratio_t <= 1.05 * ratio_in))
+        ratio_m = path["peak_rss_mb"] / small["to_core"]["peak_rss_mb"]
+        targets.append((f"peak RSS at {ratio_in:.0f}× the input", "flat (≤ 1.1×)",
+                        f"{ratio_m:.1f}× ({small['to_core']['peak_rss_mb']:,.0f} → "
+                        f"{path['peak_rss_mb']:,.0f} MB)", ratio_m <= 1.1))
     return [{"target": t, "wanted": w, "measured": m, "met": bool(ok)}
             for t, w, m, ok in targets]
 
