@@ -158,7 +158,12 @@ def _id_free(home: Path) -> dict[str, object]:
         def rows(sql: str) -> list[tuple[object, ...]]:
             return sorted(con.execute(sql).fetchall(), key=repr)
 
+        by_case = {table: rows(f"""
+                       SELECT k.members, t.* EXCLUDE (case_id)
+                       FROM core.{table} t JOIN k USING (case_id)""")
+                   for table in ("case_parties", "timeline", "case_conflicts", "unsynced")}
         return {
+            **by_case,
             "records": rows("""
                 SELECT r.* EXCLUDE (case_id, updated_run), k.members
                 FROM core.records r JOIN k USING (case_id)"""),
@@ -167,18 +172,6 @@ def _id_free(home: Path) -> dict[str, object]:
             "current_state": rows("""
                 SELECT k.members, h.* EXCLUDE (case_id, valid_from, valid_to, run_id)
                 FROM core.case_history h JOIN k USING (case_id) WHERE h.valid_to IS NULL"""),
-            "parties": rows("""
-                SELECT k.members, p.* EXCLUDE (case_id)
-                FROM core.case_parties p JOIN k USING (case_id)"""),
-            "timeline": rows("""
-                SELECT k.members, t.* EXCLUDE (case_id)
-                FROM core.timeline t JOIN k USING (case_id)"""),
-            "conflicts": rows("""
-                SELECT k.members, x.* EXCLUDE (case_id)
-                FROM core.case_conflicts x JOIN k USING (case_id)"""),
-            "unsynced": rows("""
-                SELECT k.members, u.* EXCLUDE (case_id)
-                FROM core.unsynced u JOIN k USING (case_id)"""),
             "pairs": rows("""
                 SELECT p.* EXCLUDE (case_ids),
                        (SELECT list_sort(list(k.members)) FROM k
