@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warehouse.db import session
-from warehouse.merge import merge
+from warehouse.merge import MERGED_TABLES, merge
 
 _REFS = ("source_record_id", "grid_report_ref", "township_ref", "county_ref",
          "province_ref", "related_ref")
@@ -35,8 +35,7 @@ def replicate(source_db: Path, target_db: Path, records: int) -> int:
     with session(target_db) as con:
         (base,) = con.execute("SELECT count(*) FROM staging.cases").fetchall()[0]
         copies = max(1, -(-records // base))
-        for table in ("core.records", "core.cases", "core.case_history", "core.case_parties",
-                      "core.timeline", "core.case_merges"):
+        for table in MERGED_TABLES:
             con.execute(f"DELETE FROM {table}")  # noqa: S608
         refs = ", ".join(f"CASE WHEN {c} IS NULL THEN NULL ELSE {c} || '#' || k END AS {c}"
                          for c in _REFS)

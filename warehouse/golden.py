@@ -26,6 +26,11 @@ from __future__ import annotations
 # those cases or records.
 RECORDS = "core.records"
 
+
+def records_in(uids: str) -> str:
+    """The rows of core.records whose record_uid the table `uids` lists, as `{records}`."""
+    return f"(SELECT * FROM core.records WHERE record_uid IN (SELECT record_uid FROM {uids}))"  # noqa: S608
+
 # every arg_min/arg_max ends its key with record_uid: ties go to the same record on
 # every run, and columns that share a key (status, status_source) come from one record
 _GOLDEN = """

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from .golden import records_in
+
 #: rows per statement when the assignment goes back into DuckDB
 _CHUNK = 50_000
 #: typed keys: (key type, column) pairs that name a record in some source's id space
@@ -137,8 +139,7 @@ def _scope(con: duckdb.DuckDBPyConnection, touched: str) -> None:
     """`_link_scope`: the records an incremental link must relink (module docstring):
     the records in `touched` (a table of record_uids), every record with an edge to one
     of them, and every record of those records' cases."""
-    only = "(SELECT * FROM core.records WHERE record_uid IN (SELECT record_uid FROM {}))"
-    prepare(con, only.format(touched))
+    prepare(con, records_in(touched))
     # a record with an edge to a touched one shares a typed key with it or lies in the
     # same township on the same day: these candidates hold every such record
     con.execute("""
@@ -159,7 +160,7 @@ def _scope(con: duckdb.DuckDBPyConnection, touched: str) -> None:
            OR s.township_ref IN (SELECT v FROM k) OR s.county_ref IN (SELECT v FROM k)
            OR s.province_ref IN (SELECT v FROM k)
         UNION SELECT record_uid FROM _link_records""")
-    prepare(con, only.format("_link_near"))
+    prepare(con, records_in("_link_near"))
     xref, rules = candidate_edges(con)
     seeds = {u for (u,) in con.execute(f"SELECT record_uid FROM {touched}").fetchall()}  # noqa: S608
     near = {b if a in seeds else a for a, b in (*xref, *rules) if a in seeds or b in seeds}
@@ -185,8 +186,7 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None
     records = "core.records"
     if touched is not None:
         _scope(con, touched)
-        records = ("(SELECT * FROM core.records "
-                   "WHERE record_uid IN (SELECT record_uid FROM _link_scope))")
+        records = records_in("_link_scope")
     prepare(con, records)
     xref, rules = candidate_edges(con)
     uids = [u for (u,) in con.execute(f"SELECT record_uid FROM {records}").fetchall()]  # noqa: S608

@@ -78,23 +78,25 @@ def refresh_case_marts(con: duckdb.DuckDBPyConnection, records: str, where: str)
         con.execute(f"INSERT INTO core.{table} {sql.replace('{records}', records)}")
 
 
-def note_pair_parties(con: duckdb.DuckDBPyConnection, where: str, *, before: bool) -> None:
-    """Note the parties of the cases `where` keeps (on `c.case_id`): once before the merge
-    rewrites their parties, once after; then refresh_pairs."""
-    select = f"SELECT party_key FROM core.case_parties c WHERE {where}"  # noqa: S608
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pair_keys AS {select}" if before
-                else f"INSERT INTO _pair_keys {select}")
+def note_pair_parties(con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """Note the parties of the cases `where` keeps (on `c.case_id`) before the merge
+    rewrites them; refresh_pairs adds the parties those cases hold after."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _pair_keys AS "  # noqa: S608
+                f"SELECT party_key FROM core.case_parties c WHERE {where}")
 
 
-def refresh_pairs(con: duckdb.DuckDBPyConnection, *, full: bool) -> None:
-    """Recompute every pair of parties noted (all pairs when full)."""
-    if full:
+def refresh_pairs(con: duckdb.DuckDBPyConnection, where: str | None) -> None:
+    """Recompute the pairs of every party noted or now held by the cases `where` keeps
+    (every pair when `where` is None: a full merge)."""
+    if where is None:
         con.execute("DELETE FROM core.party_pairs")
         con.execute(f"INSERT INTO core.party_pairs {_PAIRS.format(cases='TRUE', pairs='TRUE')}")
-    else:
-        con.execute("""
-            DELETE FROM core.party_pairs
-            WHERE party_key_a IN (SELECT party_key FROM _pair_keys)
-               OR party_key_b IN (SELECT party_key FROM _pair_keys)""")
-        con.execute(f"INSERT INTO core.party_pairs {_PAIRS.format(**_NOTED)}")
-    con.execute("DROP TABLE IF EXISTS _pair_keys")
+        return
+    con.execute(f"INSERT INTO _pair_keys SELECT party_key FROM core.case_parties c "  # noqa: S608
+                f"WHERE {where}")
+    con.execute("""
+        DELETE FROM core.party_pairs
+        WHERE party_key_a IN (SELECT party_key FROM _pair_keys)
+           OR party_key_b IN (SELECT party_key FROM _pair_keys)""")
+    con.execute(f"INSERT INTO core.party_pairs {_PAIRS.format(**_NOTED)}")
+    con.execute("DROP TABLE _pair_keys")

@@ -32,10 +32,14 @@ import duckdb
 
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
-from .golden import golden_sql, parties_sql, timeline_sql
+from .golden import golden_sql, parties_sql, records_in, timeline_sql
 from .linking import LinkResult, link
 from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
 
+#: the tables the merge writes, derived from staging alone (a rebuild empties them all)
+MERGED_TABLES = ("core.records", "core.cases", "core.case_history", "core.case_parties",
+                 "core.timeline", "core.case_merges", "core.case_conflicts", "core.unsynced",
+                 "core.party_pairs")
 #: DuckDB's memory cap while merging (its default is 80% of the machine's memory)
 MEMORY_LIMIT = "1GB"
 #: above this share of touched records a full recompute costs no more than the scoped one
@@ -105,14 +109,12 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
             summary.cases_new, summary.cases_changed, summary.cases_removed = \
                 _refresh_cases(con, run_id, scope)
             if not full:
-                note_pair_parties(con, scope.where, before=True)
+                note_pair_parties(con, scope.where)
             _refresh_parties(con, scope)
             summary.timeline_added = _append_timeline(con, scope)
             summary.history_opened = _update_history(con, run_id, scope)
             refresh_case_marts(con, scope.cases, scope.where)
-            if not full:
-                note_pair_parties(con, scope.where, before=False)
-            refresh_pairs(con, full=full)
+            refresh_pairs(con, None if full else scope.where)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -164,8 +166,7 @@ class _Scope:
             UNION SELECT old_case_id FROM _link_moved WHERE old_case_id <> ''""")
         return cls(
             "(SELECT * FROM core.records WHERE case_id IN (SELECT case_id FROM _scope_cases))",
-            "(SELECT * FROM core.records "
-            "WHERE record_uid IN (SELECT record_uid FROM _scope_records))",
+            records_in("_scope_records"),
             "c.case_id IN (SELECT case_id FROM _scope_cases)")
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-CORE = ("records", "cases", "case_history", "case_parties", "timeline", "case_merges",
-        "case_conflicts", "unsynced", "party_pairs")
+from warehouse.merge import MERGED_TABLES
+
+CORE = tuple(t.removeprefix("core.") for t in MERGED_TABLES)
 
 Checksums = Callable[..., dict[str, str]]
 

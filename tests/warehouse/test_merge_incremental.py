@@ -23,7 +23,7 @@ from mockworld.world import advance
 from silobridge.ingest import ingest_source
 from silobridge.settings import SOURCE_NAMES, Settings
 from warehouse.db import session
-from warehouse.merge import MergeSummary, merge
+from warehouse.merge import MERGED_TABLES, MergeSummary, merge
 from warehouse.runs import finish_run, start_run
 
 #: the `checksums` fixture (tests/warehouse/conftest.py)
@@ -137,9 +137,8 @@ def test_a_chain_of_merges_equals_one_merge_of_the_same_data(merged: Path,
     shutil.copytree(chain, once)
     con = duckdb.connect(str(once / "warehouse.duckdb"))
     try:
-        for table in ("records", "cases", "case_history", "case_parties", "timeline",
-                      "case_merges", "case_conflicts", "unsynced", "party_pairs"):
-            con.execute(f"DELETE FROM core.{table}")
+        for table in MERGED_TABLES:
+            con.execute(f"DELETE FROM {table}")
     finally:
         con.close()
     _merge(once, "merge-once", full=None)
