@@ -23,11 +23,22 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     MOJIBAKE = "mojibake"
     BAD_VALUE = "bad_value"
+    # what a reader finds before a record has fields (the connector writes these into
+    # `_parse_error` as "<reason>: <message>", see connectors.rejects)
+    BAD_ENCODING = "bad_encoding"
+    BAD_ROW_SHAPE = "bad_row_shape"
+    NOT_A_RECORD = "not_a_record"
+    DUPLICATE_KEY = "duplicate_key"
+    OVER_LIMIT = "over_limit"
+    MISSING_KEY = "missing_key"
+    # scope: what a record says may be well formed and still not be ours or not be yet
+    OUT_OF_SCOPE = "out_of_scope"
+    IN_FUTURE = "in_future"
 
 
 DESCRIPTIONS: dict[Reason, str] = {
-    Reason.UNPARSEABLE: "the record could not be read at all (broken JSON line, wrong number "
-                        "of CSV fields, undecodable file)",
+    Reason.UNPARSEABLE: "the record could not be read at all (broken JSON, a value a "
+                        "reader cannot take apart) and no more specific reason applies",
     Reason.MISSING_REQUIRED: "a field the contract requires is empty or absent (also when a "
                              "drifted column left it unmapped)",
     Reason.BAD_CHECK_DIGIT: "a resident ID (GB 11643) or credit code (GB 32100 / GB 11714) "
@@ -48,4 +59,21 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.MOJIBAKE: "text garbled by a wrong character decoding upstream (e.g. 寮犱笁 for "
                      "张三, ÕÅÈý for 张三)",
     Reason.BAD_VALUE: "a value of the wrong type (letters in a number, an unknown boolean)",
+    Reason.BAD_ENCODING: "bytes that are not valid text in the file's encoding, or a NUL or "
+                         "other control character inside a record (only that record is "
+                         "rejected)",
+    Reason.BAD_ROW_SHAPE: "a CSV row with more or fewer fields than its header, or a quote "
+                          "left open (only that row is rejected)",
+    Reason.NOT_A_RECORD: "something that is not a record: a JSON value other than an object, "
+                         "a piece of a pretty-printed JSON document, a ledger's totals row",
+    Reason.DUPLICATE_KEY: "a JSON object that names one key twice with different values (which "
+                          "one the source meant cannot be known)",
+    Reason.OVER_LIMIT: "a record nested deeper or larger than the readers accept (a guard "
+                       "against input that would exhaust memory or recursion)",
+    Reason.MISSING_KEY: "a record without the key its source identifies records by (a NULL "
+                        "primary key, a case without an id)",
+    Reason.OUT_OF_SCOPE: "a division code outside the deployment's divisions (another "
+                         "province's county, say)",
+    Reason.IN_FUTURE: "a time later than the moment the record was received, beyond the "
+                      "tolerance in settings (validation.future_tolerance)",
 }

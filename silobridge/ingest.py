@@ -24,6 +24,7 @@ from conform.engine import conform
 from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
 from conform.reference import load_reference
 from conform.validate import DivisionRegistry, Problem, validate_bulk
+from connectors.rejects import reason_of
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
@@ -175,7 +176,8 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
         for rid, error in con.execute(
                 "SELECT _rid, parse_error FROM _in WHERE parse_error IS NOT NULL "
                 "AND _rid NOT IN (SELECT _rid FROM _dup)").fetchall():
-            rejected[rid] = (None, [Problem("*", Reason.UNPARSEABLE.value, error)])
+            reason, message = reason_of(error)
+            rejected[rid] = (None, [Problem("*", reason.value, message)])
         outcome = conform_and_validate(con, source, mappings, registry)
         rejected.update(outcome.rejected)
         stage(con, run_id, outcome.cases, outcome.parties, outcome.events, vault)
