@@ -10,9 +10,14 @@ Rules first, in order of strength:
    know the time of occurrence, the same minute and the same category bucket; where one
    knows only the day (ledgers, some township feeds), the same category. The same
    people can fall out twice in one day; the category tells those disputes apart.
-Edges become clusters (connected components). Clusters keep the case ids they already
-had: a new record joins its cluster's case, and when a record bridges two old cases the
-older id survives and the other is recorded in core.case_merges.
+Edges become clusters (connected components). A case's id is derived from its founding
+record, the record that saw the dispute first (earliest report time, else occurrence;
+then the lowest level; then the record id): `case_id_of(record_uid)`. So the ids are a
+function of the data alone: any order of runs, failures and retries over the same data
+gives the same ids (a sequence would hand out numbers in processing order, and a failed
+merge would use some up). A new record joins its cluster's case unchanged unless it is
+the new founder; when a record bridges two cases the merged case takes the id of its
+founder and the other id is recorded in core.case_merges, so an old id stays findable.
 
 Incremental linking (`link(..., touched=...)`) relinks only the records whose current
 version changed and the cases around them, with the same result as relinking everything.
@@ -22,14 +27,14 @@ there last time and joins records of one case. Relinking the scope A = the touch
 records, every record with an edge to one of them, and every record of those records'
 cases, therefore sees every edge of every record in A (no edge leaves A), so its
 components are exactly the full graph's components that meet A; the components outside
-A are the old cases, unchanged. Those keep their ids whichever order components are
-processed in (no other component holds one of their records), and the components in A
-meet the same claims, the same fresh components and the same order as in a full link.
+A are the old cases, unchanged, and since an id depends only on its component's
+records, the components in A get the ids a full link gives them.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import duckdb
@@ -42,6 +47,22 @@ _CHUNK = 50_000
 _XREF_COLUMNS = (("grid", "grid_report_ref"), ("grid", "related_ref"),
                  ("township", "township_ref"), ("county", "county_ref"),
                  ("province", "province_ref"))
+
+
+#: hex digits of the founding record's SHA-256 in a case id: 64 bits, so that among 10M
+#: cases the chance of any two ids colliding is about 3 in a million (and a collision is
+#: caught, never silently merged: see `link`)
+_ID_HEX = 16
+
+
+class LinkError(RuntimeError):
+    """Linking met a state it must not paper over (two founders hashing to one id)."""
+
+
+def case_id_of(founder_uid: str) -> str:
+    """The id of the case whose founding record is `founder_uid` (the SQL form, used by
+    migration 0011, is `'C' || sha256(uid)[1:16]`)."""
+    return "C" + hashlib.sha256(founder_uid.encode("utf-8")).hexdigest()[:_ID_HEX]
 
 
 @dataclass
@@ -87,6 +108,7 @@ def prepare(con: duckdb.DuckDBPyConnection, records: str = "core.records") -> No
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _link_records AS
         SELECT r.record_uid, s.town_code, s.village_code, s.category_code,
+               coalesce(s.reported_at, s.occurred_at) AS founded_at, s.source_level,
                CAST(timezone('Asia/Shanghai', s.occurred_at) AS DATE) AS day,
                -- a date-only source writes midnight: it knows the day, not the minute
                CASE WHEN strftime(timezone('Asia/Shanghai', s.occurred_at), '%H:%M:%S')
@@ -189,7 +211,10 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None
         records = records_in("_link_scope")
     prepare(con, records)
     xref, rules = candidate_edges(con)
-    uids = [u for (u,) in con.execute(f"SELECT record_uid FROM {records}").fetchall()]  # noqa: S608
+    # the records in founding order (module docstring): a component's first is its founder
+    uids = [u for (u,) in con.execute(
+        "SELECT record_uid FROM _link_records "
+        "ORDER BY founded_at NULLS LAST, source_level, record_uid").fetchall()]
     uf = _UnionFind()
     for a, b in (*xref, *rules):
         uf.union(a, b)
@@ -205,28 +230,26 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None
     existing = dict(con.execute(
         f"SELECT record_uid, case_id FROM {records} WHERE case_id <> ''").fetchall())  # noqa: S608
     assignment: dict[str, str] = {}
-    merges: list[tuple[str, str]] = []
-    claimed: set[str] = set()
-    fresh: list[list[str]] = []
-    # bigger components choose first, so a split case keeps its id on its larger part
-    for members in sorted(components.values(), key=lambda m: (-len(m), min(m))):
-        olds = sorted({existing[m] for m in members if m in existing} - claimed)
-        if not olds:
-            fresh.append(members)
-            continue
-        case_id = olds[0]
-        merges.extend((old, case_id) for old in olds[1:])
-        claimed.update(olds)
+    # old id → {new id: records of that old case that went there}
+    went: dict[str, Counter[str]] = defaultdict(Counter)
+    new_cases = 0
+    for members in components.values():
+        case_id = case_id_of(members[0])
+        olds = {existing[m] for m in members if m in existing}
+        new_cases += case_id not in olds
         for m in members:
             assignment[m] = case_id
-    numbers = [n for (n,) in con.execute("SELECT nextval('core.case_seq') FROM range(?)",
-                                         [len(fresh)]).fetchall()]
-    for members, n in zip(fresh, numbers, strict=True):
-        for m in members:
-            assignment[m] = f"C{n:010d}"
-    new_cases = len(fresh)
+            if m in existing:
+                went[existing[m]][case_id] += 1
+    ids = set(assignment.values())
+    if len(ids) != len(components):
+        raise LinkError("two founding records hash to one case id: widen _ID_HEX")
+    # an old id that no component keeps was merged into the case that took most of its
+    # records (ties: the smaller id); an old id still in use was at most split
+    merges = sorted((old, min(to, key=lambda c: (-to[c], c)))
+                    for old, to in went.items() if old not in ids)
     n_xref, n_rules, n_components, n_uids = len(xref), len(rules), len(components), len(uids)
-    del xref, rules, uids, uf, components, existing, fresh  # a full link holds millions of these
+    del xref, rules, uids, uf, components, existing, went  # a full link holds millions
     # as list parameters in chunks, not an Arrow table: scanning Python objects makes
     # DuckDB import pandas (seconds of a small merge), and chunks keep the copies small
     con.execute("CREATE OR REPLACE TEMP TABLE _assign "
@@ -252,13 +275,41 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None
         WHERE a.record_uid = r.record_uid
           AND (r.case_id IS DISTINCT FROM a.case_id OR r.link_rule IS DISTINCT FROM a.link_rule)
         """, [run_id])
-    if merges:
-        con.executemany("INSERT INTO core.case_merges VALUES (?, ?, ?, now()) ON CONFLICT "
-                        "(old_case_id) DO UPDATE SET new_case_id = excluded.new_case_id",
-                        [[old, new, run_id] for old, new in merges])
+    if touched is not None:
+        # outside the scope every case keeps its id: none may equal an id given out here
+        (clash,) = con.execute("""
+            SELECT count(*) FROM core.records
+            WHERE case_id IN (SELECT case_id FROM _assign)
+              AND record_uid NOT IN (SELECT record_uid FROM _assign)""").fetchall()[0]
+        if clash:
+            raise LinkError(f"{clash} records outside the relinked scope hold an id given "
+                            "to a case inside it")
+    _note_merges(con, run_id, merges)
     n_records, n_cases = n_uids, n_components
     if touched is not None:
         n_records, n_cases = con.execute(
             "SELECT count(*), count(DISTINCT case_id) FROM core.records").fetchall()[0]
     return LinkResult(records=n_records, cases=n_cases, new_cases=new_cases,
                       merged_cases=len(merges), xref_edges=n_xref, rule_edges=n_rules)
+
+
+def _note_merges(con: duckdb.DuckDBPyConnection, run_id: str,
+                 merges: list[tuple[str, str]]) -> None:
+    """Record old → new ids in core.case_merges, keeping every old id one step from a
+    live case: earlier merges into an id merged now point on, and an id that lives again
+    (its founder founded a case once more) is no longer a merged one."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _merges AS
+        SELECT unnest($1::VARCHAR[]) AS old_case_id, unnest($2::VARCHAR[]) AS new_case_id""",
+                [[o for o, _ in merges], [n for _, n in merges]])
+    con.execute("""
+        UPDATE core.case_merges m SET new_case_id = x.new_case_id, run_id = ?
+        FROM _merges x WHERE m.new_case_id = x.old_case_id""", [run_id])
+    con.execute("""
+        INSERT INTO core.case_merges SELECT old_case_id, new_case_id, ?, now() FROM _merges
+        ON CONFLICT (old_case_id) DO UPDATE SET new_case_id = excluded.new_case_id,
+            run_id = excluded.run_id""", [run_id])
+    con.execute("""
+        DELETE FROM core.case_merges
+        WHERE old_case_id IN (SELECT case_id FROM _assign)""")
+    con.execute("DROP TABLE _merges")

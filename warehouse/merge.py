@@ -13,8 +13,9 @@ record or gained or lost a record, and the events of those records. Each of thes
 only on its own case's (or record's) records, so the result is the one a full recompute
 gives (pairs of parties span cases: warehouse.mart_tables recomputes those of every party
 the scope touches); a full recompute runs when asked for, when most records are touched
-anyway, or when the category buckets changed (they feed every record's linking and every
-golden record).
+anyway, when the category buckets changed (they feed every record's linking and every
+golden record), or when the rules changed (core.merge_rules keeps the digest of the
+linking and survivorship code core was built with).
 
 Memory: the merge caps DuckDB's memory (MEMORY_LIMIT; DuckDB spills to its temp directory
 beside the warehouse past it) and lets it drop insertion order, which nothing here needs.
@@ -22,6 +23,8 @@ beside the warehouse past it) and lets it drop insertion order, which nothing he
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +35,9 @@ import duckdb
 
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
+from . import linking
 from .golden import golden_sql, parties_sql, records_in, timeline_sql
-from .linking import LinkResult, link
+from .linking import LinkResult, case_id_of, link
 from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
 
 #: the tables the merge writes, derived from staging alone (a rebuild empties them all)
@@ -52,7 +56,8 @@ _CASE_COLUMNS = (
     "lat_wgs84", "occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at",
     "channel", "status", "status_source", "status_at", "handling_level", "highest_level",
     "handling_org", "handler", "resolved", "satisfaction", "supervision", "major", "urgent",
-    "sources", "records", "grid_report_ids", "township_ids", "county_ids", "province_ids")
+    "sources", "records", "grid_report_ids", "township_ids", "county_ids", "province_ids",
+    "province_status", "province_status_at")
 _STATE_COLUMNS = ("status", "handling_level", "handling_org", "handler", "resolved")
 
 
@@ -90,6 +95,7 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
     with _merge_settings(con, memory_limit):
         con.execute("BEGIN")
         try:
+            rules_changed = _refresh_rules(con)
             buckets_changed = _refresh_buckets(con)
             summary.records_new, summary.records_changed = _refresh_records(con, run_id)
             (touched, total) = con.execute(
@@ -98,7 +104,7 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
             summary.records_touched = int(touched)
             if full is None:
                 full = touched > FULL_SHARE * total
-            full = full or buckets_changed
+            full = full or buckets_changed or rules_changed
             summary.mode = "full" if full else "incremental"
             started = time.perf_counter()
             result: LinkResult = link(con, run_id, None if full else "_touched")
@@ -173,6 +179,23 @@ class _Scope:
 def _count_cases(con: duckdb.DuckDBPyConnection, scope: _Scope) -> int:
     (n,) = con.execute(f"SELECT count(DISTINCT case_id) FROM {scope.cases}").fetchall()[0]  # noqa: S608
     return int(n)
+
+
+def rules_digest() -> str:
+    """The digest of the rules core is built with: change any and the next merge is full."""
+    text = "\n".join((golden_sql(), parties_sql(), timeline_sql(), case_id_of("")))
+    return hashlib.sha256(inspect.getsource(linking).encode() + text.encode()).hexdigest()
+
+
+def _refresh_rules(con: duckdb.DuckDBPyConnection) -> bool:
+    """Record the rules this merge applies; returns whether they differ from the last."""
+    digest = rules_digest()
+    stored = con.execute("SELECT digest FROM core.merge_rules").fetchall()
+    if stored == [(digest,)]:
+        return False
+    con.execute("DELETE FROM core.merge_rules")
+    con.execute("INSERT INTO core.merge_rules VALUES (?, now())", [digest])
+    return True
 
 
 def _refresh_buckets(con: duckdb.DuckDBPyConnection) -> bool:
