@@ -108,6 +108,11 @@ TABLES = (
                        "township_ids": col("L1", "镇街事件编号", "township record ids"),
                        "county_ids": col("L1", "县级案件编号", "county case numbers"),
                        "province_ids": col("L1", "省平台编号", "province case ids"),
+                       "province_status": col("L1", "省平台状态", "the status the province "
+                                              "platform holds (its own word: verification "
+                                              "verdicts, filing)"),
+                       "province_status_at": col("L2", "省平台状态时间", "when the province "
+                                                 "last stated it"),
                        "content_hash": col("L1", "内容摘要", "hash of the golden record"),
                        "created_run": col("L1", "创建运行", "merge run that created it"),
                    }),
@@ -198,10 +203,14 @@ TABLES = (
     PublishedTable("marts.sync_status", "省平台同步状态", "each county case at the province, by "
                    "the newest reconciliation of the county → province sync", None, {
                        "state": col("L1", "同步状态", "in_sync, missing, stale or conflicting"),
-                       "copies": col("L1", "省级副本数", "copies the province holds (>1: "
-                                     "duplicates)"),
+                       "copies": col("L1", "省级副本数", "copies the province holds of the "
+                                     "case, under any of its county numbers (>1: duplicates)"),
+                       "duplicate": col("L1", "重复来源", "whose duplicate a second copy is: "
+                                        "ours (our upload made it) or province (it was there "
+                                        "before)"),
                        "differing_fields": col("L1", "不一致字段", "fields that differ (names "
                                                "only)"),
-                       "checked_at": col("L2", "核对时间", "when it was reconciled"),
+                       "since": col("L2", "状态起始", "since when the reconciliations "
+                                    "have found it so"),
                    }),
 )

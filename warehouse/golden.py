@@ -1,19 +1,35 @@
 """The golden record of each case, built from its records by survivorship rules.
 
-Who wins, field by field (documented in the README too):
+Lineage first (一数一源: each datum has one authoritative source). Once the county holds
+a case, the county's system is its source: the province platform's records of it are
+copies the county sent up, whether our sync (silobridge/sync.py) or the county's legacy
+sync put them there, under the county's number (`ysjbh`) or, where the legacy sync lost
+it, linked by evidence. A copy never overrules its origin: it adds only what the platform
+owns (its id, supervision cards, and its own word on the case, kept apart as
+`province_status`: verification verdicts, filing), never the state, texts, times, places
+or parties. So our own copy coming back after a sync changes nothing, and a hand edit at
+the province cannot silently overwrite the county's record: reconciliation reports it as
+a conflict (marts.sync_status). Where no county record is in the case (another county's
+case, a 浙里办 case the province keeps), the province's records are the source.
+
+Among the origin records, field by field (documented in the README too):
 - status, status_at, handling org and handler: the most recently updated record (its
-  source's update time, else its report time); at equal times the higher level;
+  source's update time, else its report time); at equal times the higher level; a
+  re-registration the county merged into its original ('merged') never wins;
 - handling level: that record's, else the highest level any record puts the case at;
 - location (township, village, grid, address, WGS84 point): the lowest level that saw the
   dispute (grid, then village ledger, township, county, province): it was there;
 - occurred at: a source that records the time to the second (grid, county, province),
   lowest level first; else any;
-- reported and accepted: the earliest; resolved and closed: the latest;
+- reported and accepted: the earliest; resolved and closed: the latest (of the records
+  not merged away, which were closed when merged);
 - category: the code most records give, ties to the higher level;
 - title and summary: the county's full text, else the township's, else the grid's, else
   the province's (which truncates);
 - amount: the most recently updated record that states one (late corrections win);
-- parties: the union over all records, one row per person or organisation.
+- parties: the union over the origin records, one row per person or organisation;
+- what every record adds, copies included: sources, record ids, supervision (the most
+  severe card), province_status (the province's latest record's status).
 """
 
 from __future__ import annotations
@@ -31,20 +47,33 @@ def records_in(uids: str) -> str:
     """The rows of core.records whose record_uid the table `uids` lists, as `{records}`."""
     return f"(SELECT * FROM core.records WHERE record_uid IN (SELECT record_uid FROM {uids}))"  # noqa: S608
 
+# A province record of a case the county holds is the province's copy of the county's
+# case (module docstring); over `c` ({records}) joined to `s` (staging.cases)
+_IS_COPY = """(s.source = 'province'
+    AND bool_or(s.source = 'county') OVER (PARTITION BY c.case_id))"""
+
 # every arg_min/arg_max ends its key with record_uid: ties go to the same record on
 # every run, and columns that share a key (status, status_source) come from one record
 _GOLDEN = """
-WITH r AS (
+WITH a AS (
     SELECT c.case_id, c.record_uid, s.*,
            -- when the record last said anything: its update time, else its latest event
            coalesce(s.source_updated_at, greatest(s.reported_at, s.accepted_at,
                     s.resolved_at, s.closed_at, s.occurred_at)) AS seen_at,
-           CASE s.source WHEN 'county' THEN 1 WHEN 'township' THEN 2 WHEN 'grid' THEN 3
-                ELSE 4 END AS text_rank,
-           CASE WHEN s.source IN ('grid', 'county', 'province') THEN 0 ELSE 1 END
-               AS time_rank,
-           count(*) OVER (PARTITION BY c.case_id, s.category_code) AS category_votes
+           {is_copy} AS is_copy
     FROM {records} c JOIN staging.cases s USING (batch_id, row_no)
+),
+r AS (
+    SELECT *,
+           CASE source WHEN 'county' THEN 1 WHEN 'township' THEN 2 WHEN 'grid' THEN 3
+                ELSE 4 END AS text_rank,
+           CASE WHEN source IN ('grid', 'county', 'province') THEN 0 ELSE 1 END AS time_rank,
+           count(*) OVER (PARTITION BY case_id, category_code) AS category_votes,
+           -- a re-registration the county merged into its original says nothing about
+           -- the case's state: it loses to every other record
+           status IS NOT DISTINCT FROM 'merged' AS merged,
+           (status IS DISTINCT FROM 'merged', seen_at, source_level, record_uid) AS state_key
+    FROM a WHERE NOT is_copy
 ),
 g AS (
     SELECT case_id,
@@ -70,34 +99,44 @@ g AS (
         arg_min(occurred_at, (time_rank, source_level, seen_at, record_uid)) AS occurred_at,
         min(reported_at) AS reported_at,
         min(accepted_at) AS accepted_at,
-        max(resolved_at) AS resolved_at,
-        max(closed_at) AS closed_at,
+        -- the time a re-registration was merged away is not when the case closed
+        CASE WHEN bool_and(merged) THEN max(resolved_at)
+             ELSE max(resolved_at) FILTER (WHERE NOT merged) END AS resolved_at,
+        CASE WHEN bool_and(merged) THEN max(closed_at)
+             ELSE max(closed_at) FILTER (WHERE NOT merged) END AS closed_at,
         arg_min(channel, (coalesce(reported_at, occurred_at), record_uid))
             FILTER (WHERE channel IS NOT NULL)
             AS channel,
-        arg_max(status, (seen_at, source_level, record_uid)) AS status,
-        arg_max(source, (seen_at, source_level, record_uid)) AS status_source,
-        max(seen_at) AS status_at,
-        arg_max(handling_level, (seen_at, source_level, record_uid)) AS latest_level,
+        arg_max(status, state_key) AS status,
+        arg_max(source, state_key) AS status_source,
+        arg_max(seen_at, state_key) AS status_at,
+        arg_max(handling_level, state_key) AS latest_level,
         max(coalesce(handling_level, CASE WHEN source = 'province' THEN NULL
                                           ELSE source_level END)) AS highest_level,
-        arg_max(handling_org, (seen_at, source_level, record_uid))
-            FILTER (WHERE handling_org IS NOT NULL)
+        arg_max(handling_org, state_key) FILTER (WHERE handling_org IS NOT NULL)
             AS handling_org,
-        arg_max(handler, (seen_at, source_level, record_uid)) FILTER (WHERE handler IS NOT NULL)
-            AS handler,
+        arg_max(handler, state_key) FILTER (WHERE handler IS NOT NULL) AS handler,
         arg_max(satisfaction, (seen_at, record_uid)) FILTER (WHERE satisfaction IS NOT NULL)
             AS satisfaction,
-        max(supervision) AS supervision,
         bool_or(major) AS major,
-        bool_or(urgent) AS urgent,
+        bool_or(urgent) AS urgent
+    FROM r GROUP BY case_id
+),
+-- what every record of the case says, copies included: which systems hold it, under
+-- which ids, the supervision cards, and the province platform's own word on the case
+k AS (
+    SELECT case_id,
+        max(supervision) AS supervision,
+        arg_max(status, (seen_at, record_uid)) FILTER (WHERE source = 'province')
+            AS province_status,
+        max(seen_at) FILTER (WHERE source = 'province') AS province_status_at,
         list_sort(list_distinct(list(source))) AS sources,
         count(*)::INTEGER AS records,
         list_sort(list(source_record_id) FILTER (WHERE source = 'grid')) AS grid_report_ids,
         list_sort(list(source_record_id) FILTER (WHERE source = 'township')) AS township_ids,
         list_sort(list(source_record_id) FILTER (WHERE source = 'county')) AS county_ids,
         list_sort(list(source_record_id) FILTER (WHERE source = 'province')) AS province_ids
-    FROM r GROUP BY case_id
+    FROM a GROUP BY case_id
 )
 SELECT g.case_id, g.category_code, b.bucket, g.title, g.summary, g.scale, g.people_count,
        g.amount, g.county_code, g.town_code, g.village_code, g.grid_code, g.address,
@@ -106,20 +145,26 @@ SELECT g.case_id, g.category_code, b.bucket, g.title, g.summary, g.scale, g.peop
        coalesce(g.latest_level, g.highest_level) AS handling_level,
        coalesce(g.highest_level, 0) AS highest_level, g.handling_org, g.handler,
        g.status IN ('resolved', 'verifying', 'verified', 'closed') AS resolved,
-       g.satisfaction, g.supervision, g.major, g.urgent, g.sources, g.records,
-       g.grid_report_ids, g.township_ids, g.county_ids, g.province_ids
-FROM g JOIN ref.category_buckets b ON b.code = g.category_code
+       g.satisfaction, k.supervision, g.major, g.urgent, k.sources, k.records,
+       k.grid_report_ids, k.township_ids, k.county_ids, k.province_ids,
+       k.province_status, k.province_status_at
+FROM g JOIN k USING (case_id) JOIN ref.category_buckets b ON b.code = g.category_code
 """
 
 # one row per distinct party of a case: mentions of the same name (and kind) in one case
 # are one party; its identity key prefers the ID number, then the credit code, and names
 # that share an ID (a legacy system may have lost a rare character) are one party too
 _PARTIES = """
-WITH m AS (
-    SELECT c.case_id, c.source, s.source_level, p.*
-    FROM {records} c
-    JOIN staging.cases s USING (batch_id, row_no)
-    JOIN staging.parties p USING (batch_id, row_no)
+WITH o AS (  -- the case's origin records: the province's copies of county cases left out
+    SELECT * FROM (
+        SELECT c.case_id, c.source, c.batch_id, c.row_no, s.source_level,
+               {is_copy} AS is_copy
+        FROM {records} c JOIN staging.cases s USING (batch_id, row_no))
+    WHERE NOT is_copy
+),
+m AS (
+    SELECT o.case_id, o.source, o.source_level, p.*
+    FROM o JOIN staging.parties p USING (batch_id, row_no)
 ),
 by_name AS (
     SELECT case_id, kind, trim(name) AS name, count(*) AS mentions,
@@ -193,12 +238,12 @@ QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY batch_id, row_no) = 1
 
 def golden_sql(records: str = RECORDS) -> str:
     """The golden record of every case whose records `records` holds."""
-    return _GOLDEN.replace("{records}", records)
+    return _GOLDEN.replace("{records}", records).replace("{is_copy}", _IS_COPY)
 
 
 def parties_sql(records: str = RECORDS) -> str:
     """The parties of every case whose records `records` holds."""
-    return _PARTIES.replace("{records}", records)
+    return _PARTIES.replace("{records}", records).replace("{is_copy}", _IS_COPY)
 
 
 def timeline_sql(records: str = RECORDS) -> str:
