@@ -18,13 +18,19 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from silobridge.airflow_support import EXTRACT_RETRIES, SCHEDULES, WAREHOUSE_POOL, staged
+from silobridge.airflow_support import (
+    EXTRACT_RETRIES,
+    SCHEDULES,
+    WAREHOUSE_POOL,
+    schedule_of,
+    staged,
+)
 
 
 def ingest_dag(source: str, schedule: str, why: str) -> None:
     @dag(
         dag_id=f"ingest_{source}",
-        schedule=schedule,
+        schedule=schedule_of(source),
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,

@@ -4,7 +4,9 @@ Merges staging into core in one transaction (linking the levels, golden records,
 history, timeline), then runs the warehouse quality checks, freshness and volume, and
 rebuilds the reports; publishes the masked analyst snapshot (`silobridge query`); and
 sends new and changed county cases up to the province, then reconciles with the
-province's copies (`silobridge sync`). It takes what arrived: a
+province's copies (`silobridge sync`); when the sync changed the province's copies, it
+updates the province's upload asset, and the province's ingest reads them back (they
+never overrule the county's records). It takes what arrived: a
 source whose DAG failed or was held back by its gate is simply not new here, and the
 source-status task says which is stale.
 """
@@ -15,7 +17,13 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from silobridge.airflow_support import SCHEDULES, SYNC_RETRIES, WAREHOUSE_POOL, staged
+from silobridge.airflow_support import (
+    SCHEDULES,
+    SYNC_RETRIES,
+    WAREHOUSE_POOL,
+    staged,
+    uploaded,
+)
 
 _any_source = staged("province")
 for _source in list(SCHEDULES)[1:]:
@@ -62,6 +70,14 @@ def merge() -> None:
         with failing_fast_on_permanent_errors():
             return steps.sync(settings())
 
+    @task(outlets=[uploaded()])
+    def read_back(synced: dict) -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not synced["sent"]:
+            # nothing changed at the province: no asset event, no read-back round
+            raise AirflowSkipException("the sync sent nothing")
+
     @task(pool=WAREHOUSE_POOL)
     def publish_snapshot(merged: dict) -> dict:
         from silobridge import steps
@@ -72,7 +88,7 @@ def merge() -> None:
     merged = merge_cases()
     quality_and_reports(merged) >> source_status()
     publish_snapshot(merged)
-    sync_to_province(merged)
+    read_back(sync_to_province(merged))
 
 
 merge()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 from pydantic import SecretStr
@@ -44,6 +44,29 @@ SYNC_RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=1),
 def staged(source: str) -> Asset:
     """The asset a source's ingest DAG updates when its new records passed the gate."""
     return Asset(name=f"staging_{source}", uri=f"silobridge://staging/{source}")
+
+
+#: the source a sync writes to: its ingest reads our cases' copies back after a sync
+SYNC_TARGET = "province"
+
+
+def uploaded() -> Asset:
+    """The asset the merge DAG updates when the sync changed the province's copies."""
+    return Asset(name=f"uploaded_{SYNC_TARGET}", uri=f"silobridge://uploads/{SYNC_TARGET}")
+
+
+def schedule_of(source: str) -> Any:
+    """A source's schedule: its cron (SCHEDULES); the sync's target also as soon as a sync
+    changed its copies, so the warehouse reads back what it sent within the same cycle
+    (the copies come back as the province's records; they never overrule the county's,
+    see warehouse/golden.py) and the next cycle finds nothing new."""
+    cron = SCHEDULES[source][0]
+    if source != SYNC_TARGET:
+        return cron
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable  # noqa: PLC0415
+
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"),
+                               assets=uploaded())
 
 
 def settings() -> Settings:

@@ -339,13 +339,17 @@ def sync(
         return
     if not check_only:
         results = ", ".join(f"{k} {v}" for k, v in sorted(result["results"].items())) or "none"
-        console.print(f"county cases: {result['county_cases']}; sent {result['sent']} in "
-                      f"{result['batches']} batches (province receipts: {results}); "
-                      f"{result['unchanged']} unchanged, not sent", highlight=False)
+        console.print(f"county cases (linked): {result['county_cases']}; sent "
+                      f"{result['sent']} in {result['batches']} batches (province receipts: "
+                      f"{results}); {result['unchanged']} unchanged, not sent; "
+                      f"{result['further_records']} further county records of those cases "
+                      "not sent on their own", highlight=False)
     r = result["reconciliation"]
     console.print(f"at the province: {r['in_sync']} in sync, {r['missing']} missing, "
-                  f"{r['stale']} stale, {r['conflicting']} conflicting; {r['duplicates']} "
-                  f"held twice by the province, {r['unknown_at_county']} unknown to the county",
+                  f"{r['stale']} stale, {r['conflicting']} conflicting, {r['unkeyed']} held "
+                  "without the county's number (not sent); duplicates we created "
+                  f"{r['duplicates_ours']}, held twice by the province itself "
+                  f"{r['duplicates_province']}; {r['unknown_at_county']} unknown to the county",
                   highlight=False)
     for state, keys in r["examples"].items():
         console.print(f"  {state}: {', '.join(keys)}", highlight=False)

@@ -1,23 +1,34 @@
 """County → province sync: Jiashan's cases up to the provincial platform, then checked.
 
-`sync_step` renders the current version of every county case in the platform's dialect
-(schemas/outbound/province.toml) and hashes it, with phones in their link form so that no
-number is opened to decide what changed. Cases whose hash the ledger already holds are
-not sent. The rest go up in batches through the province connector (signed; 5xx and
-quota refusals retried with backoff; an expired key fails at once); each batch's
-receipts and the ledger move on in one transaction as soon as the province answers.
+One record per linked case (a real dispute), never one per county record: the county's
+walk-in re-registrations of a dispute it already holds are records of the same case, so
+the province gets the case once. `sync_step` first reads the province's view of the
+county, then picks the number each case goes under (`principal_key`): the one the
+province acknowledged before, else one the province already holds, else the case's own
+(re-registrations the county merged come last). It renders the county's golden record of
+the case (the survivorship rules over its county records) and parties in the platform's
+dialect (schemas/outbound/province.toml) and hashes it, with
+phones in their link form so that no number is opened to decide what changed. Cases whose
+hash the ledger already holds are not sent. The rest go up in batches through the
+province connector (signed; 5xx and quota refusals retried with backoff; an expired key
+fails at once); each batch's receipts and the ledger move on in one transaction as soon as
+the province answers.
 
 A crash between an upload and its receipts resends that one batch next time, which the
 platform answers with 未变: it upserts by the county's case number (`ysjbh`), so nothing
 is ever stored twice.
 
-`reconcile_step` reads the province's view of the county back and puts each county case
-in one state: in_sync, missing (no copy), stale (the copy is older than our current
-version, which has not been sent yet) or conflicting (the copy differs from what the
-province acknowledged: someone changed it there; left for a person to decide, never
-overwritten silently). Copies the province holds twice under one key (its legacy
-retries) are counted apart, as duplicates. A missing case leaves the ledger, so the next
-sync sends it again.
+`reconcile_step` reads the province's view of the county back and puts each case in one
+state: in_sync, missing (no copy under its number), stale (the copy is older than our
+current version, which has not been sent yet), conflicting (the copy differs from what
+the province acknowledged: someone changed it there; left for a person to decide, never
+overwritten silently, and the golden record keeps the county's word: warehouse/golden.py)
+or unkeyed (the province holds the case only under its own id, without a county number:
+not sent, since an upload would make a second copy; a person attaches the number there).
+A case the province holds more than once (under one number or several) is a duplicate:
+ours when a copy our upload created came after another copy (target: none), else the
+province's own (its legacy sync's retries and re-registrations). A missing case leaves
+the ledger, so the next sync sends it again.
 """
 
 from __future__ import annotations
@@ -35,7 +46,10 @@ from schemas.outbound import OutboundMapping
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.sync_ledger import (
-    current_cases,
+    CountyCase,
+    Sent,
+    county_cases,
+    created_remote_ids,
     forget,
     ledger,
     record_receipts,
@@ -47,28 +61,37 @@ from .secrets import audit, vault
 from .settings import Settings
 
 TARGET = "province"
-STATES = ("in_sync", "missing", "stale", "conflicting")
+STATES = ("in_sync", "missing", "stale", "conflicting", "unkeyed")
 
 
 @dataclass
 class Reconciliation:
     states: Counter[str] = field(default_factory=Counter)
-    #: county cases the province holds more than one copy of
-    duplicates: int = 0
+    #: cases the province holds more than once because our upload made a second copy
+    duplicates_ours: int = 0
+    #: cases the province held more than once before we sent them (its legacy sync)
+    duplicates_province: int = 0
     #: keys the province holds for this county that the county does not know
     unknown_at_county: int = 0
     #: a few case keys per state other than in_sync, for a person to look at
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{s: self.states.get(s, 0) for s in STATES}, "duplicates": self.duplicates,
+        return {**{s: self.states.get(s, 0) for s in STATES},
+                "duplicates_ours": self.duplicates_ours,
+                "duplicates_province": self.duplicates_province,
                 "unknown_at_county": self.unknown_at_county, "examples": self.examples}
 
 
 @dataclass
 class SyncSummary:
     run_id: str
+    #: linked cases holding records of the county (one record sent per case)
     county_cases: int = 0
+    #: county records not sent on their own: further records of a case sent once
+    further_records: int = 0
+    #: cases not sent because the province holds them under its own id only (unkeyed)
+    unkeyed: int = 0
     unchanged: int = 0
     sent: int = 0
     batches: int = 0
@@ -79,7 +102,9 @@ class SyncSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "county_cases": self.county_cases,
-                "unchanged": self.unchanged, "sent": self.sent, "batches": self.batches,
+                "further_records": self.further_records, "unkeyed": self.unkeyed,
+                "unchanged": self.unchanged,
+                "sent": self.sent, "batches": self.batches,
                 "results": dict(self.results),
                 "reconciliation": self.reconciliation.to_dict() if self.reconciliation
                 else None, "seconds": round(self.seconds, 2)}
@@ -108,6 +133,56 @@ def _opener(pii: Vault) -> Callable[[str, Mapping[str, Any]], str | None]:
     return open_number
 
 
+@dataclass
+class Held:
+    """The province's view of the county: its copies by county number and by its own id."""
+
+    by_key: dict[str, list[dict[str, Any]]]
+    by_id: dict[str, dict[str, Any]]
+
+    @classmethod
+    def read(cls, settings: Settings, mapping: OutboundMapping) -> Held:
+        rows = ProvinceApiConnector(settings.province).read_all(settings.sync.county_code)
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for row in rows.values():
+            if row.get(mapping.key):
+                by_key.setdefault(str(row[mapping.key]), []).append(row)
+        return cls(by_key, {str(k): v for k, v in rows.items()})
+
+    def unkeyed(self, case: CountyCase, key_field: str) -> list[dict[str, Any]]:
+        """Copies of the case the province holds under its own id but none of the case's
+        county numbers (the legacy sync lost some), as linking found them among the case's
+        records."""
+        return [self.by_id[i] for i in case.province_ids if i in self.by_id
+                and str(self.by_id[i].get(key_field) or "") not in case.keys]
+
+    def copies(self, case: CountyCase, key_field: str) -> list[dict[str, Any]]:
+        """Every copy of the case the province holds, under any number or none."""
+        keyed = [r for k in case.keys for r in self.by_key.get(k, [])]
+        return keyed + self.unkeyed(case, key_field)
+
+
+def principal_key(case: CountyCase, sent: Mapping[str, Sent], held: Held,
+                  key_field: str) -> str | None:
+    """The county number a case goes to the province under: the one the province
+    acknowledged before, else one it already holds a copy under (so that a dispute the
+    legacy sync pushed under a re-registration's number is not pushed a second time),
+    else the case's own (`CountyCase.keys` order). None when the province holds the case
+    only under its own id, without a county number: an upload would make a second copy
+    (the platform upserts by number only), so the case is not sent and reconciliation
+    reports it as `unkeyed`, for a person to attach the number at the province."""
+    known = (next((k for k in case.keys if k in sent), None)
+             or next((k for k in case.keys if k in held.by_key), None))
+    if known is not None:
+        return known
+    return None if held.unkeyed(case, key_field) else case.keys[0]
+
+
+def _render(mapping: OutboundMapping, case: CountyCase, key: str,
+            opener: Callable[[str, Mapping[str, Any]], str | None]) -> dict[str, Any]:
+    return mapping.render({**case.golden, "case_key": key}, case.parties, opener)
+
+
 def sync_step(settings: Settings, *, reconcile: bool = True,
               mapping: OutboundMapping | None = None) -> SyncSummary:
     """Send new and changed county cases to the province; then reconcile (by default)."""
@@ -117,21 +192,25 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
     summary = SyncSummary(new_run_id("sync"))
     with session(settings.warehouse_path) as con:
         start_run(con, summary.run_id, "sync", None)
-        cases = current_cases(con, cfg.source, cfg.county_code)
+        cases = county_cases(con, cfg.source, cfg.county_code)
         sent = ledger(con, TARGET)
     summary.county_cases = len(cases)
-    pending: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = []
-    for case, parties in cases:
-        record = mapping.render(case, parties, _linked)
-        key, digest = record[mapping.key], content_hash(record)
-        if key in sent and sent[key].content_hash == digest:
-            summary.unchanged += 1
-            continue
-        pending.append((key, digest, case, parties))
-    connector = ProvinceApiConnector(settings.province)
+    summary.further_records = sum(len(c.keys) - 1 for c in cases)
     try:
+        held = Held.read(settings, mapping)
+        pending: list[tuple[str, str, CountyCase]] = []
+        for case in cases:
+            key = principal_key(case, sent, held, mapping.key)
+            if key is None:
+                summary.unkeyed += 1
+                continue
+            digest = content_hash(_render(mapping, case, key, _linked))
+            if key in sent and sent[key].content_hash == digest:
+                summary.unchanged += 1
+                continue
+            pending.append((key, digest, case))
         if pending:
-            summary.sent = _send(settings, mapping, connector, summary, pending)
+            summary.sent = _send(settings, mapping, summary, pending)
         if reconcile:
             summary.reconciliation = reconcile_step(settings, summary.run_id, mapping)
     except Exception as e:
@@ -145,33 +224,43 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
     return summary
 
 
-def _send(settings: Settings, mapping: OutboundMapping, connector: ProvinceApiConnector,
-          summary: SyncSummary,
-          pending: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]]) -> int:
-    opened = sum(1 for _, _, _, parties in pending for p in parties
+def _send(settings: Settings, mapping: OutboundMapping, summary: SyncSummary,
+          pending: list[tuple[str, str, CountyCase]]) -> int:
+    opened = sum(1 for _, _, case in pending for p in case.parties
                  for f in mapping.protected if p.get(f"{f}_cipher") is not None)
     with session(settings.warehouse_path) as con:
         # the audit row is written before anything is decrypted
         audit(con, "sync", f"{len(pending)} {settings.sync.source} cases to the {TARGET}",
               settings.sync.why, opened)
     open_number = _opener(vault(settings))
+    connector = ProvinceApiConnector(settings.province)
     done = 0
     size = settings.sync.batch_size
     chunks = (pending[i:i + size] for i in range(0, len(pending), size))
     for batch_no, chunk in enumerate(chunks, 1):
-        records = [mapping.render(case, parties, open_number) for _, _, case, parties in chunk]
+        records = [_render(mapping, case, key, open_number) for key, _, case in chunk]
         receipts = connector.upload(records)
-        keys = {key for key, _, _, _ in chunk}
+        keys = {key for key, _, _ in chunk}
         if {r["ysjbh"] for r in receipts} != keys:
             raise RuntimeError(f"{TARGET} receipts of batch {batch_no} name other cases "
                                "than were sent")
         with session(settings.warehouse_path) as con:
             record_receipts(con, summary.run_id, batch_no, TARGET, receipts,
-                            {key: digest for key, digest, _, _ in chunk})
+                            {key: digest for key, digest, _ in chunk})
         summary.batches = batch_no
         summary.results.update(str(r["result"]) for r in receipts)
         done += len(chunk)
     return done
+
+
+def _duplicate(copies: list[dict[str, Any]], ours: set[str]) -> str | None:
+    """Whose duplicate a case held more than once is: ours when a copy our upload created
+    came after another copy, else the province's own."""
+    if len(copies) < 2:
+        return None
+    first = min(copies, key=lambda r: (str(r.get("cjsj")), str(r["id"])))
+    return "ours" if any(str(r["id"]) in ours for r in copies if r is not first) \
+        else "province"
 
 
 def reconcile_step(settings: Settings, run_id: str | None = None,
@@ -179,51 +268,62 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
     """Compare every county case with the province's copy of it, and record the result."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
-    held = ProvinceApiConnector(settings.province).read_all(cfg.county_code)
-    copies: dict[str, list[dict[str, Any]]] = {}
-    for row in held.values():
-        if row.get(mapping.key):
-            copies.setdefault(str(row[mapping.key]), []).append(row)
+    held = Held.read(settings, mapping)
     pii = vault(settings)
     own_run = run_id is None
     run_id = run_id or new_run_id("reconcile")
     with session(settings.warehouse_path) as con:
         if own_run:
             start_run(con, run_id, "reconcile", None)
-        cases = current_cases(con, cfg.source, cfg.county_code)
+        cases = county_cases(con, cfg.source, cfg.county_code)
         sent = ledger(con, TARGET)
+        ours = created_remote_ids(con, TARGET)
     result = Reconciliation()
     rows = []
-    for case, parties in cases:
-        ours = mapping.render(case, parties, _linked)
-        key = ours[mapping.key]
-        found = copies.get(key, [])
+    for case in cases:
+        principal = principal_key(case, sent, held, mapping.key)
+        found = held.copies(case, mapping.key)
+        key = principal or case.keys[0]
+        under_key = held.by_key.get(key, [])
+        ours_now = _render(mapping, case, key, _linked)
         remote_id, fields = None, []
-        if not found:
+        if principal is None:  # held only under the province's own id: compare with that
+            copy = min(held.unkeyed(case, mapping.key),
+                       key=lambda r: (str(r.get("cjsj")), str(r["id"])))
+            remote_id = str(copy["id"])
+            held_form = mapping.held_form(copy, lambda v: _link_form(pii.link(v)))
+            fields = mapping.comparable(held_form, ours_now)
+            state = "unkeyed"
+        elif not under_key:
             state = "missing"
         else:
             ledger_entry = sent.get(key)
             # the copy the province acknowledged, else the one its upsert would update
             acknowledged = ledger_entry.remote_id if ledger_entry else None
-            copy = next((r for r in found if r["id"] == acknowledged), None) or min(
-                found, key=lambda r: (str(r.get("cjsj")), str(r["id"])))
+            copy = next((r for r in under_key if r["id"] == acknowledged), None) or min(
+                under_key, key=lambda r: (str(r.get("cjsj")), str(r["id"])))
             remote_id = str(copy["id"])
             held_form = mapping.held_form(copy, lambda v: _link_form(pii.link(v)))
-            fields = mapping.comparable(held_form, ours)
+            fields = mapping.comparable(held_form, ours_now)
             if not fields:
                 state = "in_sync"
-            elif ledger_entry and ledger_entry.content_hash == content_hash(ours):
+            elif ledger_entry and ledger_entry.content_hash == content_hash(ours_now):
                 state = "conflicting"
             else:
                 state = "stale"
+        duplicate = _duplicate(found, ours)
         result.states[state] += 1
-        result.duplicates += len(found) > 1
-        if state != "in_sync" and len(result.examples.setdefault(state, [])) < 5:
-            result.examples[state].append(key)
-        rows.append({"case_key": key, "state": state, "copies": len(found),
-                     "remote_id": remote_id, "fields": fields})
-    known = {r["case_key"] for r in rows}
-    result.unknown_at_county = sum(1 for k in copies if k not in known)
+        result.duplicates_ours += duplicate == "ours"
+        result.duplicates_province += duplicate == "province"
+        for kind in ([state] if state != "in_sync" else []) + (
+                [f"duplicate_{duplicate}"] if duplicate else []):
+            if len(result.examples.setdefault(kind, [])) < 5:
+                result.examples[kind].append(key)
+        rows.append({"case_id": case.case_id, "case_key": key, "state": state,
+                     "copies": len(found), "duplicate": duplicate, "remote_id": remote_id,
+                     "fields": fields})
+    known = {k for case in cases for k in case.keys}
+    result.unknown_at_county = sum(1 for k in held.by_key if k not in known)
     with session(settings.warehouse_path) as con:
         record_reconciliation(con, run_id, TARGET, rows)
         # acknowledged once, gone now: the next sync sends them again

@@ -79,29 +79,37 @@ def test_first_sync_sends_every_case_and_the_second_sends_none(home: Path) -> No
         assert before.states["missing"] > 0  # the legacy sync left gaps to fill
 
         first = sync_step(settings)
-        county = first.county_cases
-        assert county > 50 and first.sent == county and first.unchanged == 0
-        assert first.batches == -(-county // settings.sync.batch_size)
-        assert sum(first.results.values()) == county
+        # one record per linked case: the province holds a few only under its own id
+        # (the legacy sync lost their number), which an upload would double
+        county, unkeyed = first.county_cases, before.states["unkeyed"]
+        sendable = county - unkeyed
+        assert first.unkeyed == unkeyed > 0
+        assert county > 50 and first.sent == sendable and first.unchanged == 0
+        assert first.batches == -(-sendable // settings.sync.batch_size)
+        assert sum(first.results.values()) == sendable
         assert first.results["新增"] == before.states["missing"]
         r = first.reconciliation
         assert r is not None
         assert (r.states["in_sync"], r.states["missing"], r.states["conflicting"],
-                r.states["stale"]) == (county, 0, 0, 0)
+                r.states["stale"], r.states["unkeyed"]) == (sendable, 0, 0, 0, unkeyed)
+        assert r.duplicates_ours == 0
 
         uploads = _platform(home, "SELECT count(*) FROM mdjf_upload")[0][0]
         second = sync_step(settings)
-        assert (second.sent, second.batches, second.unchanged) == (0, 0, county)
+        assert (second.sent, second.batches, second.unchanged) == (0, 0, sendable)
         assert _platform(home, "SELECT count(*) FROM mdjf_upload")[0][0] == uploads
         assert second.reconciliation is not None
-        assert second.reconciliation.states["in_sync"] == county
+        assert second.reconciliation.states["in_sync"] == sendable
 
     (receipts, keys) = _warehouse(home, "SELECT count(*), count(DISTINCT case_key) "
                                         "FROM ops.sync_receipts")[0]
-    assert receipts == keys == county
-    assert _warehouse(home, "SELECT count(*) FROM ops.sync_ledger")[0][0] == county
-    assert _warehouse(home, "SELECT state, count(*) FROM marts.sync_status GROUP BY ALL") == [
-        ("in_sync", county)]
+    assert receipts == keys == sendable
+    assert _warehouse(home, "SELECT count(*) FROM ops.sync_ledger")[0][0] == sendable
+    assert _warehouse(home, "SELECT state, count(*) FROM marts.sync_status GROUP BY ALL "
+                            "ORDER BY ALL") == [("in_sync", sendable), ("unkeyed", unkeyed)]
+    # the second reconciliation found everything as the first did: it logged nothing
+    assert _warehouse(home, "SELECT count(DISTINCT run_id) FROM ops.sync_reconciliation"
+                      ) == [(2,)]  # before the first sync, and after it
     # opening the phones to send them was audited, once, before the first batch
     audits = _warehouse(home, "SELECT action, count FROM ops.audit WHERE action = 'sync'")
     assert len(audits) == 1 and audits[0][1] > 0
@@ -147,9 +155,9 @@ def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:
         gateway.config.app_keys["jiashan-county"].quota_per_minute = 3
         gateway.inject_failures(3, status=503)
         settings = _settings(home, gateway.url)
-        settings.sync.batch_size = 40
+        settings.sync.batch_size = 30
         summary = sync_step(settings)
-        assert summary.sent == summary.county_cases and summary.batches > 3
+        assert summary.sent == summary.county_cases - summary.unkeyed and summary.batches > 3
         outcomes = gateway.outcomes
         assert outcomes["http 503"] == 3
         assert outcomes["18"] > 0, "the quota never bit: the test proves nothing"
@@ -186,7 +194,7 @@ def test_an_outage_longer_than_the_retries_fails_and_the_next_sync_finishes(home
 
         gateway.configure(fail_rate=0.0)
         resumed = sync_step(settings)
-        assert resumed.sent == resumed.county_cases - acknowledged
+        assert resumed.sent == resumed.county_cases - resumed.unkeyed - acknowledged
         assert resumed.reconciliation is not None
         assert resumed.reconciliation.states["missing"] == 0
 
@@ -213,8 +221,10 @@ def test_an_expired_key_fails_at_once_and_sends_nothing(home: Path) -> None:
 
 def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
     with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        keys = [k for (k,) in _warehouse(home, "SELECT source_record_id FROM core.records "
-                                               "WHERE source = 'county'")]
+        check = reconcile_step(_settings(home, gateway.url))
+        keys = [k for (k,) in _warehouse(
+            home, "SELECT county_case_no FROM marts.sync_status WHERE state <> 'unkeyed'")]
+        assert len(keys) == check.states.total() - check.states["unkeyed"]
         held_before = dict(_platform(home, "SELECT ysjbh, count(*) FROM mdjf_sj "
                                            "WHERE ysjbh IS NOT NULL GROUP BY ysjbh"))
         env = {**os.environ, "SILOBRIDGE_HOME": str(home),
@@ -287,8 +297,9 @@ def test_reconciliation_tells_missing_conflicting_and_duplicates_apart(home: Pat
         assert result.exit_code == 0, result.output
         r = json.loads(result.output)["reconciliation"]
         assert (r["missing"], r["conflicting"], r["stale"]) == (1, 1, 0)
-        assert r["examples"] == {"missing": [gone], "conflicting": [edited]}
-        assert r["duplicates"] >= 1
+        assert (r["examples"]["missing"], r["examples"]["conflicting"]) == ([gone], [edited])
+        assert doubled in r["examples"]["duplicate_province"]
+        assert r["duplicates_province"] >= 1 and r["duplicates_ours"] == 0
         fields = _warehouse(home, "SELECT fields FROM ops.sync_reconciliation WHERE "
                                   f"case_key = '{edited}' ORDER BY checked_at DESC LIMIT 1")
         assert fields == [(["sjmc"],)]
