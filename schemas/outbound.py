@@ -103,6 +103,15 @@ class OutboundMapping(BaseModel):
     def key(self) -> str:
         return self.target.key
 
+    def field_for(self, canonical: str) -> str:
+        """The other system's name of the field rendered from canonical field `canonical`."""
+        return next(name for name, rule in self.fields.items() if rule.source == canonical)
+
+    def party_field_for(self, canonical: str) -> str:
+        """The other system's name, in a party entry, of canonical party field `canonical`."""
+        return next(name for rules in self.party_rules.values()
+                    for name, rule in rules.items() if rule.source == canonical)
+
     @property
     def protected(self) -> set[str]:
         """Canonical party fields the mapping sends in clear (to be opened by the caller)."""

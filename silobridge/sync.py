@@ -135,35 +135,58 @@ def _opener(pii: Vault) -> Callable[[str, Mapping[str, Any]], str | None]:
 
 @dataclass
 class Held:
-    """The province's view of the county: its copies by county number and by its own id."""
+    """The province's view of the county: its copies by county number, by its own id, and
+    those without a number by what identifies a dispute in them (`_evidence`)."""
 
+    mapping: OutboundMapping
     by_key: dict[str, list[dict[str, Any]]]
     by_id: dict[str, dict[str, Any]]
+    by_evidence: dict[tuple[str, str], list[dict[str, Any]]]
 
     @classmethod
     def read(cls, settings: Settings, mapping: OutboundMapping) -> Held:
         rows = ProvinceApiConnector(settings.province).read_all(settings.sync.county_code)
         by_key: dict[str, list[dict[str, Any]]] = {}
+        by_evidence: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows.values():
             if row.get(mapping.key):
                 by_key.setdefault(str(row[mapping.key]), []).append(row)
-        return cls(by_key, {str(k): v for k, v in rows.items()})
+            else:
+                # (numbers are not needed to tell a dispute here: none is opened)
+                for mark in _evidence(mapping, mapping.held_form(row, lambda _: "")):
+                    by_evidence.setdefault(mark, []).append(row)
+        return cls(mapping, by_key, {str(k): v for k, v in rows.items()}, by_evidence)
 
-    def unkeyed(self, case: CountyCase, key_field: str) -> list[dict[str, Any]]:
+    def unkeyed(self, case: CountyCase, rendered: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Copies of the case the province holds under its own id but none of the case's
-        county numbers (the legacy sync lost some), as linking found them among the case's
-        records."""
-        return [self.by_id[i] for i in case.province_ids if i in self.by_id
-                and str(self.by_id[i].get(key_field) or "") not in case.keys]
+        county numbers (the legacy sync lost some): those linking put among the case's
+        records, and those the warehouse could not link (the province's copy was itself
+        defective and quarantined) that share the case's time of occurrence, to the
+        second, and a party's name."""
+        found = {i: self.by_id[i] for i in case.province_ids if i in self.by_id
+                 and str(self.by_id[i].get(self.mapping.key) or "") not in case.keys}
+        for mark in _evidence(self.mapping, rendered):
+            found.update((str(r["id"]), r) for r in self.by_evidence.get(mark, []))
+        return [found[i] for i in sorted(found)]
 
-    def copies(self, case: CountyCase, key_field: str) -> list[dict[str, Any]]:
+    def copies(self, case: CountyCase, rendered: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every copy of the case the province holds, under any number or none."""
         keyed = [r for k in case.keys for r in self.by_key.get(k, [])]
-        return keyed + self.unkeyed(case, key_field)
+        return keyed + self.unkeyed(case, rendered)
+
+
+def _evidence(mapping: OutboundMapping, record: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(time of occurrence, party name) pairs of a record in the platform's dialect."""
+    when = record.get(mapping.field_for("occurred_at"))
+    name = mapping.party_field_for("name")
+    parties = record.get(mapping.party_field)
+    if not when or not isinstance(parties, list):
+        return set()
+    return {(str(when), str(p[name])) for p in parties if isinstance(p, dict) and p.get(name)}
 
 
 def principal_key(case: CountyCase, sent: Mapping[str, Sent], held: Held,
-                  key_field: str) -> str | None:
+                  rendered: Mapping[str, Any]) -> str | None:
     """The county number a case goes to the province under: the one the province
     acknowledged before, else one it already holds a copy under (so that a dispute the
     legacy sync pushed under a re-registration's number is not pushed a second time),
@@ -175,7 +198,7 @@ def principal_key(case: CountyCase, sent: Mapping[str, Sent], held: Held,
              or next((k for k in case.keys if k in held.by_key), None))
     if known is not None:
         return known
-    return None if held.unkeyed(case, key_field) else case.keys[0]
+    return None if held.unkeyed(case, rendered) else case.keys[0]
 
 
 def _render(mapping: OutboundMapping, case: CountyCase, key: str,
@@ -200,7 +223,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
         held = Held.read(settings, mapping)
         pending: list[tuple[str, str, CountyCase]] = []
         for case in cases:
-            key = principal_key(case, sent, held, mapping.key)
+            key = principal_key(case, sent, held, _render(mapping, case, case.keys[0], _linked))
             if key is None:
                 summary.unkeyed += 1
                 continue
@@ -281,14 +304,15 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
     result = Reconciliation()
     rows = []
     for case in cases:
-        principal = principal_key(case, sent, held, mapping.key)
-        found = held.copies(case, mapping.key)
+        provisional = _render(mapping, case, case.keys[0], _linked)
+        principal = principal_key(case, sent, held, provisional)
+        found = held.copies(case, provisional)
         key = principal or case.keys[0]
         under_key = held.by_key.get(key, [])
         ours_now = _render(mapping, case, key, _linked)
         remote_id, fields = None, []
         if principal is None:  # held only under the province's own id: compare with that
-            copy = min(held.unkeyed(case, mapping.key),
+            copy = min(held.unkeyed(case, provisional),
                        key=lambda r: (str(r.get("cjsj")), str(r["id"])))
             remote_id = str(copy["id"])
             held_form = mapping.held_form(copy, lambda v: _link_form(pii.link(v)))

@@ -11,8 +11,11 @@ Rules first, in order of strength:
    knows only the day (ledgers, some township feeds), the same category. The same
    people can fall out twice in one day; the category tells those disputes apart.
 Edges become clusters (connected components). A case's id is derived from its founding
-record, the record that saw the dispute first (earliest report time, else occurrence;
-then the lowest level; then the record id): `case_id_of(record_uid)`. So the ids are a
+record, the record of the lowest level that saw the dispute, the earliest reported among
+those (report time, else occurrence; then the record id): `case_id_of(record_uid)`. Level
+first because records of higher levels arrive later and must not rename the case: above
+all the province's copy of a county case, which carries the county's times cut to the
+second and would otherwise "found" the case the county already holds. So the ids are a
 function of the data alone: any order of runs, failures and retries over the same data
 gives the same ids (a sequence would hand out numbers in processing order, and a failed
 merge would use some up). A new record joins its cluster's case unchanged unless it is
@@ -214,7 +217,7 @@ def link(con: duckdb.DuckDBPyConnection, run_id: str, touched: str | None = None
     # the records in founding order (module docstring): a component's first is its founder
     uids = [u for (u,) in con.execute(
         "SELECT record_uid FROM _link_records "
-        "ORDER BY founded_at NULLS LAST, source_level, record_uid").fetchall()]
+        "ORDER BY source_level, founded_at NULLS LAST, record_uid").fetchall()]
     uf = _UnionFind()
     for a, b in (*xref, *rules):
         uf.union(a, b)

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from silobridge.airflow_local import DAGS_FOLDER, airflow_env
-from silobridge.airflow_support import SCHEDULES
+from silobridge.airflow_support import SCHEDULES, SYNC_TARGET
 from silobridge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,11 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
     cron = {"@hourly": "0 * * * *"}
     for source, (schedule, _) in SCHEDULES.items():
         dag = dags[f"ingest_{source}"]
-        assert dag.timetable.expression == cron.get(schedule, schedule)
+        timetable = dag.timetable
+        if source == SYNC_TARGET:  # also as soon as a sync changed the province's copies
+            assert timetable.asset_condition.uri == "silobridge://uploads/province"
+            timetable = timetable.timetable
+        assert timetable.expression == cron.get(schedule, schedule)
         assert dag.max_active_runs == 1 and not dag.catchup
         assert set(dag.params) == {"since", "until"}
         extract = dag.get_task("extract")
@@ -72,3 +76,6 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
     assert type(condition).__name__ == "AssetAny"
     assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SCHEDULES}
     assert merge.get_task("merge_cases").pool == "warehouse"
+    (announced,) = merge.get_task("read_back").outlets
+    assert announced.uri == "silobridge://uploads/province"
+    assert merge.get_task("read_back").upstream_task_ids == {"sync_to_province"}
