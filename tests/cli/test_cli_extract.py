@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -98,15 +99,41 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -
     assert "failed" not in first.stdout
     assert "precision 1.0000" in first.stdout and "example question" in first.stdout
     assert "0 missing, 0 stale, 0 conflicting" in first.stdout
+    assert "duplicates we created: 0" in first.stdout
+    # the sync sent cases, and the province's copies were read back within the cycle
+    assert first.stdout.count("ingest_province") == 2
+    after_first = checksums(tmp_path / "home" / "warehouse.duckdb")
+    assert after_first["core.cases"][0] > 3000 and after_first["marts.sync_status"][0] > 500
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
                            check=False)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "reusing the mock world" in second.stdout
-    # the second run reads back only the province's copies the first run's sync updated,
-    # and sends nothing
+    # the second cycle reads nothing new, sends nothing, and changes no core or marts
+    # table, byte for byte (our copies coming back overruled nothing the first time)
     accounting = second.stdout.split("accounting of this run", 1)[1].split("linking", 1)[0]
-    assert "province" in accounting
-    assert not any(s in accounting for s in ("county", "township", "grid"))
+    assert "(nothing new)" in accounting
     assert "sent 0 of" in second.stdout and "0 missing, 0 stale, 0 conflicting" in second.stdout
+    assert checksums(tmp_path / "home" / "warehouse.duckdb") == after_first
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def checksums(warehouse: Path) -> dict[str, tuple[int, str]]:
+    """(rows, content checksum) of every table and view of the core and marts schemas."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        out = {}
+        for schema, table in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema IN ('core', 'marts') ORDER BY ALL").fetchall():
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()]
+            row = ", ".join(f'"{c}"' for c in cols)
+            out[f"{schema}.{table}"] = con.execute(f"""
+                SELECT count(*), coalesce(md5(string_agg(h, ',' ORDER BY h)), 'empty')
+                FROM (SELECT md5(CAST(struct_pack({row}) AS VARCHAR)) AS h
+                      FROM {schema}.{table})""").fetchall()[0]
+        return out
+    finally:
+        con.close()
