@@ -1,0 +1,47 @@
+"""Fault points: named places where the tests kill, stop or fail the pipeline.
+
+A fault point costs one environment lookup and does nothing unless SILOBRIDGE_FAULT_AT
+names it; production never sets it. The tests set SILOBRIDGE_FAULT_AT=<point> and
+SILOBRIDGE_FAULT_ACTION to one of:
+
+- `kill`: the process SIGKILLs itself there (a power cut, the OOM killer);
+- `hold:<file>`: it writes <file> (the test waits for it, then kills the process) and
+  waits there until killed, so a kill lands exactly at the point, however fast the
+  machine;
+- `enospc`: an OSError "No space left on device" is raised there;
+- `raise` (the default): an InjectedFault is raised there.
+
+Points are named by the code that calls `fault_point`: `<transaction>:commit` inside
+every warehouse transaction just before its COMMIT (warehouse.db.transaction), and the
+steps of publishing a snapshot (warehouse.snapshot.PUBLISH_POINTS).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import threading
+from pathlib import Path
+
+ENV_POINT = "SILOBRIDGE_FAULT_AT"
+ENV_ACTION = "SILOBRIDGE_FAULT_ACTION"
+
+
+class InjectedFault(Exception):
+    """Raised at a fault point by a test's request."""
+
+
+def fault_point(name: str) -> None:
+    """Act here if the tests asked for a fault at `name` (see the module's docstring)."""
+    if os.environ.get(ENV_POINT) != name:
+        return
+    action = os.environ.get(ENV_ACTION, "raise")
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action.startswith("hold:"):
+        Path(action.removeprefix("hold:")).write_text(str(os.getpid()), encoding="utf-8")
+        threading.Event().wait()  # until the test kills the process
+    if action == "enospc":
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected at {name})")
+    raise InjectedFault(f"fault injected at {name}")
