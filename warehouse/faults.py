@@ -1,8 +1,8 @@
 """Fault points: named places where the tests kill, stop or fail the pipeline.
 
 A fault point costs one environment lookup and does nothing unless SILOBRIDGE_FAULT_AT
-names it; production never sets it. The tests set SILOBRIDGE_FAULT_AT=<point> and
-SILOBRIDGE_FAULT_ACTION to one of:
+names it; production never sets it. The tests set SILOBRIDGE_FAULT_AT=<point> (or
+<point>#<n>: the n-th time the process reaches it) and SILOBRIDGE_FAULT_ACTION to one of:
 
 - `kill`: the process SIGKILLs itself there (a power cut, the OOM killer);
 - `hold:<file>`: it writes <file> (the test waits for it, then kills the process) and
@@ -26,6 +26,7 @@ from pathlib import Path
 
 ENV_POINT = "SILOBRIDGE_FAULT_AT"
 ENV_ACTION = "SILOBRIDGE_FAULT_ACTION"
+_reached: dict[str, int] = {}
 
 
 class InjectedFault(Exception):
@@ -34,7 +35,11 @@ class InjectedFault(Exception):
 
 def fault_point(name: str) -> None:
     """Act here if the tests asked for a fault at `name` (see the module's docstring)."""
-    if os.environ.get(ENV_POINT) != name:
+    wanted = os.environ.get(ENV_POINT)
+    if wanted is None or wanted.partition("#")[0] != name:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] != int(wanted.partition("#")[2] or 1):
         return
     action = os.environ.get(ENV_ACTION, "raise")
     if action == "kill":

@@ -32,6 +32,7 @@ import duckdb
 
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
+from .db import transaction
 from .golden import golden_sql, parties_sql, records_in, timeline_sql
 from .linking import LinkResult, link
 from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
@@ -87,9 +88,8 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
     full=True recomputes every case; full=False is incremental unless the buckets
     changed. All three give the same core tables. memory_limit=None leaves DuckDB's."""
     summary = MergeSummary(run_id=run_id)
-    with _merge_settings(con, memory_limit):
-        con.execute("BEGIN")
-        try:
+    with _merge_settings(con, memory_limit):  # noqa: SIM117 - body kept as it was
+        with transaction(con, "merge"):
             buckets_changed = _refresh_buckets(con)
             summary.records_new, summary.records_changed = _refresh_records(con, run_id)
             (touched, total) = con.execute(
@@ -115,10 +115,6 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
             summary.history_opened = _update_history(con, run_id, scope)
             refresh_case_marts(con, scope.cases, scope.where)
             refresh_pairs(con, None if full else scope.where)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return summary
 
 
