@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import socket
@@ -32,6 +33,8 @@ from typing import TypeVar
 import duckdb
 
 from .faults import fault_point
+
+log = logging.getLogger("silobridge.warehouse")
 
 _MIGRATION = re.compile(r"^(\d{4})_(\w+)\.sql$")
 #: DuckDB's words for another process holding the file
@@ -78,6 +81,9 @@ class LockWait:
                 if left <= 0:
                     raise WarehouseLockedError(path, holder(busy.cause),
                                                self.seconds) from None
+                if pause == self.first_pause:  # say once why nothing seems to happen
+                    log.warning("waiting up to %g s for %s, locked by %s", self.seconds,
+                                path, holder(busy.cause) or "another process")
                 self.sleep(min(pause, left))
                 pause = min(pause * 2, self.longest_pause)
 

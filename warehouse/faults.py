@@ -5,9 +5,9 @@ names it; production never sets it. The tests set SILOBRIDGE_FAULT_AT=<point> (o
 <point>#<n>: the n-th time the process reaches it) and SILOBRIDGE_FAULT_ACTION to one of:
 
 - `kill`: the process SIGKILLs itself there (a power cut, the OOM killer);
-- `hold:<file>`: it writes <file> (the test waits for it, then kills the process) and
-  waits there until killed, so a kill lands exactly at the point, however fast the
-  machine;
+- `hold:<file>`: it writes <file> and waits there until the test deletes the file
+  (then it goes on) or kills the process, so a kill lands exactly at the point, however
+  fast the machine;
 - `enospc`: an OSError "No space left on device" is raised there;
 - `raise` (the default): an InjectedFault is raised there.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import threading
+import time
 from pathlib import Path
 
 ENV_POINT = "SILOBRIDGE_FAULT_AT"
@@ -45,8 +45,11 @@ def fault_point(name: str) -> None:
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if action.startswith("hold:"):
-        Path(action.removeprefix("hold:")).write_text(str(os.getpid()), encoding="utf-8")
-        threading.Event().wait()  # until the test kills the process
+        marker = Path(action.removeprefix("hold:"))
+        marker.write_text(str(os.getpid()), encoding="utf-8")
+        while marker.exists():  # until the test deletes it, or kills the process
+            time.sleep(0.01)
+        return
     if action == "enospc":
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected at {name})")
     raise InjectedFault(f"fault injected at {name}")
