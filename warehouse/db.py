@@ -1,10 +1,13 @@
 """Opening the warehouse: one DuckDB file, migrations applied in order on open.
 
 Crash semantics: every write is a transaction (`transaction()`): a process killed
-inside one leaves the file as it was. A failure inside a transaction is raised as it
-happened even when the ROLLBACK after it fails too (a COMMIT that runs out of disk
-space has already ended the transaction, and DuckDB then answers the ROLLBACK with
-"cannot rollback - no transaction is active": that must not hide the full disk).
+inside one leaves the file as it was, and so does a transaction that fails (its
+sequences too: DuckDB does not roll back nextval, so they are set back by hand, or the
+next merge would number its cases differently from one that never failed). A failure
+inside a transaction is raised as it happened even when the ROLLBACK after it fails too
+(a COMMIT that runs out of disk space has already ended the transaction, and DuckDB
+then answers the ROLLBACK with "cannot rollback - no transaction is active": that must
+not hide the full disk).
 
 Locks: DuckDB lets one process at a time open the file to write (and none to read
 meanwhile). `session()` waits for another process's lock with growing pauses, up to
@@ -148,6 +151,7 @@ def transaction(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
     If the ROLLBACK fails too (a failed COMMIT already ended the transaction), the
     original error is still the one raised, with the rollback's failure as a note.
     `name` names the fault point `<name>:commit` just before COMMIT (warehouse.faults)."""
+    sequences = _sequences(con)
     con.execute("BEGIN")
     try:
         yield
@@ -158,7 +162,33 @@ def transaction(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
             con.execute("ROLLBACK")
         except duckdb.Error as rollback_error:
             error.add_note(f"(the rollback after it failed too: {rollback_error})")
+        try:
+            _set_back(con, sequences)
+        except duckdb.Error as sequence_error:  # ids skip a few numbers; nothing is lost
+            error.add_note(f"(sequences not set back: {sequence_error})")
         raise
+
+
+_SEQUENCES = ("SELECT schema_name, sequence_name, start_value, last_value FROM "
+              "duckdb_sequences() WHERE database_name = current_database()")
+
+
+def _sequences(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[int, int]]:
+    return {(s, n): (start, last) for s, n, start, last in con.execute(_SEQUENCES).fetchall()}
+
+
+def _set_back(con: duckdb.DuckDBPyConnection,
+              before: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """Recreate the sequences a rolled-back transaction moved on, where they were."""
+    now = _sequences(con)
+    moved = [(key, start if last is None else last + 1)
+             for key, (start, last) in before.items() if now.get(key) != (start, last)]
+    if not moved:
+        return
+    with transaction(con, "sequences"):
+        for (schema, name), start in moved:
+            con.execute(f'DROP SEQUENCE "{schema}"."{name}"')
+            con.execute(f'CREATE SEQUENCE "{schema}"."{name}" START {int(start)}')
 
 
 def wait_for_lock(attempt: Callable[[], T], path: Path, wait: LockWait | None = None) -> T:

@@ -164,3 +164,13 @@ def test_a_recycled_pid_is_not_taken_for_the_run_s_process() -> None:
     assert not me.gone()
     assert Owner(me.host, me.pid, me.started - 3600).gone()  # same pid, started earlier
     assert not Owner("another-host", me.pid, me.started - 3600).gone()  # cannot tell
+
+
+def test_a_failed_transaction_sets_its_sequences_back(tmp_path: Path) -> None:
+    with session(tmp_path / "warehouse.duckdb") as con:
+        con.execute("SELECT nextval('core.case_seq')")
+        with pytest.raises(RuntimeError), transaction(con, "test"):
+            con.execute("SELECT nextval('core.case_seq') FROM range(5)").fetchall()
+            raise RuntimeError("stop")
+        # DuckDB alone would give 7: the five numbers of the failed transaction skipped
+        assert con.execute("SELECT nextval('core.case_seq')").fetchall() == [(2,)]
