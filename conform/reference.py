@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas import divisions
+from warehouse.db import transaction
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ref;
@@ -79,18 +80,14 @@ def load_reference(con: duckdb.DuckDBPyConnection, registry_dir: Path | None) ->
     division_table = pa.Table.from_pylist(_division_rows(registry_dir), _DIVISION_SCHEMA)
     grid_table = pa.Table.from_pylist(_grid_rows(registry_dir), _GRID_SCHEMA)
     con.execute(DDL)
-    con.execute("BEGIN")
+    con.register("_ref_divisions", division_table)
+    con.register("_ref_grids", grid_table)
     try:
-        con.register("_ref_divisions", division_table)
-        con.register("_ref_grids", grid_table)
-        con.execute("DELETE FROM ref.grids")
-        con.execute("DELETE FROM ref.divisions")
-        con.execute("INSERT INTO ref.divisions SELECT * FROM _ref_divisions")
-        con.execute("INSERT INTO ref.grids SELECT * FROM _ref_grids")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con, "reference"):
+            con.execute("DELETE FROM ref.grids")
+            con.execute("DELETE FROM ref.divisions")
+            con.execute("INSERT INTO ref.divisions SELECT * FROM _ref_divisions")
+            con.execute("INSERT INTO ref.grids SELECT * FROM _ref_grids")
     finally:
         con.unregister("_ref_divisions")
         con.unregister("_ref_grids")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from schemas.codes import CATEGORIES
+from warehouse.db import transaction
 
 from .checks import CRITICAL, WARNING, CheckResult, count_check, store_results
 
@@ -194,18 +195,13 @@ def decide(source: str, batch_ids: list[int], results: list[CheckResult],
 def record(con: duckdb.DuckDBPyConnection, run_id: str, decision: GateDecision,
            results: list[CheckResult]) -> None:
     """Store the results and the decision, and mark the batches, in one transaction."""
-    con.execute("BEGIN")
-    try:
+    with transaction(con, "gate"):
         store_results(con, run_id, results)
         con.execute("INSERT INTO ops.gates VALUES (?, ?, ?, ?, ?, now())",
                     [run_id, decision.source, decision.batch_ids, decision.status,
                      decision.reason])
         con.execute("UPDATE ops.batches SET gate = ?, gate_run = ? WHERE batch_id = ANY(?)",
                     [decision.status, run_id, decision.batch_ids])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def reports_dir_of(con: duckdb.DuckDBPyConnection) -> Path:

@@ -17,6 +17,8 @@ from typing import Any
 
 import duckdb
 
+from warehouse.runs import ABANDONED
+
 from .checks import WARNING, CheckResult, store_results
 
 #: each source's schedule (see the ingest DAGs); stale after twice the interval
@@ -157,6 +159,8 @@ def error_class(message: str | None) -> str | None:
     if not message:
         return None
     text = message.lower()
+    if ABANDONED in text:
+        return "abandoned"
     if "signature" in text or "expired" in text or "credential" in text:
         return "auth"
     if "gave up after" in text or "timed out" in text or "timeout" in text:
@@ -174,11 +178,14 @@ def source_status(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
     Read-only (works on a read-only connection): the merge DAG logs it."""
     ages = _last_extract_ages(con)
+    # an abandoned run (its process died: warehouse.runs) failed as much as a failed one
     last = {(s, st): (run, kind, at, err) for s, st, run, kind, at, err in con.execute("""
-        SELECT source, status, arg_max(run_id, started_at), arg_max(kind, started_at),
+        SELECT source, outcome, arg_max(run_id, started_at), arg_max(kind, started_at),
                max(coalesce(finished_at, started_at)), arg_max(error, started_at)
-        FROM ops.runs WHERE source IS NOT NULL AND status IN ('ok', 'failed')
-        GROUP BY source, status""").fetchall()}
+        FROM (SELECT *, CASE status WHEN 'abandoned' THEN 'failed' ELSE status END AS outcome
+              FROM ops.runs)
+        WHERE source IS NOT NULL AND outcome IN ('ok', 'failed')
+        GROUP BY source, outcome""").fetchall()}
     out = []
     for source in _sources(con):
         ok, failed = last.get((source, "ok")), last.get((source, "failed"))

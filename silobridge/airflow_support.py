@@ -81,6 +81,9 @@ def settings() -> Settings:
     pii = _connection("silobridge_pii")
     if pii is not None and pii.password:
         base = base.model_copy(update={"pii_key": SecretStr(pii.password)})
+    from warehouse.db import set_lock_wait  # noqa: PLC0415
+
+    set_lock_wait(base.warehouse.lock_wait)
     return base
 
 

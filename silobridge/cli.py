@@ -2,18 +2,27 @@
 
 Each command parses its arguments, calls one library function and prints the result
 (a table for people, one JSON document with --json for scripts).
+
+A command that meets a fault of the machine rather than of the data (the warehouse
+locked by another process past the wait, a full disk, a warehouse error) says so in one
+line on stderr, without a traceback, and exits with that fault's code (EXIT_CODES);
+with --json it also prints {"error": {"kind": ..., "message": ...}} on stdout. Commands
+that write hold the pipeline lock (warehouse.db.pipeline_lock) for their whole run.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import duckdb
 import typer
@@ -22,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.errors import SourceError
+from warehouse.db import WarehouseError, WarehouseLockedError, pipeline_lock, set_lock_wait
 
 from .settings import Settings
 
@@ -46,8 +56,63 @@ class Source(StrEnum):
     grid = "grid"
 
 
+#: exit codes of the faults; besides them 1 is a failed job (a source, a mapping, the
+#: accounting) and 2 bad usage
+EXIT_CODES = {"warehouse_locked": 3, "disk_full": 4, "warehouse": 1}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 def _settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    set_lock_wait(settings.warehouse.lock_wait)
+    return settings
+
+
+def _fault(error: BaseException) -> tuple[str, dict[str, Any]] | None:
+    """(kind, details) of a fault the user should see in one line, or None."""
+    if isinstance(error, WarehouseLockedError):
+        return "warehouse_locked", {"path": str(error.path), "holder": error.holder,
+                                    "waited_s": error.waited}
+    seen: BaseException | None = error
+    while seen is not None:  # a full disk may sit under DuckDB's or our own error
+        if (isinstance(seen, OSError) and seen.errno == errno.ENOSPC) \
+                or os.strerror(errno.ENOSPC) in str(seen):
+            return "disk_full", {}
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, WarehouseError | duckdb.Error):
+        return "warehouse", {"error_class": type(error).__name__}
+    return None
+
+
+def _faults_in_one_line(*, writes: bool) -> Callable[[F], F]:
+    """Report faults as EXIT_CODES says (see the module's docstring); a command that
+    `writes` holds the pipeline lock while it runs."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                if not writes:
+                    return command(*args, **kwargs)
+                name = command.__name__.removesuffix("_command").replace("_", " ")
+                with pipeline_lock(_settings().warehouse_path, f"silobridge {name}"):
+                    return command(*args, **kwargs)
+            except Exception as e:
+                found = _fault(e)
+                if found is None or isinstance(e, typer.Exit):
+                    raise
+                kind, details = found
+                message = " ".join(str(e).split())
+                sys.stderr.write(f"error: {message}\n")
+                if kwargs.get("as_json"):
+                    sys.stdout.write(json.dumps({"error": {"kind": kind, "message": message,
+                                                           **details}},
+                                                ensure_ascii=False) + "\n")
+                raise typer.Exit(code=EXIT_CODES[kind]) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @app.callback()
@@ -156,6 +221,7 @@ def _port_of(url: str) -> int:
 
 
 @app.command("extract")
+@_faults_in_one_line(writes=True)
 def extract(
     source: Annotated[Source, typer.Argument(help="Which source to pull.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
@@ -179,6 +245,7 @@ def extract(
 
 
 @app.command("ingest")
+@_faults_in_one_line(writes=True)
 def ingest(
     source: Annotated[Source, typer.Argument(help="Which source to ingest.")],
     path: Annotated[str | None, typer.Option(
@@ -188,13 +255,12 @@ def ingest(
 ) -> None:
     """Extract, conform, validate and land one source; bad rows go to the quarantine."""
     from conform.mapping import MappingError  # noqa: PLC0415
-    from warehouse.db import WarehouseError  # noqa: PLC0415
 
     from .ingest import AccountingError, ingest_source  # noqa: PLC0415
 
     try:
         summary = ingest_source(_settings(), source.value, path=path)
-    except (SourceError, MappingError, WarehouseError, AccountingError) as e:
+    except (SourceError, MappingError, AccountingError) as e:
         raise _fail(str(e)) from None
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
@@ -212,6 +278,7 @@ def ingest(
 
 
 @quarantine_app.command("list")
+@_faults_in_one_line(writes=False)
 def quarantine_list(
     source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
     reason: Annotated[str | None, typer.Option(help="Only records with this reason code.")] = None,
@@ -234,6 +301,7 @@ def quarantine_list(
 
 
 @quarantine_app.command("show")
+@_faults_in_one_line(writes=False)
 def quarantine_show(
     quarantine_id: Annotated[int, typer.Argument(help="The record's quarantine id.")],
 ) -> None:
@@ -247,6 +315,7 @@ def quarantine_show(
 
 
 @quarantine_app.command("replay")
+@_faults_in_one_line(writes=True)
 def quarantine_replay(
     source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
@@ -275,6 +344,7 @@ def schemas_export(
 
 
 @app.command("run")
+@_faults_in_one_line(writes=True)
 def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
@@ -293,6 +363,7 @@ def run(
 
 
 @app.command("merge")
+@_faults_in_one_line(writes=True)
 def merge_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
@@ -310,6 +381,7 @@ def merge_command(
 
 
 @app.command("sync")
+@_faults_in_one_line(writes=True)
 def sync(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
     check_only: Annotated[bool, typer.Option(
@@ -362,6 +434,7 @@ class QueryFormat(StrEnum):
 
 
 @app.command("query")
+@_faults_in_one_line(writes=False)
 def query_command(
     sql: Annotated[str, typer.Argument(help="SQL that reads (SELECT, WITH, FROM, DESCRIBE, "
                                        "SHOW, SUMMARIZE, EXPLAIN).")],
@@ -391,6 +464,7 @@ def query_command(
 
 
 @app.command("publish")
+@_faults_in_one_line(writes=True)
 def publish_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
@@ -440,6 +514,7 @@ def bench(
 
 
 @app.command("demo")
+@_faults_in_one_line(writes=False)
 def demo() -> None:
     """The main job on embedded defaults: mock world, gateway, every source, a summary."""
     from .demo import run_demo  # noqa: PLC0415
@@ -460,6 +535,7 @@ def airflow(
 
 
 @app.command("reveal")
+@_faults_in_one_line(writes=True)
 def reveal(
     case_id: Annotated[str, typer.Argument(help="The case whose parties to show.")],
     why: Annotated[str, typer.Option(help="Why you need the numbers: written to the audit "

@@ -28,7 +28,7 @@ from connectors.rejects import reason_of
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
-from warehouse.db import session
+from warehouse.db import session, transaction
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
@@ -153,8 +153,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
                    run_id: str, mappings: list[Mapping], registry: DivisionRegistry,
                    vault: Vault) -> IngestSummary:
     summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
-    con.execute("BEGIN")
-    try:
+    with transaction(con, "ingest"):
         ids = pa.table({"batch_id": pa.array(batch_ids, pa.int64())})
         con.register("_batch_ids", ids)
         con.execute("""
@@ -192,10 +191,6 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
         _account(con, source, run_id, batch_ids, summary)
         con.execute("UPDATE ops.batches SET ingested_run = ? WHERE batch_id = ANY(?)",
                     [run_id, batch_ids])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return summary
 
 

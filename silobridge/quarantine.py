@@ -16,7 +16,7 @@ from conform.mapping import load_mappings
 from conform.reference import load_reference
 from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
-from warehouse.db import session
+from warehouse.db import session, transaction
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
@@ -117,8 +117,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
                    registry: DivisionRegistry, pii: Vault) -> dict[str, int]:
-    con.execute("BEGIN")
-    try:
+    with transaction(con, "replay"):
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _in AS
             SELECT q.quarantine_id AS _rid, r.*
@@ -144,8 +143,4 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
                                   f"quarantined {still}")
         con.execute("INSERT INTO ops.accounting VALUES (?, 'replay', ?, NULL, ?, ?, ?, 0, now())",
                     [run_id, source, read, loaded, still])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return {"read": read, "loaded": loaded, "quarantined": still}

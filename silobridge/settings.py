@@ -35,6 +35,13 @@ class SyncSettings(BaseModel):
     why: str = "county → province sync: the platform takes parties' phones in clear"
 
 
+class WarehouseSettings(BaseModel):
+    """The warehouse file (warehouse.db)."""
+
+    #: seconds to wait for another process holding the warehouse before giving up
+    lock_wait: float = Field(default=60.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SILOBRIDGE_", env_nested_delimiter="__",
                                       env_file=".env", extra="ignore")
@@ -52,6 +59,7 @@ class Settings(BaseSettings):
     #: generated into <home>/secrets/pii.key; see silobridge.secrets)
     pii_key: SecretStr | None = None
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
 
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:

@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from connectors.base import LINEAGE_COLUMNS, RawBatch
 
+from .db import transaction
+
 
 def load_cursor(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
     """The stored cursor under `key` (a source's name, or a one-off ingestion's key)."""
@@ -41,8 +43,7 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
     source = batches[0].source
     if any(b.source != source for b in batches):
         raise ValueError("a landing group must hold one source's batches")
-    con.execute("BEGIN")
-    try:
+    with transaction(con, "land"):
         ids = [int(i) for (i,) in con.execute(
             "SELECT nextval('ops.batch_id_seq') FROM range(?)", [len(batches)]).fetchall()]
         meta = pa.table({
@@ -69,10 +70,6 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
             "SET cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = now()",
             [cursor_key or source, json.dumps(batches[-1].cursor, ensure_ascii=False), ids[-1]],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return ids
 
 

@@ -36,6 +36,7 @@ import duckdb
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
 from . import linking
+from .db import transaction
 from .golden import golden_sql, parties_sql, records_in, timeline_sql
 from .linking import LinkResult, case_id_of, link
 from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
@@ -92,39 +93,33 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
     full=True recomputes every case; full=False is incremental unless the buckets
     changed. All three give the same core tables. memory_limit=None leaves DuckDB's."""
     summary = MergeSummary(run_id=run_id)
-    with _merge_settings(con, memory_limit):
-        con.execute("BEGIN")
-        try:
-            rules_changed = _refresh_rules(con)
-            buckets_changed = _refresh_buckets(con)
-            summary.records_new, summary.records_changed = _refresh_records(con, run_id)
-            (touched, total) = con.execute(
-                "SELECT (SELECT count(*) FROM _touched), count(*) FROM core.records"
-                ).fetchall()[0]
-            summary.records_touched = int(touched)
-            if full is None:
-                full = touched > FULL_SHARE * total
-            full = full or buckets_changed or rules_changed
-            summary.mode = "full" if full else "incremental"
-            started = time.perf_counter()
-            result: LinkResult = link(con, run_id, None if full else "_touched")
-            summary.link_seconds = round(time.perf_counter() - started, 3)
-            summary.link = asdict(result)
-            scope = _Scope.everything() if full else _Scope.around_touched(con)
-            summary.cases_recomputed = _count_cases(con, scope)
-            summary.cases_new, summary.cases_changed, summary.cases_removed = \
-                _refresh_cases(con, run_id, scope)
-            if not full:
-                note_pair_parties(con, scope.where)
-            _refresh_parties(con, scope)
-            summary.timeline_added = _append_timeline(con, scope)
-            summary.history_opened = _update_history(con, run_id, scope)
-            refresh_case_marts(con, scope.cases, scope.where)
-            refresh_pairs(con, None if full else scope.where)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with _merge_settings(con, memory_limit), transaction(con, "merge"):
+        rules_changed = _refresh_rules(con)
+        buckets_changed = _refresh_buckets(con)
+        summary.records_new, summary.records_changed = _refresh_records(con, run_id)
+        (touched, total) = con.execute(
+            "SELECT (SELECT count(*) FROM _touched), count(*) FROM core.records"
+            ).fetchall()[0]
+        summary.records_touched = int(touched)
+        if full is None:
+            full = touched > FULL_SHARE * total
+        full = full or buckets_changed or rules_changed
+        summary.mode = "full" if full else "incremental"
+        started = time.perf_counter()
+        result: LinkResult = link(con, run_id, None if full else "_touched")
+        summary.link_seconds = round(time.perf_counter() - started, 3)
+        summary.link = asdict(result)
+        scope = _Scope.everything() if full else _Scope.around_touched(con)
+        summary.cases_recomputed = _count_cases(con, scope)
+        summary.cases_new, summary.cases_changed, summary.cases_removed = \
+            _refresh_cases(con, run_id, scope)
+        if not full:
+            note_pair_parties(con, scope.where)
+        _refresh_parties(con, scope)
+        summary.timeline_added = _append_timeline(con, scope)
+        summary.history_opened = _update_history(con, run_id, scope)
+        refresh_case_marts(con, scope.cases, scope.where)
+        refresh_pairs(con, None if full else scope.where)
     return summary
 
 

@@ -4,13 +4,23 @@ core tables, published atomically next to the warehouse.
 Analysts never open the warehouse itself: DuckDB lets one process write a file and no
 other process open it meanwhile, so an analyst holding it open would stop the pipeline,
 and the pipeline would lock analysts out for every merge. Instead, after each merge the
-pipeline writes a fresh snapshot aside and renames it into place:
+pipeline writes a fresh snapshot version in a folder of its own and swaps it in with
+ONE atomic step, repointing the `current` link:
 
-    published/silobridge.duckdb         the snapshot (os.replace: atomic; readers that
-                                        have the old file open keep reading the old one)
-    published/parquet -> parquet-<v>/   one Parquet file per table (symlink swapped
-                                        atomically); the previous version is kept a
-                                        while for readers still on it
+    published/versions/<id>/silobridge.duckdb     a version: the DuckDB snapshot and its
+    published/versions/<id>/parquet/              Parquet files (one per table)
+    published/current -> versions/<id>           swapped by os.replace of a symlink
+    published/silobridge.duckdb -> current/silobridge.duckdb    the names analysts use,
+    published/parquet -> current/parquet                         links made once
+
+So the DuckDB file and the Parquet files always come from the same version, whenever
+the publishing process dies: before the swap the old version stands, after it the new
+one. meta.snapshot.snapshot_id names the version, in the DuckDB file, in
+parquet/meta.snapshot.parquet and in every Parquet file's key-value metadata
+(`snapshot_id`). Readers that opened the old version keep it: the previous version is
+kept until the next publication; older ones and versions a crash left unfinished are
+removed. (A reader that wants several Parquet files of one version resolves
+`published/current` once.)
 
 Every column goes through its mask from schemas.catalogue (grade metadata): names keep
 their first character, addresses lose their house numbers, coordinates are rounded,
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +44,16 @@ import duckdb
 
 from schemas.catalogue import TABLES, CatalogueError, Column, PublishedTable
 
+from .db import LockWait, wait_for_lock
+from .faults import fault_point
+
 SNAPSHOT = "silobridge.duckdb"
 PARQUET = "parquet"
+VERSIONS = "versions"
+CURRENT = "current"
+#: the fault points of a publication (warehouse.faults), in order
+PUBLISH_POINTS = ("publish:written", "publish:link-made", "publish:linked-snapshot",
+                  "publish:linked-parquet", "publish:switched", "publish:tidied")
 
 # The masks of schemas.pii, in SQL. RE2 has no lookbehind: the neighbours are captured
 # and put back.
@@ -83,43 +102,77 @@ class SnapshotError(Exception):
 class PublishSummary:
     path: Path
     parquet: Path
+    version: str = ""
     tables: dict[str, int] = field(default_factory=dict)
     withheld: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "parquet": str(self.parquet), "tables": self.tables,
-                "withheld_columns": self.withheld}
+        return {"path": str(self.path), "parquet": str(self.parquet), "version": self.version,
+                "tables": self.tables, "withheld_columns": self.withheld}
 
 
 def publish(warehouse: Path, out_dir: Path, pseudonym_key: str,
-            tables: tuple[PublishedTable, ...] = TABLES) -> PublishSummary:
-    """Write the snapshot aside, then move it into place."""
+            tables: tuple[PublishedTable, ...] = TABLES,
+            wait: LockWait | None = None) -> PublishSummary:
+    """Write a new version in its own folder, then swap it in (see the module's
+    docstring). `wait`: how long to wait for another process holding the warehouse."""
     if not re.fullmatch(r"[0-9a-f]{16,}", pseudonym_key):
         raise SnapshotError("the pseudonym key must be lowercase hex")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    aside = out_dir / f".{SNAPSHOT}.{version}"
-    parquet_dir = out_dir / f"{PARQUET}-{version}"
-    summary = PublishSummary(out_dir / SNAPSHOT, out_dir / PARQUET)
+    version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(2)}"
+    folder = out_dir / VERSIONS / version
+    folder.mkdir(parents=True)
+    summary = PublishSummary(out_dir / SNAPSHOT, out_dir / PARQUET, version)
     try:
-        _write(warehouse, aside, parquet_dir, pseudonym_key, tables, summary)
-    except Exception:
-        aside.unlink(missing_ok=True)
-        shutil.rmtree(parquet_dir, ignore_errors=True)
+        _write(warehouse, folder, pseudonym_key, tables, summary, wait)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    os.replace(aside, out_dir / SNAPSHOT)
-    link = out_dir / f".{PARQUET}.{version}"
-    link.symlink_to(parquet_dir.name)
-    os.replace(link, out_dir / PARQUET)
-    _tidy(out_dir, keep={parquet_dir.name})
+    fault_point("publish:written")
+    # the names analysts use go through `current`: made once, before the first `current`
+    # exists (so they show nothing rather than half), or once over the layout of earlier
+    # releases (a file, and a link straight to a Parquet folder)
+    _point(out_dir / SNAPSHOT, f"{CURRENT}/{SNAPSHOT}", version)
+    fault_point("publish:linked-snapshot")
+    _point(out_dir / PARQUET, f"{CURRENT}/{PARQUET}", version)
+    fault_point("publish:linked-parquet")
+    previous = _current(out_dir)
+    _point(out_dir / CURRENT, f"{VERSIONS}/{version}", version)  # the one swap
+    fault_point("publish:switched")
+    _tidy(out_dir, keep={version, previous})
+    fault_point("publish:tidied")
     return summary
 
 
-def _write(warehouse: Path, path: Path, parquet_dir: Path, pseudonym_key: str,
-           tables: tuple[PublishedTable, ...], summary: PublishSummary) -> None:
-    con = duckdb.connect(str(path))
+def _current(out_dir: Path) -> str | None:
+    """The version `current` points to, if any."""
     try:
-        con.execute(f"ATTACH {_literal(str(warehouse))} AS wh (READ_ONLY)")
+        return Path(os.readlink(out_dir / CURRENT)).name
+    except OSError:
+        return None
+
+
+def _point(link: Path, target: str, version: str) -> None:
+    """Make `link` a symlink to `target`, atomically (a link beside it, renamed over)."""
+    try:
+        if os.readlink(link) == target:
+            return
+    except OSError:
+        pass  # not a link yet (absent, or a file of the earlier layout)
+    aside = link.with_name(f".{link.name}.{version}")
+    aside.unlink(missing_ok=True)
+    aside.symlink_to(target)
+    fault_point("publish:link-made")
+    os.replace(aside, link)
+
+
+def _write(warehouse: Path, folder: Path, pseudonym_key: str,
+           tables: tuple[PublishedTable, ...], summary: PublishSummary,
+           wait: LockWait | None) -> None:
+    parquet_dir = folder / PARQUET
+    con = duckdb.connect(str(folder / SNAPSHOT))
+    try:
+        wait_for_lock(lambda: con.execute(f"ATTACH {_literal(str(warehouse))} AS wh "
+                                          "(READ_ONLY)"), warehouse, wait)
         con.execute(MACROS)
         con.execute(HIDE)
         con.execute("CREATE SCHEMA meta")
@@ -131,13 +184,15 @@ def _write(warehouse: Path, path: Path, parquet_dir: Path, pseudonym_key: str,
                     "label_en VARCHAR)")
         con.executemany("INSERT INTO meta.tables VALUES (?, ?, ?)",
                         [(t.name, t.zh, t.en) for t in tables])
-        con.execute("CREATE TABLE meta.snapshot AS SELECT now() AS published_at, "
-                    "(SELECT max(as_of) FROM marts.as_of) AS data_as_of")
+        con.execute("CREATE TABLE meta.snapshot AS SELECT ? AS snapshot_id, "
+                    "now() AS published_at, (SELECT max(as_of) FROM marts.as_of) AS data_as_of",
+                    [summary.version])
         con.execute("DETACH wh")
         parquet_dir.mkdir()
-        for name in [t.name for t in tables] + ["meta.columns", "meta.tables"]:
+        tag = f"KV_METADATA {{snapshot_id: {_literal(summary.version)}}}"
+        for name in [t.name for t in tables] + ["meta.columns", "meta.tables", "meta.snapshot"]:
             target = parquet_dir / f"{name}.parquet"
-            con.execute(f"COPY {name} TO {_literal(str(target))} (FORMAT parquet)")
+            con.execute(f"COPY {name} TO {_literal(str(target))} (FORMAT parquet, {tag})")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -200,14 +255,20 @@ def _masked(table: PublishedTable, column: str, meta: Column, pseudonym_key: str
                          "it may not be published in any form")
 
 
-def _tidy(out_dir: Path, keep: set[str]) -> None:
-    """Drop Parquet versions but the newest two, and snapshots left aside by crashes."""
-    versions = sorted(p for p in out_dir.glob(f"{PARQUET}-*") if p.is_dir())
-    for old in versions[:-2]:
+def _tidy(out_dir: Path, keep: set[str | None]) -> None:
+    """Drop every version but `keep` (the new one and the one readers may still have
+    open), links a crash left aside, and the folders of the earlier layout."""
+    for old in (out_dir / VERSIONS).iterdir():
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+    for left in out_dir.glob(".*"):
+        if left.is_symlink():
+            left.unlink(missing_ok=True)
+    # the layout of earlier releases: snapshots written aside, versioned Parquet folders
     for left in out_dir.glob(f".{SNAPSHOT}.*"):
         left.unlink(missing_ok=True)
+    for left in out_dir.glob(f"{PARQUET}-*"):
+        shutil.rmtree(left, ignore_errors=True)
 
 
 def _ident(name: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .db import transaction
 from .golden import golden_sql, parties_sql
 
 
@@ -108,23 +109,19 @@ def record_receipts(con: duckdb.DuckDBPyConnection, run_id: str, batch_no: int, 
     })
     con.register("_receipts", table)
     try:
-        con.execute("BEGIN")
-        con.execute("""
-            INSERT INTO ops.sync_receipts
-            SELECT $run, $batch, $target, case_key, content_hash, remote_id, result, now()
-            FROM _receipts""", {"run": run_id, "batch": batch_no, "target": target})
-        con.execute("""
-            INSERT INTO ops.sync_ledger
-            SELECT $target, case_key, content_hash, remote_id, result, $run, now()
-            FROM _receipts
-            ON CONFLICT (target, case_key) DO UPDATE SET
-                content_hash = excluded.content_hash, remote_id = excluded.remote_id,
-                result = excluded.result, run_id = excluded.run_id,
-                synced_at = excluded.synced_at""", {"run": run_id, "target": target})
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con, "sync_receipts"):
+            con.execute("""
+                INSERT INTO ops.sync_receipts
+                SELECT $run, $batch, $target, case_key, content_hash, remote_id, result, now()
+                FROM _receipts""", {"run": run_id, "batch": batch_no, "target": target})
+            con.execute("""
+                INSERT INTO ops.sync_ledger
+                SELECT $target, case_key, content_hash, remote_id, result, $run, now()
+                FROM _receipts
+                ON CONFLICT (target, case_key) DO UPDATE SET
+                    content_hash = excluded.content_hash, remote_id = excluded.remote_id,
+                    result = excluded.result, run_id = excluded.run_id,
+                    synced_at = excluded.synced_at""", {"run": run_id, "target": target})
     finally:
         con.unregister("_receipts")
 

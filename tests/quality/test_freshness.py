@@ -51,7 +51,9 @@ def test_a_stalled_schedule_makes_its_source_stale(con: duckdb.DuckDBPyConnectio
 def test_a_failing_source_is_named_with_its_error_class(
         con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
-        INSERT INTO ops.runs VALUES ('extract-province-late', 'extract', 'province',
+        INSERT INTO ops.runs (run_id, kind, source, started_at, finished_at,
+                              status, error, summary)
+        VALUES ('extract-province-late', 'extract', 'province',
             now(), now(), 'failed', 'province cases?pageNo=1: HTTP 502 (gave up after 6 '
             || 'attempts)', NULL)""")
     status = {s["source"]: s for s in source_status(con)}
@@ -66,14 +68,18 @@ def test_volume_needs_history_then_flags_a_drop(con: duckdb.DuckDBPyConnection) 
     assert _by_source(check_volume(con, "v1"))[("volume_in_range", "county")].success
     for k, read in enumerate((120, 130, 110)):  # three earlier runs, median 120
         con.execute(f"""
-            INSERT INTO ops.runs VALUES ('ingest-county-old{k}', 'ingest', 'county',
+            INSERT INTO ops.runs (run_id, kind, source, started_at, finished_at,
+                                  status, error, summary)
+            VALUES ('ingest-county-old{k}', 'ingest', 'county',
                 now() - INTERVAL {10 - k} DAY, now() - INTERVAL {10 - k} DAY, 'ok', NULL, NULL);
             INSERT INTO ops.accounting VALUES ('ingest-county-old{k}', 'ingest', 'county',
                 NULL, {read}, {read}, 0, 0, now())""")
     steady = _by_source(check_volume(con, "v2"))[("volume_in_range", "county")]
     assert steady.success and steady.observed == pytest.approx(124 / 120, rel=0.05)
     con.execute("""
-        INSERT INTO ops.runs VALUES ('ingest-county-new', 'ingest', 'county',
+        INSERT INTO ops.runs (run_id, kind, source, started_at, finished_at,
+                              status, error, summary)
+        VALUES ('ingest-county-new', 'ingest', 'county',
             now() + INTERVAL 1 MINUTE, now() + INTERVAL 1 MINUTE, 'ok', NULL, NULL);
         INSERT INTO ops.accounting VALUES ('ingest-county-new', 'ingest', 'county', NULL,
             20, 20, 0, 0, now())""")

@@ -114,7 +114,7 @@ def test_no_clear_number_in_the_snapshot_its_parquet_the_reports_or_the_logs(
         assert len(tables) >= 15
         leaks = {k: v for t in tables for k, v in _leaks(con, t).items()}
         parquet = sorted((out / PARQUET).glob("*.parquet"))
-        assert len(parquet) == len(tables) - 1  # all but meta.snapshot
+        assert len(parquet) == len(tables)
         leaks |= {k: v for f in parquet
                   for k, v in _leaks(con, f"read_parquet('{f}')").items()}
     finally:

@@ -26,6 +26,7 @@ from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
 from silobridge.settings import SOURCE_NAMES, Settings
 from silobridge.sync import reconcile_step, sync_step
+from warehouse.faults import ENV_ACTION, ENV_POINT
 
 FAST = {"backoff_initial_s": 0.02, "backoff_max_s": 0.2, "max_attempts": 8}
 
@@ -219,7 +220,7 @@ def test_an_expired_key_fails_at_once_and_sends_nothing(home: Path) -> None:
         assert json.loads(result.output)["error_class"] == "SourceAuthError"
 
 
-def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
+def test_a_crash_mid_sync_stores_nothing_twice(home: Path, tmp_path: Path) -> None:
     with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         check = reconcile_step(_settings(home, gateway.url))
         keys = [k for (k,) in _warehouse(
@@ -227,31 +228,29 @@ def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
         assert len(keys) == check.states.total() - check.states["unkeyed"]
         held_before = dict(_platform(home, "SELECT ysjbh, count(*) FROM mdjf_sj "
                                            "WHERE ysjbh IS NOT NULL GROUP BY ysjbh"))
+        # the sync stops inside the transaction that stores the third batch's receipts
+        # (warehouse.faults), and is killed there: two batches acknowledged, the third
+        # uploaded to the province with its receipts lost
+        inside = tmp_path / "storing-the-third-receipts"
         env = {**os.environ, "SILOBRIDGE_HOME": str(home),
                "SILOBRIDGE_PROVINCE__BASE_URL": gateway.url,
-               "SILOBRIDGE_PROVINCE__BACKOFF_INITIAL_S": "0.05",
-               "SILOBRIDGE_PROVINCE__MAX_ATTEMPTS": "100",
-               "SILOBRIDGE_SYNC__BATCH_SIZE": "10"}
+               "SILOBRIDGE_SYNC__BATCH_SIZE": "10",
+               ENV_POINT: "sync_receipts:commit#3", ENV_ACTION: f"hold:{inside}"}
         proc = subprocess.Popen([str(Path(sys.executable).parent / "silobridge"), "sync"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 60
-            while _platform(home, "SELECT count(*) FROM mdjf_upload")[0][0] < 20:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.005)
-            # the province is down from here on: the sync sits in its retries, and dies
-            gateway.configure(fail_rate=1.0)
-            time.sleep(0.3)
+            while not inside.exists():
+                assert proc.poll() is None, "the sync ended before its third batch"
+                time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             assert proc.wait(10) == -signal.SIGKILL
         finally:
             if proc.poll() is None:
                 proc.kill()
-        gateway.configure(fail_rate=0.0)
         acknowledged = _warehouse(home, "SELECT count(*) FROM ops.sync_ledger")[0][0]
-        assert 20 <= acknowledged < len(keys)
-        # and a crash between an upload and its receipts: the province has the batch, we
-        # lost its receipts
+        assert acknowledged == 20 < len(keys)
+        assert _platform(home, "SELECT count(*) FROM mdjf_upload")[0][0] == 30
+        # and receipts lost by hand too, of batches the ledger had
         lost = _warehouse(home, "SELECT case_key FROM ops.sync_ledger ORDER BY case_key "
                                 "LIMIT 5")
         con = duckdb.connect(str(home / "warehouse.duckdb"))
@@ -260,7 +259,8 @@ def test_a_crash_mid_sync_stores_nothing_twice(home: Path) -> None:
 
         resumed = sync_step(_settings(home, gateway.url))
         assert resumed.sent == len(keys) - acknowledged + len(lost)
-        assert resumed.results["未变"] == len(lost)
+        # the province upserts by the county's number: what it had is 'unchanged'
+        assert resumed.results["未变"] == len(lost) + 10
         assert resumed.reconciliation is not None
         assert resumed.reconciliation.states["missing"] == 0
         assert resumed.reconciliation.states["conflicting"] == 0

@@ -18,10 +18,10 @@ import pytest
 from mockworld.gateway import ProvinceGateway
 from mockworld.spec import WorldSpec
 from mockworld.world import advance, generate
-from silobridge.bench_merge import replicate
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step, run_pipeline, score_step
 from silobridge.settings import SOURCE_NAMES, Settings
+from warehouse.faults import ENV_ACTION, ENV_POINT
 
 #: the `checksums` fixture (tests/warehouse/conftest.py)
 Checksums = Callable[..., dict[str, str]]
@@ -68,15 +68,8 @@ def test_running_twice_on_unchanged_sources_changes_nothing(home: Path,
     assert second.merge.cases_changed == second.merge.timeline_added == 0
 
 
-def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, template: Path,
-                                                               tmp_path: Path,
+def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, tmp_path: Path,
                                                                checksums: Checksums) -> None:
-    # five copies of the world's staging (own ids and dates), so that the merge runs for
-    # seconds and the kill below lands inside its transaction
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    (base,) = con.execute("SELECT count(*) FROM staging.cases").fetchall()[0]
-    con.close()
-    replicate(template / "warehouse.duckdb", home / "warehouse.duckdb", 5 * base)
     before = checksums(home)
     assert before["cases"] == "empty"
     script = (
@@ -85,17 +78,23 @@ def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, templ
         "from silobridge.run import merge_step\n"
         "from silobridge.settings import Settings\n"
         f"settings = Settings(home=Path({str(home)!r}))\n"
-        "print('merging', flush=True)\n"
         "merge_step(settings)\n"
         "print('merged', flush=True)\n")
+    # the merge stops inside its transaction, all its work done but the COMMIT, and says
+    # so (warehouse.faults): the kill lands there however fast the machine is
+    inside = tmp_path / "inside-the-merge"
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "merging"
-    time.sleep(1.0)  # well inside the transaction: the default world's merge takes seconds
-    proc.send_signal(signal.SIGKILL)
-    rest = proc.stdout.read()
-    assert proc.wait() == -signal.SIGKILL and "merged" not in rest
+                            env={**os.environ, ENV_POINT: "merge:commit",
+                                 ENV_ACTION: f"hold:{inside}"})
+    try:
+        wait_for(inside, proc)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.stdout is not None
+        rest = proc.stdout.read()
+        assert proc.wait() == -signal.SIGKILL and "merged" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert checksums(home) == before
 
     # the next run converges to what an uninterrupted merge gives
@@ -104,6 +103,13 @@ def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, templ
     merge_step(Settings(home=uninterrupted))
     merge_step(Settings(home=home))
     assert checksums(home, with_runs=False) == checksums(uninterrupted, with_runs=False)
+
+
+def wait_for(marker: Path, proc: subprocess.Popen[str]) -> None:
+    """Until the process reached its fault point (or died trying)."""
+    while not marker.exists():
+        assert proc.poll() is None, "the process ended before it reached the fault point"
+        time.sleep(0.01)
 
 
 def test_new_data_updates_golden_timeline_and_history(home: Path) -> None:

@@ -1,10 +1,12 @@
 """The analyst snapshot's mechanics: masks in SQL agree with schemas.pii, every published
 column is graded and labelled, ungraded or clear personal columns stop the publication,
-and a new snapshot replaces the old one atomically under a reader."""
+a new snapshot replaces the old one atomically under a reader, and a publication killed
+at any step leaves the DuckDB file and the Parquet files of one version."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ import pytest
 from schemas.catalogue import TABLES, CatalogueError
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
 from warehouse.db import session
-from warehouse.snapshot import MACROS, PARQUET, SNAPSHOT, publish
+from warehouse.faults import ENV_ACTION, ENV_POINT
+from warehouse.snapshot import CURRENT, MACROS, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
 
 KEY = "0f" * 16
 
@@ -128,13 +131,14 @@ def test_an_ungraded_column_stops_publication_and_the_old_snapshot_stays(
         warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
     publish(warehouse, out, KEY)
-    before = (out / SNAPSHOT).stat().st_ino, os.readlink(out / PARQUET)
+    before = (out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)
     with session(warehouse) as con:
         con.execute("ALTER TABLE core.cases ADD COLUMN caller_note VARCHAR")
     with pytest.raises(CatalogueError, match=r"caller_note.*has no grade"):
         publish(warehouse, out, KEY)
-    assert ((out / SNAPSHOT).stat().st_ino, os.readlink(out / PARQUET)) == before
+    assert ((out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)) == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert len(list((out / VERSIONS).iterdir())) == 1  # the failed version is gone
 
 
 def test_a_clear_personal_number_is_never_published(warehouse: Path, tmp_path: Path) -> None:
@@ -164,6 +168,78 @@ def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
         assert fresh.stdout.strip() == "resolved"
     finally:
         reader.close()
-    publish(warehouse, out, KEY)
-    versions = sorted(p.name for p in out.glob(f"{PARQUET}-*"))
-    assert len(versions) == 2 and os.readlink(out / PARQUET) == versions[-1]
+    newest = publish(warehouse, out, KEY).version
+    # this one and the one before it, for readers still on it
+    versions = sorted(p.name for p in (out / VERSIONS).iterdir())
+    assert len(versions) == 2 and os.readlink(out / CURRENT) == f"{VERSIONS}/{newest}"
+
+
+def _published_versions(out: Path) -> tuple[str, set[str]] | None:
+    """(the DuckDB snapshot's id, the ids every published Parquet file carries), or None
+    when nothing is published yet."""
+    if not (out / SNAPSHOT).exists() and not (out / PARQUET).exists():
+        return None
+    con = duckdb.connect(str(out / SNAPSHOT), read_only=True)
+    try:
+        (snapshot_id,) = con.execute("SELECT snapshot_id FROM meta.snapshot").fetchall()[0]
+        files = sorted((out / PARQUET).glob("*.parquet"))
+        assert {f.name for f in files} >= {f"{t.name}.parquet" for t in TABLES}
+        ids = {v for (v,) in con.execute(
+            f"SELECT snapshot_id FROM read_parquet('{out / PARQUET}/meta.snapshot.parquet')"
+            ).fetchall()}
+        for f in files:
+            ids |= {v.decode() for (v,) in con.execute(
+                "SELECT value FROM parquet_kv_metadata(?) WHERE key = 'snapshot_id'",
+                [str(f)]).fetchall()}
+    finally:
+        con.close()
+    return snapshot_id, ids
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first publication", "next"])
+@pytest.mark.parametrize("point", PUBLISH_POINTS)
+def test_a_publication_killed_at_any_step_leaves_one_version_then_converges(
+        warehouse: Path, tmp_path: Path, point: str, first: bool) -> None:
+    out = tmp_path / "published"
+    if not first:
+        publish(warehouse, out, KEY)
+        with session(warehouse) as con:
+            con.execute("UPDATE core.cases SET status = 'resolved'")
+    before = _published_versions(out)
+    script = ("import sys; from pathlib import Path; from warehouse.snapshot import publish; "
+              f"publish(Path(sys.argv[1]), Path(sys.argv[2]), {KEY!r})")
+    killed = subprocess.run([sys.executable, "-c", script, str(warehouse), str(out)],
+                            env={**os.environ, ENV_POINT: point, ENV_ACTION: "kill"},
+                            capture_output=True, text=True, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # it reached the point
+    after = _published_versions(out)
+    if after is not None:  # the DuckDB file and every Parquet file: one version
+        assert after[1] == {after[0]}
+    if before is not None:  # the old version, or the new one: nothing else
+        assert after is not None and (after == before or after[0] > before[0])
+
+    rerun = publish(warehouse, out, KEY)
+    assert _published_versions(out) == (rerun.version, {rerun.version})
+    con = duckdb.connect(str(out / SNAPSHOT), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM core.cases").fetchall() == [
+            ("in_progress",) if first else ("resolved",)]
+    finally:
+        con.close()
+    # the version before is kept for its readers; whatever the crash left is gone
+    assert len(list((out / VERSIONS).iterdir())) <= 2
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert (out / VERSIONS / rerun.version).is_dir()
+
+
+def test_a_snapshot_of_the_earlier_layout_is_taken_over(warehouse: Path,
+                                                        tmp_path: Path) -> None:
+    # earlier releases: the DuckDB file renamed into place, parquet -> parquet-<v>/
+    out = tmp_path / "published"
+    out.mkdir()
+    (out / SNAPSHOT).write_bytes(b"old snapshot")
+    (out / "parquet-20260101T000000000000").mkdir()
+    (out / PARQUET).symlink_to("parquet-20260101T000000000000")
+    summary = publish(warehouse, out, KEY)
+    assert _published_versions(out) == (summary.version, {summary.version})
+    assert sorted(p.name for p in out.iterdir()) == [CURRENT, PARQUET, SNAPSHOT, VERSIONS]
