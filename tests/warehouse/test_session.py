@@ -168,9 +168,9 @@ def test_a_recycled_pid_is_not_taken_for_the_run_s_process() -> None:
 
 def test_a_failed_transaction_sets_its_sequences_back(tmp_path: Path) -> None:
     with session(tmp_path / "warehouse.duckdb") as con:
-        con.execute("SELECT nextval('core.case_seq')")
+        con.execute("SELECT nextval('quarantine.id_seq')")
         with pytest.raises(RuntimeError), transaction(con, "test"):
-            con.execute("SELECT nextval('core.case_seq') FROM range(5)").fetchall()
+            con.execute("SELECT nextval('quarantine.id_seq') FROM range(5)").fetchall()
             raise RuntimeError("stop")
         # DuckDB alone would give 7: the five numbers of the failed transaction skipped
-        assert con.execute("SELECT nextval('core.case_seq')").fetchall() == [(2,)]
+        assert con.execute("SELECT nextval('quarantine.id_seq')").fetchall() == [(2,)]
