@@ -109,8 +109,10 @@ def _opener(pii: Vault) -> Callable[[str, Mapping[str, Any]], str | None]:
 
 
 def sync_step(settings: Settings, *, reconcile: bool = True,
-              mapping: OutboundMapping | None = None) -> SyncSummary:
-    """Send new and changed county cases to the province; then reconcile (by default)."""
+              mapping: OutboundMapping | None = None,
+              province: ProvinceApiConnector | None = None) -> SyncSummary:
+    """Send new and changed county cases to the province; then reconcile (by default).
+    `province`: the connector to use (default: one built from settings.province)."""
     started = time.perf_counter()
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
@@ -128,12 +130,13 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
             summary.unchanged += 1
             continue
         pending.append((key, digest, case, parties))
-    connector = ProvinceApiConnector(settings.province)
+    connector = province or ProvinceApiConnector(settings.province)
     try:
         if pending:
             summary.sent = _send(settings, mapping, connector, summary, pending)
         if reconcile:
-            summary.reconciliation = reconcile_step(settings, summary.run_id, mapping)
+            summary.reconciliation = reconcile_step(settings, summary.run_id, mapping,
+                                                    province=connector)
     except Exception as e:
         summary.seconds = time.perf_counter() - started
         with session(settings.warehouse_path) as con:
@@ -175,11 +178,12 @@ def _send(settings: Settings, mapping: OutboundMapping, connector: ProvinceApiCo
 
 
 def reconcile_step(settings: Settings, run_id: str | None = None,
-                   mapping: OutboundMapping | None = None) -> Reconciliation:
+                   mapping: OutboundMapping | None = None, *,
+                   province: ProvinceApiConnector | None = None) -> Reconciliation:
     """Compare every county case with the province's copy of it, and record the result."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
-    held = ProvinceApiConnector(settings.province).read_all(cfg.county_code)
+    held = (province or ProvinceApiConnector(settings.province)).read_all(cfg.county_code)
     copies: dict[str, list[dict[str, Any]]] = {}
     for row in held.values():
         if row.get(mapping.key):
