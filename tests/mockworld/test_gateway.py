@@ -35,7 +35,7 @@ from mockworld.world import generate
 
 CASES = "/api/v1/mdjf/cases"
 #: one client for the module: a new one per request costs an SSL context each time
-HTTP = httpx.Client(timeout=5)
+HTTP = httpx.Client(timeout=60)  # per read; liveness only
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -339,7 +339,7 @@ def test_concurrent_requests(gateway: ProvinceGateway, world: Path) -> None:
     total = store(world, "SELECT count(*) FROM mdjf_sj")[0][0]
 
     def fetch_pages() -> list[int]:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=60) as client:
             return [client.get(gateway.url + CASES, params=signed() | {"pageNo": n}).json()
                     ["dataCount"] for n in range(1, 6)]
 
