@@ -24,7 +24,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_TIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_TIME_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
 
 
 def parse_time(text: str) -> datetime:
@@ -32,11 +32,13 @@ def parse_time(text: str) -> datetime:
 
 
 def is_time(text: str | None) -> bool:
-    """True for text that starts with a time like 2026-09-01 08:00:00."""
-    if not text or not _TIME_SHAPE.match(text):
+    """True for text that starts with a time like 2026-09-01 08:00:00 (a real one: not
+    30 February). Called for every row, so without strptime (some 30 times slower)."""
+    match = _TIME_SHAPE.match(text) if text else None
+    if match is None:
         return False
     try:
-        parse_time(text)
+        datetime(*map(int, match.groups()))
     except ValueError:
         return False
     return True

@@ -464,9 +464,8 @@ def _row(element: Element) -> tuple[dict[str, Any], str | None]:
 
 def _last_time(elements: list[Element]) -> str | None:
     """The latest readable zjgxsj on a page: where the next keyset query starts."""
-    times = [t for e in elements if e.value is not None
-             and is_time(t := to_text(e.value.get("zjgxsj")))]
-    return max(times, default=None)
+    texts = {to_text(e.value.get("zjgxsj")) for e in elements if e.value is not None}
+    return max((t for t in texts if is_time(t)), default=None)
 
 
 class _PageGuard:

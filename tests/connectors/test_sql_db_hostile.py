@@ -94,14 +94,15 @@ def test_null_keys_are_rejected_and_paging_goes_on(tmp_path: Path) -> None:
 def test_rows_without_a_readable_update_time_are_rejected(tmp_path: Path) -> None:
     db = database(tmp_path / "c.db", [
         (1, 1, "a", T), (2, 2, "b", None), (3, 3, "c", 20260901), (4, 4, "d", "yesterday"),
-        (5, 5, "e", b"\x00\x01"), (6, 6, "f", "2026-02-30 08:00:00"), (7, 7, "g", 1.5)])
+        (5, 5, "e", b"\x00\x01"), (6, 6, "f", "2026-02-30 08:00:00"), (7, 7, "g", 1.5),
+        (8, 8, "h", "２０２６-09-01 08:00:00")])  # full-width digits
     batches = list(connector(db, batch_size=2).extract(None))
-    assert sorted(tags(batches)) == list(range(1, 8))
+    assert sorted(tags(batches)) == list(range(1, 9))
     null = ("missing_key: updated column updated_at is NULL: the row has no place in the "
             "incremental order")
     garbled = "impossible_date: updated column updated_at is not a time like 2026-09-01 08:00:00"
     assert reasons(batches) == {2: null, 3: garbled, 4: garbled, 5: garbled, 6: garbled,
-                                7: garbled}
+                                7: garbled, 8: garbled}
     assert batches[-1].cursor["high"] == T  # only a readable time moves the watermark
     assert list(connector(db, batch_size=2).extract(batches[-1].cursor)) == []
 
