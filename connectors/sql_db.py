@@ -23,17 +23,19 @@ never a crash: a NULL key (missing_key), a NULL updated column (missing_key), an
 value that is not a time (impossible_date), text that is not UTF-8 in a SQLite column
 (bad_encoding; the column is named, the value is not). The keyset never compares with
 NULL: a full extraction reads in passes, rows with a NULL updated column (by key), then
-rows with a NULL key (by offset, in the database's order: they have nothing stabler),
-then the rest by (updated, key); an incremental run reads the last two. Child rows whose
+rows with a NULL key (by updated column and offset: they have nothing stabler), then the
+rest by (updated, key); an incremental run reads the last two. Child rows whose
 foreign key names no case are never read; a key and a foreign key of different types
 (1 and 1.0) still match, as they do in the database.
 
 Limits, by design
 - A row written with an updated-at older than (watermark - lookback) is never seen by an
   incremental run (see the test `test_update_older_than_lookback_is_missed`).
-- Rows whose updated column is NULL or not text are read by a full extraction only.
-- Rows without a key are read by offset: a writer inserting such rows during a read may
-  shift one into a page already read (it is then read by the next full extraction).
+- Rows whose updated column is NULL (or, in SQLite, a number, which sorts before any
+  text) are read by a full extraction only.
+- Rows without a key are read by offset: a writer adding or removing such rows during a
+  read may make one be read twice (the second copy is dropped by its hash) or skipped
+  until the next run.
 - Deleted rows are not noticed.
 
 Errors: a missing URL or database file is a `SourceNotFoundError`; a missing table or
