@@ -4,20 +4,44 @@ Each extraction asks for records updated at or after (watermark − lookback), s
 committed late with an earlier timestamp are still caught; the cursor remembers the
 (key → raw hash) of every record it handed over inside that window, so a record seen
 before is dropped unless it changed. That keeps "nothing lost" and "nothing twice" both.
+
+Only readable times move the watermark: a row whose updated-at is missing or not a time
+is an error record for the connector, remembered (`remember`) so that a re-read does not
+repeat it, but never the start of the next query. A stored cursor whose `high` is not a
+time (written before this rule) is read as no cursor: a full extraction, whose rows the
+warehouse counts as duplicates, rather than a crash or a guess.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TIME_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
 
 
 def parse_time(text: str) -> datetime:
     return datetime.strptime(text[:19], TIME_FORMAT)
+
+
+def is_time(text: str | None) -> bool:
+    """True for text that starts with a time like 2026-09-01 08:00:00 (a real one: not
+    30 February). Called for every row, so without strptime (some 30 times slower)."""
+    match = _TIME_SHAPE.match(text) if text else None
+    if match is None:
+        return False
+    try:
+        datetime(*map(int, match.groups()))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -34,14 +58,22 @@ class Watermark:
     def from_cursor(cls, cursor: Mapping[str, Any] | None, lookback: timedelta) -> Watermark:
         if not cursor:
             return cls(lookback)
-        seen = {k: (v[0], v[1]) for k, v in cursor.get("seen", {}).items()}
-        return cls(lookback, cursor.get("high"), seen)
+        high = cursor.get("high")
+        if high is not None and not is_time(high):
+            log.warning("cursor high %r is not a time: extracting everything again", high)
+            return cls(lookback)
+        seen = {str(k): (str(v[0]), str(v[1] or "")) for k, v in cursor.get("seen", {}).items()}
+        return cls(lookback, high, seen)
 
     def since(self) -> str | None:
         """Where the next query starts: the watermark minus the lookback."""
         if self.high is None:
             return None
-        return (parse_time(self.high) - self.lookback).strftime(TIME_FORMAT)
+        try:
+            start = parse_time(self.high) - self.lookback
+        except OverflowError:  # a watermark in the year 1
+            return "0001-01-01 00:00:00"
+        return start.isoformat(" ", "seconds")  # strftime does not pad years before 1000
 
     def admit(self, key: str, raw_hash: str, updated: str | None) -> bool:
         """True if the record is new or changed since it was last handed over."""
@@ -49,12 +81,28 @@ class Watermark:
         return before is None or before[0] != raw_hash
 
     def record(self, key: str, raw_hash: str, updated: str | None) -> None:
-        """Note a record as handed over (call once its batch is built)."""
-        if updated is None:
+        """Note a record as handed over (call once its batch is built). Only a readable
+        time moves the watermark."""
+        if not updated or not _TIME_SHAPE.match(updated):
             return
         self.seen[key] = (raw_hash, updated)
-        if self.high is None or updated > self.high:
+        # parsed only when it would become the watermark: since() must be able to read it
+        if (self.high is None or updated > self.high) and is_time(updated):
+            if self.high is None:
+                self._date_the_undated(updated)
             self.high = updated
+
+    def remember(self, key: str, raw_hash: str, updated: str | None) -> None:
+        """Note an error record as handed over, without moving the watermark. `updated`
+        (any text) decides how long it is remembered, as for records; without one, the
+        watermark at this point stands in for it (None: the first one to come)."""
+        self.seen[key] = (raw_hash, updated or self.high or "")
+
+    def _date_the_undated(self, first: str) -> None:
+        # read before the first record, so the source ordered them before it
+        for key, (raw_hash, updated) in self.seen.items():
+            if not updated:
+                self.seen[key] = (raw_hash, first)
 
     def to_cursor(self) -> dict[str, Any]:
         """The JSON-ready cursor, keeping only what the next lookback window can need."""

@@ -18,10 +18,24 @@ How it reads
 - The `Watermark` drops records handed over before and unchanged (same key, same raw
   hash), so the lookback window catches late commits without repeating rows.
 
+Rows that cannot take part in the keyset order are error records (connectors.rejects),
+never a crash: a NULL key (missing_key), a NULL updated column (missing_key), an updated
+value that is not a time (impossible_date), text that is not UTF-8 in a SQLite column
+(bad_encoding; the column is named, the value is not). The keyset never compares with
+NULL: a full extraction reads in passes, rows with a NULL updated column (by key), then
+rows with a NULL key (by updated column and offset: they have nothing stabler), then the
+rest by (updated, key); an incremental run reads the last two. Child rows whose
+foreign key names no case are never read; a key and a foreign key of different types
+(1 and 1.0) still match, as they do in the database.
+
 Limits, by design
 - A row written with an updated-at older than (watermark - lookback) is never seen by an
   incremental run (see the test `test_update_older_than_lookback_is_missed`).
-- Rows whose updated column is NULL are read by a full extraction only.
+- Rows whose updated column is NULL (or, in SQLite, a number, which sorts before any
+  text) are read by a full extraction only.
+- Rows without a key are read by offset: a writer adding or removing such rows during a
+  read may make one be read twice (the second copy is dropped by its hash) or skipped
+  until the next run.
 - Deleted rows are not noticed.
 
 Errors: a missing URL or database file is a `SourceNotFoundError`; a missing table or
@@ -33,9 +47,11 @@ contents (parties' ID and phone numbers): keys, tables and columns only.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -47,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import NullType
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -55,6 +72,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from schemas.reasons import Reason
+
 from .base import LINEAGE_COLUMNS, Cursor, RawBatch
 from .errors import (
     SourceNotFoundError,
@@ -62,13 +81,19 @@ from .errors import (
     TerminalSourceError,
     TransientSourceError,
 )
-from .incremental import Watermark, parse_time
+from .incremental import Watermark, is_time, parse_time
 from .lineage import build_table, to_text, to_texts
+from .rejects import reject
 
 log = logging.getLogger(__name__)
 
 #: keys per IN list: well under SQLite's oldest bound-parameter limit (999)
 _IN_CHUNK = 500
+#: how much of a rejected row's text its error record keeps
+_RAW_TEXT_LIMIT = 64 * 1024
+#: the passes of a full extraction and of an incremental one (see the module docstring)
+_FULL_PASSES = ("untimed", "keyless", "timed")
+_INCREMENTAL_PASSES = ("keyless", "timed")
 #: SQLite's own busy wait; kept short so that waiting on a lock follows the retry policy
 #: below (logged, bounded by max_attempts) instead of hiding inside the driver
 _SQLITE_BUSY_TIMEOUT = 0.25
@@ -155,30 +180,57 @@ class _Schema:
 
 @dataclass
 class _Position:
-    """The last main row read, so a retry resumes after it.
+    """Where the read is, so a retry resumes after the last page read: the pass, and in
+    it the last (updated, key) read (keyset passes) or the rows read so far (keyless)."""
 
-    `nulls` is True while the rows with a NULL updated column are being read (full
-    extractions read those first, in key order).
-    """
-
-    nulls: bool
+    passes: tuple[str, ...]
+    index: int = 0
     updated: Any = None
     key: Any = None
     started: bool = False
+    offset: int = 0
+
+    @property
+    def kind(self) -> str | None:
+        return self.passes[self.index] if self.index < len(self.passes) else None
+
+    def next_pass(self) -> None:
+        self.index += 1
+        self.updated, self.key, self.started, self.offset = None, None, False, 0
+
+
+class _Undecodable(str):
+    """A SQLite text value that is not UTF-8, kept with its bad bytes escaped."""
+
+    __slots__ = ()
+
+
+def _decode_text(data: bytes) -> str:
+    """sqlite3's text_factory: a bad byte rejects its row (bad_encoding), not the run."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(data.decode("utf-8", "backslashreplace"))
 
 
 @dataclass
 class _Page:
     rows: list[Sequence[Any]] = field(default_factory=list)
-    children: dict[str, dict[str | None, list[dict[str, Any]]]] = field(default_factory=dict)
+    #: child name → (joined key → child rows)
+    children: dict[str, dict[Any, list[dict[str, Any]]]] = field(default_factory=dict)
+    #: joined key → "table.column" of a child value that is not UTF-8
+    undecodable: dict[Any, str] = field(default_factory=dict)
 
 
 class SqlConnector:
     """Reads new and changed rows of one table (with its child tables) incrementally."""
 
-    def __init__(self, config: SqlSourceConfig, *, source: str = "county") -> None:
+    def __init__(self, config: SqlSourceConfig, *, source: str = "county",
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        """`sleep` waits between attempts (tests pass one that takes no time)."""
         self.config = config
         self.source = source
+        self._sleep = sleep
 
     # -- the contract -------------------------------------------------------------------
     def extract(self, cursor: Cursor | None) -> Iterator[RawBatch]:
@@ -187,11 +239,12 @@ class SqlConnector:
         watermark = Watermark.from_cursor(cursor, cfg.lookback)
         since = watermark.since()
         engine = self._engine()
-        position = _Position(nulls=since is None)
+        position = _Position(_FULL_PASSES if since is None else _INCREMENTAL_PASSES)
         retrying = Retrying(
             stop=stop_after_attempt(cfg.max_attempts),
             wait=wait_exponential(multiplier=_BACKOFF_FIRST, max=_BACKOFF_MAX),
             retry=retry_if_exception(_is_transient),
+            sleep=self._sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -225,11 +278,14 @@ class SqlConnector:
                 connect_args["timeout"] = _SQLITE_BUSY_TIMEOUT
         try:
             # NullPool: every attempt gets a fresh connection, none outlives extract()
-            return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+            engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
             shown = url.render_as_string(hide_password=True)
             raise TerminalSourceError(self.source, f"cannot use database URL {shown}: "
                                       f"{type(exc).__name__}") from exc
+        if url.get_backend_name() == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_text_factory)
+        return engine
 
     def _sqlite_read_only(self, url: URL) -> URL:
         """The URL opening the same SQLite file read-only, after checking it exists.
@@ -264,21 +320,20 @@ class SqlConnector:
             schema = self._reflect(conn)
             since_value = None if since is None else self._time_value(
                 since, schema.updated_type, conn.dialect.name)
-            while True:
+            while position.kind is not None:
                 page = self._read_page(conn, schema, since_value, position)
                 # end the read transaction before handing over: the caller may take its
                 # time landing the batch, and an open read blocks SQLite's writers
                 conn.rollback()
                 if not page.rows:
-                    if position.nulls:
-                        position.nulls, position.started = False, False
-                        continue
-                    return
+                    position.next_pass()
+                    continue
                 last = page.rows[-1]
                 batch = self._batch(schema, page, watermark)
                 position.updated = last[schema.columns.index(cfg.updated_column)]
                 position.key = last[schema.columns.index(cfg.key_column)]
                 position.started = True
+                position.offset += len(page.rows)
                 if batch is not None:
                     yield batch
 
@@ -341,13 +396,17 @@ class SqlConnector:
         main = schema.main
         upd, key = main.c[cfg.updated_column], main.c[cfg.key_column]
         query = sa.select(*main.c).limit(cfg.batch_size)
-        if position.nulls:
-            query = query.where(upd.is_(None)).order_by(key)
+        timed = upd.is_not(None) if since is None else upd >= since
+        if position.kind == "untimed":
+            query = query.where(upd.is_(None), key.is_not(None)).order_by(key)
             if position.started:
                 query = query.where(key > position.key)
+        elif position.kind == "keyless":
+            # nothing identifies these rows, so they are read by offset
+            where = key.is_(None) if since is None else sa.and_(key.is_(None), timed)
+            query = query.where(where).order_by(upd).offset(position.offset)
         else:
-            query = query.where(upd.is_not(None) if since is None else upd >= since)
-            query = query.order_by(upd, key)
+            query = query.where(timed, key.is_not(None)).order_by(upd, key)
             if position.started:
                 # written so that an index on the updated column can serve the range
                 query = query.where(upd >= position.updated,
@@ -355,27 +414,35 @@ class SqlConnector:
         page = _Page(rows=list(conn.execute(query).all()))
         if page.rows:
             key_at = schema.columns.index(cfg.key_column)
-            keys = [row[key_at] for row in page.rows]
+            keys = [row[key_at] for row in page.rows if row[key_at] is not None]
             for child in schema.children:
-                page.children[child.name] = self._read_children(conn, child, keys)
+                page.children[child.name] = self._read_children(conn, child, keys, page)
         return page
 
-    def _read_children(self, conn: Connection, child: _Child,
-                       keys: list[Any]) -> dict[str | None, list[dict[str, Any]]]:
+    def _read_children(self, conn: Connection, child: _Child, keys: list[Any],
+                       page: _Page) -> dict[Any, list[dict[str, Any]]]:
         fk = child.table.c[child.foreign_key]
         names = [c.name for c in child.table.columns]
-        grouped: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+        fk_at = names.index(child.foreign_key)
+        grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start:start + _IN_CHUNK]
-            query = (sa.select(*child.table.c).where(fk.in_(chunk))
+            # untyped: keys of mixed storage classes must reach the driver as they are
+            keys_param = sa.bindparam("keys", chunk, expanding=True, type_=NullType())
+            query = (sa.select(*child.table.c).where(fk.in_(keys_param))
                      .order_by(*(child.table.c[c] for c in child.order_by)))
             # .all() fetches the chunk in one call; iterating the result fetches row by row
             for row in conn.execute(query).all():
                 values = dict(zip(names, row, strict=True))
+                joined = _join_key(row[fk_at])
                 if not _JSON_SCALARS.issuperset(map(type, row)):
                     values = {n: _json_value(v) for n, v in values.items()}
-                # match on text: a foreign key may come back typed unlike the key it names
-                grouped[to_text(values[child.foreign_key])].append(values)
+                    bad = next((n for n, v in zip(names, row, strict=True)
+                                if type(v) is _Undecodable), None)
+                    if bad is not None:
+                        page.undecodable.setdefault(joined, f"{child.table.name}.{bad}")
+                # a foreign key may come back typed unlike the key it names
+                grouped[joined].append(values)
         return grouped
 
     def _batch(self, schema: _Schema, page: _Page, watermark: Watermark) -> RawBatch | None:
@@ -386,43 +453,55 @@ class SqlConnector:
         if page.rows:  # column by column, so that text values need no call each
             for name, column in zip(schema.columns, zip(*page.rows, strict=True), strict=True):
                 values[name] = to_texts(column)
-        keys = values[cfg.key_column]
+        key_at = schema.columns.index(cfg.key_column)
+        raw_keys = [row[key_at] for row in page.rows]
         for name in child_names:
             grouped = page.children[name]
-            values[name] = [to_text(grouped.get(k, [])) for k in keys]
-        key_at = schema.columns.index(cfg.key_column)
-        rows = [_row_number(row[key_at]) for row in page.rows]
-        table = build_table(self.source, cfg.table, columns, values, rows)
-        updated = values[cfg.updated_column]
+            values[name] = [to_text(grouped.get(_join_key(k), [])) for k in raw_keys]
+        keys, updated = values[cfg.key_column], values[cfg.updated_column]
+        errors = [self._row_error(schema, page, row, k, u)
+                  for row, k, u in zip(page.rows, keys, updated, strict=True)]
+        raws = None
+        if any(errors):
+            raws = [None if e is None else _raw_text(columns, values, i)
+                    for i, e in enumerate(errors)]
+            for c in columns:  # an error record's text is in _raw_text, its columns null
+                values[c] = [None if e else v for v, e in zip(values[c], errors, strict=True)]
+        table = build_table(self.source, cfg.table, columns, values,
+                            [_row_number(k) for k in raw_keys], errors if raws else None, raws)
         hashes = table.column("_raw_hash").to_pylist()
-        keep = [watermark.admit(str(k), h, u)
-                for k, h, u in zip(keys, hashes, updated, strict=True)]
+        # rows without a key are known by their text
+        ids = [f"!{h}" if k is None else k for k, h in zip(keys, hashes, strict=True)]
+        keep = [watermark.admit(k, h, u) for k, h, u in zip(ids, hashes, updated, strict=True)]
         if not any(keep):
             return None
-        for k, h, u, kept in zip(keys, hashes, updated, keep, strict=True):
+        for k, h, u, e, kept in zip(ids, hashes, updated, errors, keep, strict=True):
             if kept:
-                watermark.record(str(k), h, u)
-        self._check_time(watermark, keys, updated)
+                (watermark.record if e is None else watermark.remember)(k, h, u)
         _prune(watermark)
         if not all(keep):
             table = table.filter(keep)
         return RawBatch(source=self.source, origin=cfg.table, records=table, columns=columns,
                         cursor=watermark.to_cursor())
 
-    def _check_time(self, watermark: Watermark, keys: list[str | None],
-                    updated: list[str | None]) -> None:
-        """Fail clearly if the updated column holds something that is not a time."""
-        if watermark.high is None:
-            return
-        try:
-            parse_time(watermark.high)
-        except ValueError as exc:
-            key = next((k for k, u in zip(keys, updated, strict=True)
-                        if u == watermark.high), None)
-            raise SourceProtocolError(
-                self.source, f"column {self.config.updated_column} is not a time like "
-                "2026-09-01 08:00:00", origin=self.config.table,
-                row=_row_number(key)) from exc
+    def _row_error(self, schema: _Schema, page: _Page, row: Sequence[Any], key: str | None,
+                   updated: str | None) -> str | None:
+        """Why a main row cannot be a record (None: it can)."""
+        cfg = self.config
+        if key is None:
+            return reject(Reason.MISSING_KEY, f"key column {cfg.key_column} is NULL")
+        bad = next((f"column {name}" for name, v in zip(schema.columns, row, strict=True)
+                    if type(v) is _Undecodable), None) or page.undecodable.get(_join_key(
+                        row[schema.columns.index(cfg.key_column)]))
+        if bad is not None:
+            return reject(Reason.BAD_ENCODING, f"{bad} holds bytes that are not UTF-8")
+        if updated is None:
+            return reject(Reason.MISSING_KEY, f"updated column {cfg.updated_column} is NULL: "
+                          "the row has no place in the incremental order")
+        if not is_time(updated):
+            return reject(Reason.IMPOSSIBLE_DATE, f"updated column {cfg.updated_column} is not "
+                          "a time like 2026-09-01 08:00:00")
+        return None
 
     # -- failures -----------------------------------------------------------------------
     def _log_retry(self, state: RetryCallState) -> None:
@@ -459,12 +538,32 @@ def _json_value(value: Any) -> Any:
 
 
 def _row_number(key: Any) -> int | None:
-    if isinstance(key, int) and not isinstance(key, bool):
-        return key
-    try:
-        return int(str(key))
-    except ValueError:
+    """The key as `_row`, when it is a whole number Arrow's int64 can hold."""
+    if isinstance(key, bool) or key is None:
         return None
+    if not isinstance(key, int):
+        try:
+            key = int(str(key))
+        except ValueError:
+            return None
+    return key if -(2**63) <= key < 2**63 else None
+
+
+def _join_key(value: Any) -> Any:
+    """A key as child rows are matched to it: 1, 1.0 and "1" are one key to the database
+    (SQLite compares across storage classes by affinity), so they are one key here."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return to_text(value)
+
+
+def _raw_text(columns: Sequence[str], values: dict[str, list[str | None]], i: int) -> str:
+    row = {c: values[c][i] for c in columns if values[c][i] is not None}
+    return json.dumps(row, ensure_ascii=False)[:_RAW_TEXT_LIMIT]
+
+
+def _sqlite_text_factory(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = _decode_text
 
 
 def _prune(watermark: Watermark) -> None:

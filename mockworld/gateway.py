@@ -7,7 +7,8 @@ tell the difference:
   + requestTime) in its query; business errors answer HTTP 200 with a code: "14" bad or
   missing signature, unknown key, or a requestTime more than 10 minutes off the server's
   clock; "11" key past its expiry; "18" over the key's quota in a rolling window; "20" bad
-  parameters;
+  parameters. The server's clock (for the skew, the expiry and the quota window) is
+  injectable: tests pass a `mockworld.clock.ManualClock`;
 - answers are the envelope {"code","msg","datas","requestId","dataCount","totalPage"}
   whose `datas` is a JSON array serialised into a string;
 - now and then HTTP 500/502/503 with a short text body, drawn from a random stream seeded
@@ -43,6 +44,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +88,7 @@ class GatewayConfig:
     fail_rate: float = 0.0
     max_page_size: int = 500
     seed: int = 0
-    #: length of the rolling quota window; tests shorten it
+    #: length of the rolling quota window
     quota_window_s: float = 60.0
     #: how far requestTime may be from the server's clock
     max_clock_skew_s: float = 600.0
@@ -147,9 +149,11 @@ class ProvinceGateway:
     """Serves one world's province store on 127.0.0.1 (or `host`) until stopped."""
 
     def __init__(self, world: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 config: GatewayConfig | None = None, **overrides: Any) -> None:
+                 config: GatewayConfig | None = None, *,
+                 clock: Callable[[], float] = time.time, **overrides: Any) -> None:
         """`config` defaults to the world's gateway.json; `overrides` change its values
-        (e.g. fail_rate=0.0 for a test that wants no injected 5xx)."""
+        (e.g. fail_rate=0.0 for a test that wants no injected 5xx). `clock` gives the
+        server's time in epoch seconds."""
         layout = Layout(Path(world))
         if not layout.province_db.exists():
             raise FileNotFoundError(f"no province store at {layout.province_db}; "
@@ -158,12 +162,15 @@ class ProvinceGateway:
         self.db_path = layout.province_db
         self.host = host
         self.port = port
+        self.clock = clock
         self.config = replace(config, **overrides) if config else GatewayConfig.read(
             layout.gateway_config, **overrides)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._counter = 0
         self._forced: deque[int] = deque()
+        #: (requests still answered normally, status of the outage after them)
+        self._outage: tuple[int, int] | None = None
         self._calls: dict[str, deque[float]] = {}
         self._outcomes: Counter[str] = Counter()
         self._server: _Server | None = None
@@ -233,6 +240,17 @@ class ProvinceGateway:
         with self._lock:
             self._forced.extend([status] * n)
 
+    def fail_after(self, n: int, status: int = 503) -> None:
+        """Answer the next `n` requests as usual, then every request with HTTP `status`
+        until `recover()`: an outage that starts at a known request, not at a moment."""
+        with self._lock:
+            self._outage = (n, status)
+
+    def recover(self) -> None:
+        """End an outage started by `fail_after`."""
+        with self._lock:
+            self._outage = None
+
     def configure(self, **changes: Any) -> None:
         """Change settings while serving, e.g. `configure(fail_rate=0)`."""
         with self._lock:
@@ -261,6 +279,12 @@ class ProvinceGateway:
             self._counter += 1
             n = self._counter
             forced = self._forced.popleft() if self._forced else None
+            if self._outage is not None:
+                normal, status = self._outage
+                if normal > 0:
+                    self._outage = (normal - 1, status)
+                else:
+                    forced = forced or status
             config = self.config
         status = forced or self._draw_failure(n, config)
         reply = _text(status, _FAIL_TEXT.get(status, "Server Error")) if status else None
@@ -309,15 +333,15 @@ class ProvinceGateway:
             raise _Refused(BAD_SIGN, "签名校验失败：sign 不正确")
         if not when.isdigit():
             raise _Refused(BAD_SIGN, "签名校验失败：requestTime 应为毫秒时间戳")
-        if abs(time.time() * 1000 - int(when)) > config.max_clock_skew_s * 1000:
+        now = self.clock()
+        if abs(now * 1000 - int(when)) > config.max_clock_skew_s * 1000:
             raise _Refused(BAD_SIGN, "请求已过期：requestTime 与服务器时间相差超过 "
                                      f"{config.max_clock_skew_s / 60:g} 分钟")
         expires = app.expires_at
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=SHANGHAI)
-        if datetime.now(SHANGHAI) > expires:
+        if datetime.fromtimestamp(now, SHANGHAI) > expires:
             raise _Refused(KEY_EXPIRED, f"appKey 已于 {expires:%Y-%m-%d %H:%M:%S} 过期")
-        now = time.monotonic()
         with self._lock:
             calls = self._calls.setdefault(key, deque())
             while calls and calls[0] <= now - config.quota_window_s:

@@ -144,8 +144,9 @@ class Held:
     by_evidence: dict[tuple[str, str], list[dict[str, Any]]]
 
     @classmethod
-    def read(cls, settings: Settings, mapping: OutboundMapping) -> Held:
-        rows = ProvinceApiConnector(settings.province).read_all(settings.sync.county_code)
+    def read(cls, connector: ProvinceApiConnector, county_code: str,
+             mapping: OutboundMapping) -> Held:
+        rows = connector.read_all(county_code)
         by_key: dict[str, list[dict[str, Any]]] = {}
         by_evidence: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows.values():
@@ -207,8 +208,10 @@ def _render(mapping: OutboundMapping, case: CountyCase, key: str,
 
 
 def sync_step(settings: Settings, *, reconcile: bool = True,
-              mapping: OutboundMapping | None = None) -> SyncSummary:
-    """Send new and changed county cases to the province; then reconcile (by default)."""
+              mapping: OutboundMapping | None = None,
+              province: ProvinceApiConnector | None = None) -> SyncSummary:
+    """Send new and changed county cases to the province; then reconcile (by default).
+    `province`: the connector to use (default: one built from settings.province)."""
     started = time.perf_counter()
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
@@ -219,8 +222,9 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
         sent = ledger(con, TARGET)
     summary.county_cases = len(cases)
     summary.further_records = sum(len(c.keys) - 1 for c in cases)
+    connector = province or ProvinceApiConnector(settings.province)
     try:
-        held = Held.read(settings, mapping)
+        held = Held.read(connector, cfg.county_code, mapping)
         pending: list[tuple[str, str, CountyCase]] = []
         for case in cases:
             key = principal_key(case, sent, held, _render(mapping, case, case.keys[0], _linked))
@@ -233,9 +237,10 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
                 continue
             pending.append((key, digest, case))
         if pending:
-            summary.sent = _send(settings, mapping, summary, pending)
+            summary.sent = _send(settings, mapping, connector, summary, pending)
         if reconcile:
-            summary.reconciliation = reconcile_step(settings, summary.run_id, mapping)
+            summary.reconciliation = reconcile_step(settings, summary.run_id, mapping,
+                                                    province=connector)
     except Exception as e:
         summary.seconds = time.perf_counter() - started
         with session(settings.warehouse_path) as con:
@@ -247,8 +252,8 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
     return summary
 
 
-def _send(settings: Settings, mapping: OutboundMapping, summary: SyncSummary,
-          pending: list[tuple[str, str, CountyCase]]) -> int:
+def _send(settings: Settings, mapping: OutboundMapping, connector: ProvinceApiConnector,
+          summary: SyncSummary, pending: list[tuple[str, str, CountyCase]]) -> int:
     opened = sum(1 for _, _, case in pending for p in case.parties
                  for f in mapping.protected if p.get(f"{f}_cipher") is not None)
     with session(settings.warehouse_path) as con:
@@ -256,7 +261,6 @@ def _send(settings: Settings, mapping: OutboundMapping, summary: SyncSummary,
         audit(con, "sync", f"{len(pending)} {settings.sync.source} cases to the {TARGET}",
               settings.sync.why, opened)
     open_number = _opener(vault(settings))
-    connector = ProvinceApiConnector(settings.province)
     done = 0
     size = settings.sync.batch_size
     chunks = (pending[i:i + size] for i in range(0, len(pending), size))
@@ -287,11 +291,13 @@ def _duplicate(copies: list[dict[str, Any]], ours: set[str]) -> str | None:
 
 
 def reconcile_step(settings: Settings, run_id: str | None = None,
-                   mapping: OutboundMapping | None = None) -> Reconciliation:
+                   mapping: OutboundMapping | None = None, *,
+                   province: ProvinceApiConnector | None = None) -> Reconciliation:
     """Compare every county case with the province's copy of it, and record the result."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
-    held = Held.read(settings, mapping)
+    held = Held.read(province or ProvinceApiConnector(settings.province), cfg.county_code,
+                     mapping)
     pii = vault(settings)
     own_run = run_id is None
     run_id = run_id or new_run_id("reconcile")

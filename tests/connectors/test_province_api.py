@@ -24,6 +24,7 @@ from connectors.errors import (
     TransientSourceError,
 )
 from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
+from mockworld.clock import ManualClock
 from mockworld.gateway import GatewayConfig, ProvinceGateway
 from mockworld.spec import (
     DEMO_APP_KEY,
@@ -60,10 +61,14 @@ def gateway(world: Path) -> Iterator[ProvinceGateway]:
         yield gw
 
 
-def connector(gw: ProvinceGateway | str, **overrides: Any) -> ProvinceApiConnector:
+def connector(gw: ProvinceGateway | str, clock: ManualClock | None = None,
+              **overrides: Any) -> ProvinceApiConnector:
+    """Retry waits and deadlines on a ManualClock: no test waits for real."""
+    clock = clock or ManualClock()
     settings = {"base_url": gw if isinstance(gw, str) else gw.url, "page_size": 40,
-                "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 5.0}
-    return ProvinceApiConnector(ProvinceApiConfig(**(settings | overrides)))
+                "timeout_s": 30.0}
+    return ProvinceApiConnector(ProvinceApiConfig(**(settings | overrides)), clock=clock,
+                                sleep=clock.sleep)
 
 
 def store_ids(world: Path, where: str = "") -> list[str]:
@@ -143,9 +148,14 @@ def test_advancing_the_world_brings_exactly_the_new_versions(own_world: Path) ->
 
 def test_retries_after_injected_5xx(gateway: ProvinceGateway, world: Path) -> None:
     gateway.inject_failures(3, status=503)
-    batches = list(connector(gateway).extract(None))
+    clock = ManualClock()
+    batches = list(connector(gateway, clock, backoff_initial_s=0.5,
+                             backoff_max_s=1.5).extract(None))
     assert sorted(ids_of(batches)) == sorted(store_ids(world))
     assert gateway.outcomes["http 503"] == 3
+    # exponential backoff from 0.5 s, capped at 1.5 s, with up to 0.5 s of jitter
+    first, second, third = clock.slept
+    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 1.5 and third == 1.5
 
 
 def test_gives_up_after_max_attempts(gateway: ProvinceGateway) -> None:
@@ -165,13 +175,18 @@ def test_unreachable_gateway_is_transient() -> None:
 
 
 def test_over_quota_is_retried_until_the_window_resets(world: Path) -> None:
-    config = _config(world, quota_window_s=0.25)
+    # one clock for both: the connector's waits are what moves the gateway's quota window
+    clock = ManualClock()
+    config = _config(world, quota_window_s=10.0)
     config.app_keys[DEMO_APP_KEY].quota_per_minute = 2
-    with ProvinceGateway(world, port=0, config=config) as gw:
-        batches = list(connector(gw, backoff_initial_s=0.05, backoff_max_s=0.2,
+    with ProvinceGateway(world, port=0, config=config, clock=clock) as gw:
+        batches = list(connector(gw, clock, backoff_initial_s=1.0, backoff_max_s=4.0,
                                  max_attempts=10).extract(None))
-        assert gw.outcomes["18"] >= 1
+        outcomes = gw.outcomes
     assert sorted(ids_of(batches)) == sorted(store_ids(world))
+    # no time passes but in the waits: every third call in a window is refused
+    assert outcomes["18"] >= outcomes["00"] // 2 - 1 > 0
+    assert sum(clock.slept) >= 10.0 * (outcomes["00"] // 2 - 1)
 
 
 @pytest.mark.parametrize(("key", "secret", "code"), [

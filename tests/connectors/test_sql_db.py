@@ -10,9 +10,7 @@ import json
 import logging
 import shutil
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +44,11 @@ def own_world(world: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def connector(db: Path, **settings: Any) -> SqlConnector:
-    return SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", **settings))
+def connector(db: Path, sleep: Callable[[float], None] | None = None,
+              **settings: Any) -> SqlConnector:
+    """Retry waits take no time unless a test says what happens during them."""
+    return SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", **settings),
+                        sleep=sleep or (lambda _: None))
 
 
 def rows_of(batches: list[RawBatch]) -> list[dict[str, Any]]:
@@ -80,26 +81,27 @@ def execute(db: Path, sql: str, *params: Any) -> None:
 
 
 @pytest.fixture
-def lock(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Hold an exclusive lock on a database from another connection for a while."""
-    threads: list[threading.Thread] = []
+def lock() -> Iterator[Callable[[Path], Callable[[], None]]]:
+    """Take an exclusive lock on a database from another connection; returns its release,
+    which a test calls when it chooses (e.g. from the connector's retry wait), so that
+    when the lock ends never depends on how fast the machine is."""
+    releases: list[Callable[[], None]] = []
 
-    def hold(db: Path, seconds: float) -> None:
+    def take(db: Path) -> Callable[[], None]:
         con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
         con.execute("BEGIN EXCLUSIVE")
+        held = [con]
 
-        def release() -> None:
-            time.sleep(seconds)
-            con.execute("COMMIT")
-            con.close()
+        def release(*_: Any) -> None:
+            while held:
+                held.pop().close()  # closing ends the transaction: the lock goes
 
-        thread = threading.Thread(target=release, daemon=True)
-        thread.start()
-        threads.append(thread)
+        releases.append(release)
+        return release
 
-    yield hold
-    for thread in threads:
-        thread.join(timeout=10)
+    yield take
+    for release in releases:
+        release()
 
 
 # -- full extraction -------------------------------------------------------------------
@@ -265,33 +267,39 @@ def test_locked_database_is_retried(world: Path, tmp_path: Path, lock: Any,
                                     caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "county.sqlite"
     shutil.copy(Layout(world).county_db, db)
-    lock(db, 0.5)
+    waits: list[float] = []
+    release = lock(db)  # the writer commits while the connector waits to try again
     with caplog.at_level(logging.WARNING, logger="connectors.sql_db"):
-        rows = rows_of(list(connector(db).extract(None)))
+        rows = rows_of(list(connector(db, lambda s: (waits.append(s), release())).extract(None)))
     assert len(rows) == len(query(db, "SELECT id FROM t_dispute_case"))
     assert any("database is locked" in r.getMessage() for r in caplog.records)
+    assert waits == [0.5]  # one retry, after the first backoff step
 
 
 def test_lock_outlasting_the_attempts_is_transient(world: Path, tmp_path: Path,
                                                   lock: Any) -> None:
     db = tmp_path / "county.sqlite"
     shutil.copy(Layout(world).county_db, db)
-    lock(db, 2.0)
+    lock(db)  # held until the test ends
+    waits: list[float] = []
     with pytest.raises(TransientSourceError, match="database is locked") as caught:
-        list(connector(db, max_attempts=2).extract(None))
-    assert caught.value.transient
+        list(connector(db, waits.append, max_attempts=3).extract(None))
+    assert caught.value.transient and "gave up after 3 attempts" in str(caught.value)
+    assert waits == [0.5, 1.0]
 
 
 def test_no_lock_is_held_between_batches_and_a_retry_resumes(
         world: Path, tmp_path: Path, lock: Any, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "county.sqlite"
     shutil.copy(Layout(world).county_db, db)
-    run = connector(db, batch_size=10).extract(None)
+    released: list[Callable[[], None]] = []
+    run = connector(db, lambda _: released.pop()(), batch_size=10).extract(None)
     first = next(run)
     # a writer must get in while the caller holds a batch; then the next page meets a lock
-    lock(db, 0.5)
+    released.append(lock(db))
     with caplog.at_level(logging.WARNING, logger="connectors.sql_db"):
         rest = list(run)
+    assert released == []  # the lock was met, and released during the wait
     assert any("database is locked" in r.getMessage() for r in caplog.records)
     ids = ids_of([first, *rest])
     assert len(ids) == len(set(ids))
@@ -321,12 +329,15 @@ def test_non_default_table_and_columns(tmp_path: Path) -> None:
     batches = list(source.extract(None))
     rows = rows_of(batches)
     assert batches[0].columns == ("ev_no", "label", "score", "qty", "modified")
-    assert [r["ev_no"] for r in rows] == ["5", "3", "7"]  # the NULL time first, then by time
+    assert [r["_row"] for r in rows] == [5, 3, 7]  # the NULL time first, then by time
+    # a row without an updated time cannot take part in incremental reads: rejected, named
+    assert rows[0]["_parse_error"].startswith("missing_key: updated column modified is NULL")
+    assert json.loads(rows[0]["_raw_text"]) == {"ev_no": "5", "label": "丙", "score": "2.0"}
     assert rows[2] | {"_raw_hash": None} == {
         "ev_no": "7", "label": "甲", "score": "1.5", "qty": "3",
         "modified": "2026-01-02 08:00:00", "_source": "sensor", "_origin": "Event Log",
         "_row": 7, "_raw_hash": None, "_parse_error": None, "_raw_text": None}
-    assert rows[1]["label"] is None and rows[0]["modified"] is None
+    assert rows[1]["label"] is None and rows[0]["ev_no"] is None
 
     cursor = final_cursor(batches)
     assert cursor["high"] == "2026-01-02 08:00:00"
@@ -335,7 +346,7 @@ def test_non_default_table_and_columns(tmp_path: Path) -> None:
     assert [r["ev_no"] for r in rows_of(list(source.extract(cursor)))] == ["9"]
 
 
-def test_undecodable_value_is_reported_without_its_contents(tmp_path: Path) -> None:
+def test_undecodable_value_rejects_its_row_without_its_contents(tmp_path: Path) -> None:
     db = _tiny_db(tmp_path / "other.db")
     secret = "13800138000身份证"
     execute(db, "UPDATE \"Event Log\" SET label = CAST(? AS BLOB) || x'ff' WHERE ev_no = 7",
@@ -344,7 +355,9 @@ def test_undecodable_value_is_reported_without_its_contents(tmp_path: Path) -> N
     source = SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", table="Event Log",
                                           key_column="ev_no", updated_column="modified",
                                           children={}))
-    with pytest.raises(SourceProtocolError) as caught:
-        list(source.extract(None))
-    assert "13800138000" not in str(caught.value)
-    assert "decode" in str(caught.value)
+    rows = {r["_row"]: r for r in rows_of(list(source.extract(None)))}
+    assert sorted(rows) == [3, 5, 7]
+    bad = rows[7]
+    assert bad["_parse_error"] == "bad_encoding: column label holds bytes that are not UTF-8"
+    assert bad["label"] is None and "\\xff" in bad["_raw_text"]  # the bad byte, escaped
+    assert rows[3]["_parse_error"] is None  # the others load

@@ -13,12 +13,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from mockworld.clock import SHANGHAI, ManualClock
 from mockworld.gateway import GatewayConfig, ProvinceGateway
 from mockworld.spec import (
     DEMO_APP_KEY,
@@ -33,7 +35,7 @@ from mockworld.world import generate
 
 CASES = "/api/v1/mdjf/cases"
 #: one client for the module: a new one per request costs an SSL context each time
-HTTP = httpx.Client(timeout=5)
+HTTP = httpx.Client(timeout=60)  # per read; liveness only
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,8 +68,9 @@ def gateway(world: Path) -> Iterator[ProvinceGateway]:
 
 
 def signed(key: str = DEMO_APP_KEY, secret: str = DEMO_APP_SECRET,
-           when: int | None = None) -> dict[str, str]:
-    t = str(when if when is not None else int(time.time() * 1000))
+           when: float | None = None) -> dict[str, str]:
+    """A signed query; `when` is the requestTime in epoch seconds (default: now)."""
+    t = str(int((time.time() if when is None else when) * 1000))
     return {"appKey": key, "requestTime": t,
             "sign": hashlib.md5((key + secret + t).encode()).hexdigest()}
 
@@ -181,10 +184,19 @@ def test_signature_is_enforced(gateway: ProvinceGateway) -> None:
     assert _code(get(gateway, auth=signed(secret="wrong")))[1] == "14"
     assert _code(get(gateway, auth=signed(key="nobody")))[1] == "14"
     assert _code(get(gateway, auth={"appKey": DEMO_APP_KEY}))[1] == "14"
-    # a correct signature over a stale time: replayed or a clock 11 minutes off
-    stale = signed(when=int(time.time() * 1000) - 11 * 60 * 1000)
-    status, code, _, msg = _code(get(gateway, auth=stale))
-    assert (status, code) == (200, "14") and "过期" in msg
+
+
+def test_request_time_within_ten_minutes_of_the_server_clock(world: Path) -> None:
+    clock = ManualClock(start=1_790_000_000.0)
+    with ProvinceGateway(world, port=0, config=_config(world), clock=clock) as gw:
+        for skew in (-599, 599, 0):
+            assert _code(get(gw, auth=signed(when=clock() + skew)))[1] == "00", skew
+        # a correct signature over a stale time: replayed, or a clock 10 minutes off
+        for skew in (-601, 601):
+            status, code, _, msg = _code(get(gw, auth=signed(when=clock() + skew)))
+            assert (status, code) == (200, "14") and "过期" in msg, skew
+        clock.advance(3600)  # the server's clock moves on; the client's did not
+        assert _code(get(gw, auth=signed(when=clock() - 3600)))[1] == "14"
 
 
 def test_expired_key_answers_11(gateway: ProvinceGateway) -> None:
@@ -193,14 +205,34 @@ def test_expired_key_answers_11(gateway: ProvinceGateway) -> None:
     assert (status, code, datas) == (200, "11", "[]") and "过期" in msg
 
 
+def test_key_expires_on_the_server_clock(world: Path) -> None:
+    expiry = datetime(2099, 12, 31, 23, 59, 59, tzinfo=SHANGHAI).timestamp()
+    clock = ManualClock(start=expiry - 1)
+    with ProvinceGateway(world, port=0, config=_config(world), clock=clock) as gw:
+        assert _code(get(gw, auth=signed(when=clock())))[1] == "00"
+        clock.advance(2)
+        status, code, datas, msg = _code(get(gw, auth=signed(when=clock())))
+        assert (status, code, datas) == (200, "11", "[]") and "2099-12-31 23:59:59" in msg
+
+
 def test_quota_per_rolling_window(world: Path) -> None:
-    config = _config(world, quota_window_s=0.3)
+    clock = ManualClock(start=1_790_000_000.0)
+    config = _config(world, quota_window_s=60.0)
     config.app_keys[DEMO_APP_KEY].quota_per_minute = 3
-    with ProvinceGateway(world, port=0, config=config) as gw:
-        codes = [get(gw).json()["code"] for _ in range(5)]
-        assert codes == ["00", "00", "00", "18", "18"]
-        time.sleep(0.35)
-        assert get(gw).json()["code"] == "00"
+
+    def code() -> str:
+        return get(gw, auth=signed(when=clock())).json()["code"]
+
+    with ProvinceGateway(world, port=0, config=config, clock=clock) as gw:
+        first = [code()]
+        clock.advance(20)
+        first += [code(), code(), code(), code()]
+        assert first == ["00", "00", "00", "18", "18"]
+        clock.advance(39)  # 59 s after the first call: all three still in the window
+        assert code() == "18"
+        clock.advance(1)  # the first call leaves the window, the two others do not
+        assert [code(), code()] == ["00", "18"]
+        assert gw.outcomes == {"00": 4, "18": 4}
 
 
 def test_injected_failures_then_recovery(gateway: ProvinceGateway) -> None:
@@ -209,6 +241,13 @@ def test_injected_failures_then_recovery(gateway: ProvinceGateway) -> None:
     assert (first.status_code, second.status_code, third.status_code) == (502, 502, 200)
     assert first.headers["content-type"].startswith("text/plain")
     assert gateway.outcomes["http 502"] == 2 and gateway.hits == 3
+
+
+def test_an_outage_after_a_known_number_of_requests(gateway: ProvinceGateway) -> None:
+    gateway.fail_after(2, status=503)
+    assert [get(gateway).status_code for _ in range(5)] == [200, 200, 503, 503, 503]
+    gateway.recover()
+    assert get(gateway).status_code == 200
 
 
 def test_fail_rate_is_reproducible(world: Path) -> None:
@@ -300,7 +339,7 @@ def test_concurrent_requests(gateway: ProvinceGateway, world: Path) -> None:
     total = store(world, "SELECT count(*) FROM mdjf_sj")[0][0]
 
     def fetch_pages() -> list[int]:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=60) as client:
             return [client.get(gateway.url + CASES, params=signed() | {"pageNo": n}).json()
                     ["dataCount"] for n in range(1, 6)]
 

@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,24 +217,37 @@ def test_analysts_query_the_snapshot_while_a_merge_runs(published: Published) ->
     settings = Settings(home=home, province={"base_url": published.url})
     for source in SOURCE_NAMES:
         ingest_source(settings, source)
-    script = ("from pathlib import Path\n"
-              "from silobridge.run import merge_step\n"
+    # The merge is held at its start, inside its warehouse session, until the analysts
+    # have asked: the real merge, run once we say so (no race with how fast it runs).
+    script = ("import sys\n"
+              "from pathlib import Path\n"
+              "import silobridge.run as run\n"
               "from silobridge.settings import Settings\n"
-              f"settings = Settings(home=Path({str(home)!r}))\n"
-              "print('merging', flush=True)\n"
-              "merge_step(settings)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "merging"
-    # (the warehouse itself is locked by the merge meanwhile: DuckDB lets no other process
-    # open a file one process writes; that is why analysts get a published copy)
-    answered = 0
-    sql = "SELECT count(*) AS n FROM marts.open_cases"
-    while proc.poll() is None:
-        code, output = _query(home, sql, "--format", "json")
-        assert code == 0, output
-        assert json.loads(output)[0]["n"] > 0
-        answered += proc.poll() is None
-        time.sleep(0.01)
-    assert proc.wait() == 0
-    assert answered >= 3, "the merge ended before the analysts asked anything"
+              "merge = run.merge\n"
+              "def held(*args, **kwargs):\n"
+              "    print('merging', flush=True)\n"
+              "    sys.stdin.readline()\n"
+              "    return merge(*args, **kwargs)\n"
+              "run.merge = held\n"
+              f"run.merge_step(Settings(home=Path({str(home)!r})))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "merging"
+        # the warehouse itself is locked by the merge meanwhile: DuckDB lets no other
+        # process open a file one process writes; that is why analysts get a published copy
+        with pytest.raises(duckdb.IOException, match="lock"):
+            duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+        sql = "SELECT count(*) AS n FROM marts.open_cases"
+        for _ in range(3):
+            code, output = _query(home, sql, "--format", "json")
+            assert code == 0, output
+            assert json.loads(output)[0]["n"] > 0
+        assert proc.poll() is None  # all three answered while the merge held the warehouse
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=600) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.errors import SourceAuthError, TransientSourceError
+from connectors.province_api import ProvinceApiConnector
+from mockworld.clock import ManualClock
 from mockworld.gateway import ProvinceGateway
 from mockworld.spec import EXPIRED_APP_KEY, Layout
 from silobridge.cli import app
@@ -150,14 +151,23 @@ def test_a_changed_county_case_is_sent_again_alone(home: Path) -> None:
     assert zt == 800  # resolved at the county: awaiting the province's verification
 
 
+def _waiting_on(clock: ManualClock, settings: Settings) -> ProvinceApiConnector:
+    """The province connector whose retry waits move `clock` instead of taking time."""
+    return ProvinceApiConnector(settings.province, clock=clock, sleep=clock.sleep)
+
+
 def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0,
-                         quota_window_s=0.5) as gateway:
+    # The gateway's quota window runs on a clock that only the connector's retry waits
+    # move: no time passes between calls, so the fourth call in a window is always refused,
+    # and waiting (0.02 s doubling up to 0.2 s) always reopens it within the 8 attempts.
+    clock = ManualClock()
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0, quota_window_s=0.5,
+                         clock=clock) as gateway:
         gateway.config.app_keys["jiashan-county"].quota_per_minute = 3
         gateway.inject_failures(3, status=503)
         settings = _settings(home, gateway.url)
         settings.sync.batch_size = 30
-        summary = sync_step(settings)
+        summary = sync_step(settings, province=_waiting_on(clock, settings))
         assert summary.sent == summary.county_cases - summary.unkeyed and summary.batches > 3
         outcomes = gateway.outcomes
         assert outcomes["http 503"] == 3
@@ -167,34 +177,25 @@ def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:
 
 
 def test_an_outage_longer_than_the_retries_fails_and_the_next_sync_finishes(home: Path) -> None:
+    clock = ManualClock()
     with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
         settings = _settings(home, gateway.url, max_attempts=3)
         settings.sync.batch_size = 10
-        stop = threading.Event()
-
-        def outage_after_the_first_batch() -> None:
-            while not stop.is_set():
-                if _platform(home, "SELECT count(*) FROM mdjf_upload")[0][0] >= 10:
-                    gateway.configure(fail_rate=1.0)
-                    return
-                time.sleep(0.001)
-
-        watcher = threading.Thread(target=outage_after_the_first_batch)
-        watcher.start()
-        try:
-            with pytest.raises(TransientSourceError, match="gave up after 3 attempts"):
-                sync_step(settings)
-        finally:
-            stop.set()
-            watcher.join()
+        # the sync reads the province's view first (as many requests as a reconciliation
+        # makes), then uploads: the province goes down after the first batch
+        asked = sum(gateway.outcomes.values())
+        reconcile_step(settings, province=_waiting_on(clock, settings))
+        gateway.fail_after(sum(gateway.outcomes.values()) - asked + 1)
+        with pytest.raises(TransientSourceError, match="gave up after 3 attempts"):
+            sync_step(settings, province=_waiting_on(clock, settings))
+        assert len(clock.slept) == 2  # three attempts at the second batch
         acknowledged = _warehouse(home, "SELECT count(*) FROM ops.sync_ledger")[0][0]
-        total = _warehouse(home, "SELECT count(*) FROM core.records WHERE source = 'county'")
-        assert 10 <= acknowledged < total[0][0]
+        assert acknowledged == 10
         assert _warehouse(home, "SELECT status FROM ops.runs WHERE kind = 'sync'") == [
             ("failed",)]
 
-        gateway.configure(fail_rate=0.0)
-        resumed = sync_step(settings)
+        gateway.recover()
+        resumed = sync_step(settings, province=_waiting_on(clock, settings))
         assert resumed.sent == resumed.county_cases - resumed.unkeyed - acknowledged
         assert resumed.reconciliation is not None
         assert resumed.reconciliation.states["missing"] == 0
@@ -243,7 +244,7 @@ def test_a_crash_mid_sync_stores_nothing_twice(home: Path, tmp_path: Path) -> No
                 assert proc.poll() is None, "the sync ended before its third batch"
                 time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
-            assert proc.wait(10) == -signal.SIGKILL
+            assert proc.wait(60) == -signal.SIGKILL
         finally:
             if proc.poll() is None:
                 proc.kill()

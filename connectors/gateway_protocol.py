@@ -1,0 +1,190 @@
+"""The province gateway's answers, read defensively: the envelope, its rows, its counts.
+
+An answer is the envelope {"code","msg","datas","requestId","dataCount","totalPage"}
+whose `datas` is a JSON array serialised into a string (an array in place is taken
+too). The envelope is split into members and `datas` into elements by
+`json_elements.split`, so a row that is too deep, too big, broken or ambiguous becomes
+that row's error (an `Element` with `error`) and the rest of the page still loads.
+
+What is wrong with the answer as a whole is raised, in two kinds the caller retries
+differently:
+- `CutShortAnswer`: the text ends early (a dropped connection, a proxy cutting the
+  body): fetching again should help.
+- `Violation`: the answer breaks the protocol (not JSON, no code, counts that disagree
+  with the rows, `datas` missing while dataCount says there are rows). A gateway can
+  glitch, so the caller tries a few times before calling it a protocol error.
+Business codes are decided by the caller (`code`, `msg`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .json_elements import CutShort, Limits, Malformed, Part, parse_part, safe_text, split
+
+#: how much of a bad row's text its error record keeps
+RAW_TEXT_LIMIT = 64 * 1024
+#: envelope members other than `datas` are scalars; anything nested deeper is refused
+_MEMBER_DEPTH = 8
+
+
+class CutShortAnswer(Exception):
+    """The answer's text ends before its JSON does."""
+
+
+class Violation(Exception):
+    """The answer does not follow the gateway's protocol."""
+
+
+@dataclass(frozen=True)
+class Element:
+    """One element of `datas`: its text, and either the object or why it is not a row."""
+
+    text: str
+    value: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    code: str
+    msg: str
+    #: None: the answer has no `datas` (or null)
+    elements: list[Element] | None
+    data_count: int | None
+    total_page: int | None
+    request_id: str | None
+
+    @property
+    def rows(self) -> list[Element]:
+        return self.elements or []
+
+
+def parse_envelope(body: bytes, limits: Limits) -> Envelope:
+    """The envelope of an HTTP 200 answer (raises CutShortAnswer or Violation)."""
+    text = body.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+    try:
+        opener, parts = split(text)
+    except CutShort as e:
+        raise CutShortAnswer(f"answer cut short after {len(body):,} bytes ({e})") from None
+    except Malformed:
+        raise Violation(f"answer is not JSON ({safe_text(text[:60])!r})") from None
+    if opener != "{":
+        raise Violation("answer is a JSON array, not an envelope object")
+    members = _members(text, parts)
+    code = _scalar(text, members, "code")
+    if not isinstance(code, str):
+        raise Violation("envelope with no code")
+    msg, request_id = (_scalar(text, members, k) for k in ("msg", "requestId"))
+    counts = [_scalar(text, members, k) for k in ("dataCount", "totalPage")]
+    for name, value in zip(("dataCount", "totalPage"), counts, strict=True):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise Violation(f"envelope {name} is not a count ({safe_text(repr(value))[:40]})")
+    return Envelope(code, safe_text(str(msg or ""))[:200], _datas(text, members, limits),
+                    counts[0], counts[1],
+                    None if request_id is None else safe_text(str(request_id))[:80])
+
+
+def _members(text: str, parts: list[Part]) -> dict[str, Part]:
+    members: dict[str, Part] = {}
+    for part in parts:
+        if part.colon < 0:
+            raise Violation("envelope member without a value")
+        try:
+            key = json.loads(part.key_text(text))
+        except ValueError:
+            raise Violation("envelope member whose name is not a JSON string") from None
+        if not isinstance(key, str):
+            raise Violation("envelope member whose name is not a JSON string")
+        if key in members:
+            raise Violation(f"envelope names {safe_text(key)[:40]!r} twice")
+        members[key] = part
+    return members
+
+
+def _scalar(text: str, members: dict[str, Part], name: str) -> Any:
+    part = members.get(name)
+    if part is None:
+        return None
+    if part.depth > _MEMBER_DEPTH:
+        raise Violation(f"envelope {name} nested {part.depth} deep")
+    try:
+        return json.loads(part.value_text(text))
+    except (ValueError, RecursionError):
+        raise Violation(f"envelope {name} is not JSON") from None
+
+
+def _datas(text: str, members: dict[str, Part], limits: Limits) -> list[Element] | None:
+    part = members.get("datas")
+    if part is None:
+        return None
+    value = part.value_text(text)
+    if value == "null":
+        return None
+    if value.startswith('"'):  # the protocol: an array serialised into a string
+        try:
+            inner = json.loads(value)
+        except ValueError:
+            raise Violation("datas is a broken JSON string") from None
+        if not inner.strip():
+            return []
+        return _elements(inner, 0, len(inner), limits)
+    if value.startswith("["):
+        return _elements(text, part.colon + 1, part.end, limits)
+    raise Violation(f"datas is {_kind(value)}, not a JSON array")
+
+
+def _elements(text: str, start: int, end: int, limits: Limits) -> list[Element]:
+    first = text[start:end].lstrip()[:1]
+    if first != "[":
+        raise Violation(f"datas is not a JSON array (it starts with {safe_text(first)!r})")
+    try:
+        _, parts = split(text, start, end)
+    except CutShort as e:
+        raise Violation(f"datas is cut short ({e})") from None
+    except Malformed as e:
+        raise Violation(f"datas is not a JSON array ({e})") from None
+    elements = []
+    for part in parts:
+        raw = part.text(text)
+        value, error = parse_part(raw, part.depth, limits)
+        elements.append(Element(safe_text(raw[:RAW_TEXT_LIMIT]), value, error))
+    return elements
+
+
+def _kind(value_text: str) -> str:
+    first = value_text[:1]
+    return {"{": "a JSON object", "t": "a boolean", "f": "a boolean"}.get(
+        first, "a number" if first in "-0123456789" else "not JSON")
+
+
+def check_page(envelope: Envelope, page_no: int, page_size: int) -> None:
+    """Raise Violation if a page of the case list contradicts its own counts.
+
+    The counts must agree with each other (each page holds at least one row and at
+    most pageSize), and with the rows: a page the counts say exists must hold rows
+    (so a missing or empty `datas` is never taken as "no more rows"), a page beyond
+    them must not, and no page holds more than pageSize or dataCount rows.
+    """
+    count, pages = envelope.data_count, envelope.total_page
+    if pages is None:
+        raise Violation("envelope without totalPage")
+    if count is None:
+        raise Violation("envelope without dataCount")
+    fits = pages <= 1 if count == 0 else math.ceil(count / page_size) <= pages <= count
+    if not fits:
+        raise Violation(f"totalPage {pages} cannot hold dataCount {count} at {page_size} "
+                        "a page")
+    rows = len(envelope.rows)
+    if rows > page_size or rows > count:
+        raise Violation(f"{rows} rows on a page of {page_size} (dataCount {count})")
+    if rows == 0 and count > 0 and page_no <= pages:
+        what = "no datas" if envelope.elements is None else "no rows"
+        raise Violation(f"page {page_no} of {pages} holds {what} though dataCount says "
+                        f"{count}")
+    if rows > 0 and page_no > pages:
+        raise Violation(f"page {page_no} holds rows beyond totalPage {pages}")
