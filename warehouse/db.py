@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
+from warehouse.manifests import seal_existing
+
 _MIGRATION = re.compile(r"^(\d{4})_(\w+)\.sql$")
+#: what a migration's SQL cannot compute, run right after it in the same transaction
+_AFTER_SQL: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    9: seal_existing,   # hash chains over the batches and accounting already there
+}
 
 
 class WarehouseError(Exception):
@@ -46,6 +52,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         con.execute("BEGIN")
         try:
             con.execute(sql)
+            if version in _AFTER_SQL:
+                _AFTER_SQL[version](con)
             con.execute("INSERT INTO ops.schema_migrations (version, name) VALUES (?, ?)",
                         [version, name])
             con.execute("COMMIT")
