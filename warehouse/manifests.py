@@ -19,9 +19,10 @@ all an operator has to write down to catch a consistent rewrite later (see READM
 The manifests are ordered by batch_id (one sequence hands them out, in landing order),
 the seals by seal_id.
 
-`verify` recomputes the rows hashes set-based in DuckDB (one pass over raw.records), the
-chains in Python (one short hash per batch), and compares everything the seals state
-with the tables as they are now. Rows and accounting already there when migration 0009
+`verify` recomputes the rows hashes in one pass over raw.records (DuckDB renders and
+orders the rows, hashlib hashes them), the chains in Python (one short hash per entry),
+and compares everything the manifests and seals state with the tables as they are now,
+set-based in DuckDB. Rows and accounting already there when migration 0009
 ran are sealed by it as they stood ("sealed at upgrade").
 
 Crash semantics: sealing runs inside its caller's transaction, so a crash seals nothing
