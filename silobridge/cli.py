@@ -463,6 +463,42 @@ def query_command(
         console.print(table)
 
 
+@app.command("verify")
+def verify_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
+) -> None:
+    """Check the landed rows and the accounting ledger against their hash chains."""
+    from warehouse.db import WarehouseError, session  # noqa: PLC0415
+    from warehouse.manifests import verify  # noqa: PLC0415
+
+    path = _settings().warehouse_path
+    try:
+        if not path.exists():
+            raise WarehouseError(f"no warehouse at {path}: run the pipeline first")
+        with session(path) as con:
+            report = verify(con)
+    except WarehouseError as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+    elif report.first is None:
+        upgraded = report.sealed_at_upgrade["batches"]
+        console.print(f"intact: {report.batches:,} batches"
+                      + (f" ({upgraded:,} sealed at upgrade)" if upgraded else "")
+                      + f", {report.rows:,} rows, {report.ledger_entries:,} ledger entries in "
+                      f"{report.seconds:.2f} s; chain head batch {report.head['batch_id']} "
+                      f"{report.head['hash']}, ledger head seal "
+                      f"{report.ledger_head['seal_id']} {report.ledger_head['hash']}",
+                      soft_wrap=True, highlight=False)
+    else:
+        more = report.findings_total - 1
+        console.print(f"TAMPERED: {report.first.describe()}"
+                      + (f" (and {more} more: --json lists them)" if more else ""),
+                      soft_wrap=True, highlight=False, markup=False)
+    if report.first is not None:
+        raise typer.Exit(code=1)
+
+
 @app.command("publish")
 @_faults_in_one_line(writes=True)
 def publish_command(

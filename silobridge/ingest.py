@@ -5,7 +5,8 @@ each in one transaction: exact duplicates (same raw content seen before, in this
 any earlier run) are counted and skipped; unreadable records and records that fail
 conforming or the shared models go to the quarantine with their reasons; the rest are
 staged. Per batch, read = loaded + quarantined + duplicates is recorded in
-ops.accounting, and a chunk that breaks it rolls back and fails loudly.
+ops.accounting (and sealed in the ledger chain, warehouse.manifests), and a chunk that
+breaks it rolls back and fails loudly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
 from warehouse.db import session, transaction
+from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
@@ -363,3 +365,4 @@ def _account(con: duckdb.DuckDBPyConnection, source: str, run_id: str, batch_ids
                now()
         FROM ops.batches b WHERE b.batch_id = ANY(?)""",
                 [run_id, source, run_id, run_id, batch_ids])
+    seal_accounting(con, run_id, source, batch_ids)

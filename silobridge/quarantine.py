@@ -3,7 +3,8 @@
 Quarantined records stay in raw.records as received; quarantine.records holds why.
 Replay runs them through the current mappings and models again: those that now pass are
 staged and marked released, the rest get their new reasons; the replay's own accounting
-(read = loaded + quarantined) goes to ops.accounting like any run's.
+(read = loaded + quarantined) goes to ops.accounting like any run's, sealed in the same
+transaction (warehouse.manifests), so a replay keeps `silobridge verify` passing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conform.reference import load_reference
 from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
 from warehouse.db import session, transaction
+from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
@@ -143,4 +145,5 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
                                   f"quarantined {still}")
         con.execute("INSERT INTO ops.accounting VALUES (?, 'replay', ?, NULL, ?, ?, ?, 0, now())",
                     [run_id, source, read, loaded, still])
+        seal_accounting(con, run_id, source)
     return {"read": read, "loaded": loaded, "quarantined": still}

@@ -36,6 +36,7 @@ from typing import TypeVar
 import duckdb
 
 from .faults import fault_point
+from .manifests import seal_existing
 
 log = logging.getLogger("silobridge.warehouse")
 
@@ -44,6 +45,11 @@ _MIGRATION = re.compile(r"^(\d{4})_(\w+)\.sql$")
 _LOCKED = re.compile(r"Could not set lock|Conflicting lock")
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 T = TypeVar("T")
+
+#: what a migration's SQL cannot compute, run right after it in the same transaction
+_AFTER_SQL: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    9: seal_existing,   # hash chains over the batches and accounting already there
+}
 
 
 class WarehouseError(Exception):
@@ -138,6 +144,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             continue
         with transaction(con, "migrate"):
             con.execute(sql)
+            if version in _AFTER_SQL:
+                _AFTER_SQL[version](con)
             con.execute("INSERT INTO ops.schema_migrations (version, name) VALUES (?, ?)",
                         [version, name])
         applied.append(version)

@@ -1,4 +1,5 @@
-"""Landing raw batches: rows, batch records and the source's new cursor in one transaction.
+"""Landing raw batches: rows, batch records, their manifests (warehouse.manifests) and the
+source's new cursor in one transaction.
 
 If the process dies before COMMIT, neither the rows nor the cursor move, so the next
 extraction starts where the last landed batch ended: nothing lost, nothing twice.
@@ -15,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.base import LINEAGE_COLUMNS, RawBatch
+from warehouse.manifests import seal_batches
 
 from .db import transaction
 
@@ -65,6 +67,7 @@ def land(con: duckdb.DuckDBPyConnection, batches: Sequence[RawBatch], run_id: st
                 layouts.setdefault(layout, []).append((batch_id, batch.records))
         for tables in layouts.values():
             _insert(con, _with_batch_ids(tables))
+        seal_batches(con, ids)
         con.execute(
             "INSERT INTO ops.cursors VALUES (?, ?, ?, now()) ON CONFLICT (source) DO UPDATE "
             "SET cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = now()",

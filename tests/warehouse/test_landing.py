@@ -1,4 +1,5 @@
-"""Landing raw batches: rows, batch record and cursor move together or not at all."""
+"""Landing raw batches: rows, batch record, manifest and cursor move together or not at
+all."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_a_failed_landing_moves_neither_rows_nor_cursor(tmp_path: Path) -> None:
         assert load_cursor(con, "township") == {"pos": 1}
         assert con.execute("SELECT count(*) FROM raw.records").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM ops.batches").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM ops.manifests").fetchone() == (1,)
 
 
 def test_unparsed_records_keep_their_text(tmp_path: Path) -> None:
