@@ -32,6 +32,7 @@ import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -44,7 +45,9 @@ from pydantic.fields import FieldInfo
 from schemas import checks
 from schemas.codes import CATEGORIES
 from schemas.identifiers import ORG_ALPHABET, ORG_WEIGHTS
-from schemas.models import DisputeCase, FlowEvent, Party
+from schemas.models import DIVISION_FIELDS, TIME_ORDER, TIMES, DisputeCase, FlowEvent, Party
+from schemas.reasons import Reason
+from schemas.scope import UNSCOPED, Scope
 
 
 class UncompiledCheck(RuntimeError):
@@ -61,6 +64,9 @@ _EDGE_SPACE = (r"[\t\n\x0b\x0c\r \x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{20
 # has the GB 11714 ones)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _lit(value: object) -> str:
@@ -284,33 +290,62 @@ def _ascii_digits(pattern: str) -> str:
 
 
 # -- the model-level validators, by name ------------------------------------------------
-_TIME_ORDER = ("occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at")
+#: the columns the scope checks read beside a case's own: its record's receipt and its
+#: latest event (the query that runs them provides both)
+RECEIVED_AT, LAST_EVENT_AT = "_received_at", "_last_event_at"
 
 
 def _times_in_order() -> str:
-    pairs = [(a, b) for i, a in enumerate(_TIME_ORDER) for b in _TIME_ORDER[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(TIME_ORDER) for b in TIME_ORDER[i + 1:]]
     return " AND ".join(f"NOT coalesce({b} < {a}, false)" for a, b in pairs)
 
 
-def _divisions_nest(with_registry: bool) -> str:
+def _covers(scope: Scope, x: str) -> str:
+    """Scope.covers on the code `x`."""
+    if scope.divisions is None:
+        return "true"
+    return "(" + " OR ".join(f"starts_with({x}, {_lit(p)}) OR starts_with({_lit(p)}, {x})"
+                             for p in scope.divisions) + ")"
+
+
+def divisions_in_scope(scope: Scope, prefix: str = "") -> str:
+    """Scope.covers on every division code of a case (columns named with `prefix`)."""
+    return " AND ".join(f"({prefix}{f} IS NULL OR {_covers(scope, prefix + f)})"
+                        for f in DIVISION_FIELDS)
+
+
+def times_not_in_future(scope: Scope, prefix: str = "") -> str:
+    """No time of a case or of its events later than its receipt plus the tolerance (no
+    receipt known: not checked); reads RECEIVED_AT and LAST_EVENT_AT beside the case."""
+    if scope.future_tolerance is None:
+        return "true"
+    micros = scope.future_tolerance // _MICROSECOND
+    latest = f"({RECEIVED_AT} + to_microseconds({micros}))"
+    return " AND ".join(f"NOT coalesce({t} > {latest}, false)"
+                        for t in (*(prefix + t for t in TIMES), LAST_EVENT_AT))
+
+
+def _divisions_nest(with_registry: bool, scope: Scope) -> str:
     nest = ("starts_with(town_code, county_code) "
             "AND (village_code IS NULL OR starts_with(village_code, town_code)) "
             "AND (grid_code IS NULL OR village_code IS NULL "
             "OR starts_with(grid_code, village_code))")
     if not with_registry:
         return nest
-    return (f"{nest} AND (left(town_code, 2) <> '33' OR town_code IN "
+    # the registry judges the codes inside the scope only
+    return (f"{nest} AND (NOT {_covers(scope, 'town_code')} OR town_code IN "
             "(SELECT code FROM _registry WHERE kind = 'township')) "
-            "AND (village_code IS NULL OR county_code NOT IN "
-            "(SELECT left(code, 6) FROM _registry WHERE kind = 'village') OR village_code IN "
-            "(SELECT code FROM _registry WHERE kind = 'village')) "
-            "AND (grid_code IS NULL OR grid_code IN "
+            f"AND (village_code IS NULL OR NOT {_covers(scope, 'village_code')} "
+            "OR county_code NOT IN (SELECT left(code, 6) FROM _registry WHERE kind = 'village') "
+            "OR village_code IN (SELECT code FROM _registry WHERE kind = 'village')) "
+            f"AND (grid_code IS NULL OR NOT {_covers(scope, 'grid_code')} OR grid_code IN "
             "(SELECT code FROM _registry WHERE kind = 'grid'))")
 
 
 # model validators the SQL covers; WGS84 is added in Python (conform.validate._wgs84)
 _MODEL_VALIDATORS = {
-    DisputeCase: {"_times_in_order", "_divisions_nest", "_wgs84_from_the_source_datum"},
+    DisputeCase: {"_divisions_in_scope", "_times_not_in_future", "_times_in_order",
+                  "_divisions_nest", "_wgs84_from_the_source_datum"},
     Party: set(), FlowEvent: set(),
 }
 # fields the conformed tables do not carry: the nested models, and WGS84 made in Python
@@ -335,9 +370,10 @@ class CompiledModel:
                              *(f"coalesce({c}, false)" for c in self.model_checks)])
 
 
-def compile_model(model: type[BaseModel], schema: pa.Schema,
-                  with_registry: bool) -> CompiledModel:
-    """The model's checks on a table of `schema` (the conform engine's output for it)."""
+def compile_model(model: type[BaseModel], schema: pa.Schema, with_registry: bool,
+                  scope: Scope = UNSCOPED) -> CompiledModel:
+    """The model's checks on a table of `schema` (the conform engine's output for it),
+    with the registry's and the `scope`'s where asked for."""
     decorators = model.__pydantic_decorators__
     known = set(decorators.model_validators)
     if known != _MODEL_VALIDATORS.get(model, set()) or decorators.field_validators:
@@ -359,7 +395,11 @@ def compile_model(model: type[BaseModel], schema: pa.Schema,
                                       "values its digit limits refuse")
     model_checks: tuple[str, ...] = ()
     if model is DisputeCase:
-        model_checks = (_times_in_order(), _divisions_nest(with_registry))
+        # a flagged scope check lets its records through (the batch gate counts them)
+        model_checks = (
+            divisions_in_scope(scope) if scope.quarantines(Reason.OUT_OF_SCOPE) else "true",
+            times_not_in_future(scope) if scope.quarantines(Reason.IN_FUTURE) else "true",
+            _times_in_order(), _divisions_nest(with_registry, scope))
     return CompiledModel(tuple(compile_field(model, n, i) for n, i in fields.items()),
                          model_checks)
 

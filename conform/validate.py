@@ -17,6 +17,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -24,11 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from schemas.models import DisputeCase, FlowEvent, Party
+from schemas.models import DIVISION_FIELDS, DisputeCase, FlowEvent, Party
 from schemas.reasons import Reason
+from schemas.scope import UNSCOPED, Scope
 
 from .engine import Conformed
-from .set_checks import compile_model, garbled_texts
+from .set_checks import LAST_EVENT_AT, RECEIVED_AT, compile_model, garbled_texts
 
 # pydantic's own error types → our reason codes
 _BUILTIN = {
@@ -127,15 +129,39 @@ def _rows_by_rid(table: pa.Table) -> dict[int, list[dict[str, Any]]]:
     return grouped
 
 
-def validate(conformed: Conformed, registry: DivisionRegistry | None) -> Verdict:
-    """Validate every conformed case; keep all reasons of each rejected record."""
+def received_table(received: dict[int, datetime] | None = None) -> pa.Table:
+    """A `received` argument of validate / validate_bulk: each record's receipt by `_rid`."""
+    received = received or {}
+    return pa.table({"_rid": pa.array(list(received), pa.int64()),
+                     RECEIVED_AT: pa.array(list(received.values()), pa.timestamp("us", "UTC"))})
+
+
+def _scope_problems(problems: list[Problem]) -> list[Problem]:
+    # A record outside the deployment's divisions fails for that alone: what conform
+    # reported on its division codes (a village name under another province's township)
+    # failed because the registry does not cover the record, not because it is wrong.
+    if not any(p.reason == Reason.OUT_OF_SCOPE for p in problems):
+        return problems
+    return [p for p in problems
+            if p.reason == Reason.OUT_OF_SCOPE or p.field not in DIVISION_FIELDS]
+
+
+def validate(conformed: Conformed, registry: DivisionRegistry | None,
+             scope: Scope = UNSCOPED, received: pa.Table | None = None) -> Verdict:
+    """Validate every conformed case; keep all reasons of each rejected record.
+
+    `scope` holds the scope checks to run; `received` (see `received_table`) each
+    record's receipt, which the future check measures from (no receipt: not checked).
+    """
     verdict = Verdict()
     conform_errors: dict[int, list[Problem]] = defaultdict(list)
     for e in conformed.errors.to_pylist():
         conform_errors[e["_rid"]].append(Problem(e["field"], e["reason"], e["message"]))
     parties = _rows_by_rid(conformed.parties)
     events = _rows_by_rid(conformed.events)
-    context = {"registry": registry} if registry is not None else None
+    receipts = {} if received is None else dict(
+        zip(received["_rid"].to_pylist(), received[RECEIVED_AT].to_pylist(), strict=True))
+    context = {"registry": registry, "scope": scope}
     # pydantic allocates many small objects per record; the cyclic GC halves bulk speed
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -147,11 +173,13 @@ def validate(conformed: Conformed, registry: DivisionRegistry | None) -> Verdict
             data["events"] = sorted(events.get(rid, ()), key=lambda e: e["seq"])
             problems = list(conform_errors.get(rid, ()))
             try:
-                case = DisputeCase.model_validate(data, context=context)
+                case = DisputeCase.model_validate(
+                    data, context={**context, "received_at": receipts.get(rid)})
             except ValidationError as e:
                 already = {p.field for p in problems}
-                problems += [p for p in problems_of(e)
-                             if not (p.reason == Reason.MISSING_REQUIRED and p.field in already)]
+                problems = _scope_problems(problems + [
+                    p for p in problems_of(e)
+                    if not (p.reason == Reason.MISSING_REQUIRED and p.field in already)])
             if problems:
                 verdict.rejected[rid] = problems
                 continue
@@ -181,12 +209,14 @@ class Validated:
 
 
 def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
-                  registry: DivisionRegistry | None) -> Validated:
+                  registry: DivisionRegistry | None, scope: Scope = UNSCOPED,
+                  received: pa.Table | None = None) -> Validated:
     """`validate`'s verdicts, deciding clean records in SQL and the rest in pydantic.
 
     `con` only runs the checks (over registered Arrow tables); nothing is written.
     """
-    clean_ids, normal = _clean_ids(con, conformed, registry)
+    received = received_table() if received is None else received
+    clean_ids, normal = _clean_ids(con, conformed, registry, scope, received)
     cases, parties, events = normal.cases, normal.parties, normal.events
     is_clean = pc.is_in(cases["_rid"], clean_ids)
     clean_cases = cases.filter(is_clean)
@@ -204,7 +234,7 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     suspect = Conformed(cases=conformed.cases.filter(pc.invert(is_clean)),
                         parties=rows_of(conformed.parties, False),
                         events=rows_of(conformed.events, False), errors=conformed.errors)
-    verdict = validate(suspect, registry)
+    verdict = validate(suspect, registry, scope, received)
     return Validated(
         cases=_ordered(pa.concat_tables([
             clean_cases, pa.Table.from_pylist(verdict.cases, schema=out_schema)])),
@@ -217,11 +247,13 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
 
 
 def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
-               registry: DivisionRegistry | None) -> tuple[pa.Array, Conformed]:
+               registry: DivisionRegistry | None, scope: Scope,
+               received: pa.Table) -> tuple[pa.Array, Conformed]:
     """The `_rid`s of records every compiled check passes, with no conform errors, and
     the records with the fields the SQL normalises in normal form."""
     compiled = {
-        "cases": compile_model(DisputeCase, conformed.cases.schema, registry is not None),
+        "cases": compile_model(DisputeCase, conformed.cases.schema, registry is not None,
+                               scope),
         "parties": compile_model(Party, conformed.parties.schema, False),
         "events": compile_model(FlowEvent, conformed.events.schema, False),
     }
@@ -237,6 +269,7 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
         "_mojibake": garbled_texts((tables[k], c.text_fields()) for k, c in compiled.items()),
         "_registry": _registry_table(registry),
         "_errors": conformed.errors.select(["_rid"]),
+        "_received": received.select(["_rid", RECEIVED_AT]),
         **{f"_v_{k}": t for k, t in tables.items()},
     }
     for name, table in views.items():
@@ -245,10 +278,12 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     query = f"""
             WITH p AS (SELECT _rid, bool_and({compiled["parties"].predicate()}) AS ok
                        FROM _v_parties GROUP BY _rid),
-                 e AS (SELECT _rid, bool_and({compiled["events"].predicate()}) AS ok
+                 e AS (SELECT _rid, bool_and({compiled["events"].predicate()}) AS ok,
+                              max("at") AS {LAST_EVENT_AT}
                        FROM _v_events GROUP BY _rid)
             SELECT c._rid FROM _v_cases c
             LEFT JOIN p USING (_rid) LEFT JOIN e USING (_rid)
+            LEFT JOIN _received USING (_rid)
             WHERE {compiled["cases"].predicate()}
               AND coalesce(p.ok, true) AND coalesce(e.ok, true)
               AND c._rid NOT IN (SELECT _rid FROM _errors)"""  # noqa: S608

@@ -5,7 +5,10 @@ ones in quarantine.records, exact duplicates the rest of raw.records) a Great
 Expectations suite checks, critically: that the quarantine rejected at most 10%, that
 loaded rows carry their required fields, and that loaded source ids are unique per
 version; as warnings: known category and township codes, villages inside their
-township, reported ≥ occurred, and no column drift. Any critical failure blocks the
+township, reported ≥ occurred, no column drift, and the scope checks (divisions inside
+the deployment's, no time past the record's receipt plus the tolerance: a deployment that
+sets a scope check to `flag` loads those records and sees their count here; with
+`quarantine` none are loaded, so the count is 0). Any critical failure blocks the
 batches (the merge leaves their staged rows out of core); otherwise they pass.
 
 Shares judged on a handful of records say little (one bad row in three is 33%): below
@@ -20,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from conform.set_checks import LAST_EVENT_AT, RECEIVED_AT, divisions_in_scope, times_not_in_future
 from schemas.codes import CATEGORIES
+from schemas.scope import UNSCOPED, Scope
 from warehouse.db import transaction
 
 from .checks import CRITICAL, WARNING, CheckResult, count_check, store_results
@@ -37,7 +42,8 @@ MIN_RECORDS = 20
 REQUIRED = ("source_record_id", "category_code", "occurred_at", "town_code")
 
 # Only codes, times, flags and record ids: this frame is all GX ever sees. Times are naive
-# UTC (GX's pandas paths drop time zones with a warning).
+# UTC (GX's pandas paths drop time zones with a warning). The scope checks are the ones
+# validation runs (conform.set_checks), on the staged rows.
 _RECORDS_SQL = """
 SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'
@@ -47,14 +53,25 @@ SELECT r.batch_id, r.row_no,
        s.category_code, s.town_code, left(s.village_code, 9) AS village_town,
        timezone('UTC', s.occurred_at) AS occurred_at,
        timezone('UTC', s.reported_at) AS reported_at,
-       CASE WHEN s.row_no IS NOT NULL THEN d.code IS NOT NULL END AS town_registered
+       CASE WHEN s.row_no IS NOT NULL THEN d.code IS NOT NULL END AS town_registered,
+       CASE WHEN s.row_no IS NOT NULL THEN {in_scope} END AS in_scope,
+       CASE WHEN s.row_no IS NOT NULL THEN {not_in_future} END AS not_in_future
 FROM raw.records r
 LEFT JOIN staging.cases s USING (batch_id, row_no)
 LEFT JOIN quarantine.records q USING (batch_id, row_no)
 LEFT JOIN ref.divisions d ON d.code = s.town_code AND d.level = 'township'
+LEFT JOIN (SELECT batch_id, landed_at AS {received_at} FROM ops.batches) b USING (batch_id)
+LEFT JOIN (SELECT batch_id, row_no, max("at") AS {last_event_at} FROM staging.events
+           WHERE batch_id = ANY(?) GROUP BY ALL) e USING (batch_id, row_no)
 WHERE r.batch_id = ANY(?)
 ORDER BY r.batch_id, r.row_no
 """
+
+
+def _records_sql(scope: Scope) -> str:
+    return _RECORDS_SQL.format(in_scope=divisions_in_scope(scope, "s."),
+                               not_in_future=times_not_in_future(scope, "s."),
+                               received_at=RECEIVED_AT, last_event_at=LAST_EVENT_AT)
 
 
 @dataclass
@@ -88,12 +105,13 @@ def suite_name(source: str) -> str:
     return f"batch_{source}"
 
 
-def read_batches(con: duckdb.DuckDBPyConnection, source: str,
-                 batch_ids: list[int]) -> BatchData:
+def read_batches(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
+                 scope: Scope = UNSCOPED) -> BatchData:
+    """The batches' records for the suite, with the `scope` checks on the loaded ones."""
     (rows,) = con.execute("SELECT count(*) FROM raw.records WHERE batch_id = ANY(?)",
                           [batch_ids]).fetchall()[0]
-    records = con.sql(_RECORDS_SQL, params=[batch_ids]).to_arrow_table().to_pandas() \
-        if rows else None
+    records = con.sql(_records_sql(scope), params=[batch_ids, batch_ids]) \
+        .to_arrow_table().to_pandas() if rows else None
     drift = count_check(
         con, scope=SCOPE, suite=suite_name(source), check="no_drift", severity=WARNING,
         source=source, params=[batch_ids, batch_ids],
@@ -152,6 +170,14 @@ def expectations() -> list[Any]:
             severity=WARNING,
             meta=meta("reported_after_occurred", "{bad} of {n} loaded rows reported before "
                       "they occurred")),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="in_scope", value_set=[True], row_condition=loaded, severity=WARNING,
+            meta=meta("in_scope", "{bad} of {n} loaded rows with a division code outside the "
+                      "deployment's divisions (out_of_scope, flagged)")),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="not_in_future", value_set=[True], row_condition=loaded, severity=WARNING,
+            meta=meta("not_in_future", "{bad} of {n} loaded rows with a time past their "
+                      "receipt plus the tolerance (in_future, flagged)")),
     ]
     return suite
 
@@ -212,11 +238,12 @@ def reports_dir_of(con: duckdb.DuckDBPyConnection) -> Path:
 
 
 def check_batches(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
-                  run_id: str, *, reports_dir: Path | None = None) -> GateDecision:
+                  run_id: str, *, reports_dir: Path | None = None,
+                  scope: Scope = UNSCOPED) -> GateDecision:
     """Run the batch suite over `batch_ids` of `source`, store every check, decide and
     record the gate (in a transaction of its own: `con` must not be inside one). GX
     results go under `reports_dir` (default: `reports` beside the warehouse file)."""
-    data = read_batches(con, source, batch_ids)
+    data = read_batches(con, source, batch_ids, scope)
     results = evaluate(data, run_id, reports_dir or reports_dir_of(con))
     decision = decide(source, list(batch_ids), results, data.rows)
     record(con, run_id, decision, results)

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from schemas.scope import Scope
+
 CRITICAL = "critical"
 WARNING = "warning"
 
@@ -31,6 +33,9 @@ class QualitySettings(Protocol):
 
     @property
     def mappings_dir(self) -> Path | None: ...
+
+    @property
+    def scope(self) -> Scope: ...
 
 
 @dataclass

@@ -33,7 +33,7 @@ def gate_source(settings: QualitySettings, source: str) -> GateDecision:
         if not batch_ids:
             return GateDecision(source, "passed", [], [], "no new batches to check")
         start_run(con, run_id, "gate", source)
-        data = read_batches(con, source, batch_ids)
+        data = read_batches(con, source, batch_ids, settings.scope)
     try:
         results = evaluate(data, run_id, settings.reports_dir)
     except Exception as e:

@@ -34,8 +34,10 @@ class FormerName:
 
 @dataclass(frozen=True, slots=True)
 class Divisions:
-    """Counties (6-digit) and townships (9-digit) of Zhejiang, keyed by code."""
+    """Provinces (2-digit), cities, counties (6-digit) and townships (9-digit) of the
+    vendored reference (Zhejiang), keyed by code."""
 
+    provinces: dict[str, Division]
     cities: dict[str, Division]
     counties: dict[str, Division]
     townships: dict[str, Division]
@@ -54,6 +56,8 @@ def _rows(name: str) -> list[dict[str, str]]:
 @cache
 def load() -> Divisions:
     return Divisions(
+        provinces={r["code"]: Division(r["code"], r["name"], None)
+                   for r in _rows("provinces.csv")},
         cities={r["code"]: Division(r["code"], r["name"], r["provinceCode"])
                 for r in _rows("cities.csv")},
         counties={r["code"]: Division(r["code"], r["name"], r["cityCode"])

@@ -6,8 +6,10 @@ divisions and grids come as `Division` and `Grid`; `SourceRecord` is the lineage
 loaded row keeps. Field metadata (grade, labels) comes from `contract_field`.
 
 Validation needs reference data for some checks (does this township, village or grid
-exist?). Pass it as the validation context: `DisputeCase.model_validate(data,
-context={"registry": registry})`; without it only the structural checks run.
+exist?), and the deployment's scope for others (are these divisions ours? are these times
+past the record's receipt?). Pass them as the validation context:
+`DisputeCase.model_validate(data, context={"registry": registry, "scope": scope,
+"received_at": when})`; without them only the structural checks run.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .codes import (
 from .geo import gcj02_to_wgs84
 from .grades import Grade, contract_field
 from .reasons import Reason
+from .scope import UNSCOPED, Scope
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -153,7 +156,11 @@ class FlowEvent(_Model):
     note: Text2000 | None = contract_field(Grade.L2, "备注", "note", None, mask="text")
 
 
-_TIME_ORDER = ("occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at")
+TIME_ORDER = ("occurred_at", "reported_at", "accepted_at", "resolved_at", "closed_at")
+#: a case's own times (its events carry one more each)
+TIMES = (*TIME_ORDER, "source_updated_at")
+#: a case's division codes, widest first
+DIVISION_FIELDS = ("county_code", "town_code", "village_code", "grid_code")
 
 
 class DisputeCase(_Model):
@@ -227,9 +234,43 @@ class DisputeCase(_Model):
                                                 mask="nested")
     events: tuple[FlowEvent, ...] = contract_field(Grade.L2, "流转记录", "flow events", ())
 
+    # the scope checks come first: a record that is not ours, or not yet, fails for that
+    # and not for what follows from it (an unknown township of another province)
+    @model_validator(mode="after")
+    def _divisions_in_scope(self, info: ValidationInfo) -> DisputeCase:
+        scope: Scope = (info.context or {}).get("scope") or UNSCOPED
+        if scope.divisions is None or not scope.quarantines(Reason.OUT_OF_SCOPE):
+            return self
+        for name in DIVISION_FIELDS:
+            code = getattr(self, name)
+            if code is not None and not scope.covers(code):
+                raise fail(Reason.OUT_OF_SCOPE, "{field} {code} lies outside the deployment's "
+                           "divisions ({divisions})", field=name, code=code,
+                           divisions=", ".join(scope.divisions))
+        return self
+
+    @model_validator(mode="after")
+    def _times_not_in_future(self, info: ValidationInfo) -> DisputeCase:
+        context = info.context or {}
+        scope: Scope = context.get("scope") or UNSCOPED
+        received: datetime | None = context.get("received_at")
+        if scope.future_tolerance is None or received is None \
+                or not scope.quarantines(Reason.IN_FUTURE):
+            return self
+        latest = received + scope.future_tolerance
+        times = [(name, getattr(self, name)) for name in TIMES]
+        times += [(f"events[{i}].at", e.at) for i, e in enumerate(self.events)]
+        for name, t in times:
+            if t is not None and t > latest:
+                raise fail(Reason.IN_FUTURE, "{field} ({t}) is later than the record's receipt "
+                           "({received}) plus the tolerance ({tolerance})", field=name,
+                           t=t.isoformat(), received=received.isoformat(),
+                           tolerance=str(scope.future_tolerance))
+        return self
+
     @model_validator(mode="after")
     def _times_in_order(self) -> DisputeCase:
-        present = [(name, getattr(self, name)) for name in _TIME_ORDER
+        present = [(name, getattr(self, name)) for name in TIME_ORDER
                    if getattr(self, name) is not None]
         for (a, ta), (b, tb) in pairwise(present):
             if tb < ta:
@@ -249,16 +290,22 @@ class DisputeCase(_Model):
                 not self.grid_code.startswith(self.village_code):
             raise fail(Reason.BAD_DIVISION, "grid {grid} is not in village {village}",
                        grid=self.grid_code, village=self.village_code, field="grid_code")
-        registry: Registry | None = (info.context or {}).get("registry")
+        # the registry judges the deployment's divisions; outside them the scope check
+        # decides (quarantined as out_of_scope before this runs, or flagged)
+        context = info.context or {}
+        registry: Registry | None = context.get("registry")
+        scope: Scope = context.get("scope") or UNSCOPED
         if registry is not None:
-            if self.town_code[:2] == "33" and not registry.has_township(self.town_code):
+            if scope.covers(self.town_code) and not registry.has_township(self.town_code):
                 raise fail(Reason.UNKNOWN_CODE, "township {town} is not in the division "
                            "reference", town=self.town_code, field="town_code")
-            if self.village_code and registry.covers_villages_of(self.county_code) \
+            if self.village_code and scope.covers(self.village_code) \
+                    and registry.covers_villages_of(self.county_code) \
                     and not registry.has_village(self.village_code):
                 raise fail(Reason.UNKNOWN_CODE, "village {village} is not in the registry",
                            village=self.village_code, field="village_code")
-            if self.grid_code and not registry.has_grid(self.grid_code):
+            if self.grid_code and scope.covers(self.grid_code) \
+                    and not registry.has_grid(self.grid_code):
                 raise fail(Reason.UNKNOWN_CODE, "grid {grid} is not in the registry",
                            grid=self.grid_code, field="grid_code")
         return self

@@ -19,12 +19,16 @@ import resource
 import sqlite3
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from mockworld.clock import SHANGHAI
+from mockworld.spec import Manifest
 
 from .settings import SOURCE_NAMES, Settings
 
@@ -298,9 +302,27 @@ STEPS = {"extract": _extract, "validate": _validate, "merge": _merge, "marts": _
 COUNTED = {"naive": _naive, "dlt": _dlt, "marts_scaled": _marts_scaled}
 
 
+def bench_settings(home: Path, now: datetime) -> Settings:
+    """The settings a step runs with. The benchmark's worlds of a year of history start
+    on 2026-09-01 and so run past the wall clock (`now`): the future check's tolerance is
+    widened to the world's own clock, so that the benchmark measures the pipeline's work
+    on its records rather than quarantining them as not yet happened."""
+    settings = Settings(home=home)
+    try:
+        world_now = Manifest.read(settings.world_dir).now.replace(tzinfo=SHANGHAI)
+    except FileNotFoundError:
+        return settings
+    ahead = world_now - now
+    if ahead <= timedelta(0):
+        return settings
+    validation = settings.validation.model_copy(
+        update={"future_tolerance": settings.validation.future_tolerance + ahead})
+    return settings.model_copy(update={"validation": validation})
+
+
 def main(argv: list[str]) -> None:
     step, home = argv[0], Path(argv[1])
-    settings = Settings(home=home)
+    settings = bench_settings(home, datetime.now(UTC))
     started = time.perf_counter()
     counted = COUNTED.get(step)
     result = counted(settings, int(argv[2])) if counted else STEPS[step](settings)

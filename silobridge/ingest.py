@@ -24,11 +24,13 @@ from conform.drift import drift as detect_drift
 from conform.engine import conform
 from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
 from conform.reference import load_reference
+from conform.set_checks import RECEIVED_AT
 from conform.validate import DivisionRegistry, Problem, validate_bulk
 from connectors.rejects import reason_of
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
+from schemas.scope import Scope
 from warehouse.db import session, transaction
 from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
@@ -126,9 +128,10 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
             pending = con.execute(
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
+            scope = settings.scope
             for chunk in _chunks(pending):
                 total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
-                                         pii))
+                                         scope, pii))
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))
@@ -153,7 +156,7 @@ def _chunks(batches: list[tuple[int, int]]) -> list[list[int]]:
 
 def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
                    run_id: str, mappings: list[Mapping], registry: DivisionRegistry,
-                   vault: Vault) -> IngestSummary:
+                   scope: Scope, vault: Vault) -> IngestSummary:
     summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
     with transaction(con, "ingest"):
         ids = pa.table({"batch_id": pa.array(batch_ids, pa.int64())})
@@ -179,7 +182,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
                 "AND _rid NOT IN (SELECT _rid FROM _dup)").fetchall():
             reason, message = reason_of(error)
             rejected[rid] = (None, [Problem("*", reason.value, message)])
-        outcome = conform_and_validate(con, source, mappings, registry)
+        outcome = conform_and_validate(con, source, mappings, registry, scope)
         rejected.update(outcome.rejected)
         stage(con, run_id, outcome.cases, outcome.parties, outcome.events, vault)
         quarantine(con, source, run_id, rejected)
@@ -208,12 +211,17 @@ class Outcome:
 
 
 def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
-                         registry: DivisionRegistry) -> Outcome:
+                         registry: DivisionRegistry, scope: Scope) -> Outcome:
     """Conform and validate the parseable, non-duplicate records of the temp table `_in`.
 
-    `_in` holds raw records with a `_rid`; `_dup` lists the `_rid`s to skip.
+    `_in` holds raw records with a `_rid`; `_dup` lists the `_rid`s to skip. A record
+    was received when its batch landed (ops.batches), whenever it is validated: a replay
+    decides as the first run did.
     """
     out = Outcome()
+    received = con.sql(f"""
+        SELECT i._rid, b.landed_at AS {RECEIVED_AT}
+        FROM _in i JOIN ops.batches b USING (batch_id)""").to_arrow_table()  # noqa: S608
     by_mapping: dict[str, list[str]] = {}
     for (origin,) in con.execute("SELECT DISTINCT origin FROM _in ORDER BY origin").fetchall():
         try:
@@ -232,7 +240,8 @@ def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: 
             CREATE OR REPLACE TEMP VIEW _todo AS
             SELECT _rid, origin, record FROM _in JOIN _origins USING (origin)
             WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM _dup)""")
-        verdict = validate_bulk(con, conform(con, out.mappings[name], "_todo"), registry)
+        verdict = validate_bulk(con, conform(con, out.mappings[name], "_todo"), registry,
+                                scope, received)
         con.unregister("_origins")
         for rid, problems in verdict.rejected.items():
             out.rejected[rid] = (name, problems)

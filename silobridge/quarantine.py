@@ -17,6 +17,7 @@ from conform.mapping import load_mappings
 from conform.reference import load_reference
 from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
+from schemas.scope import Scope
 from warehouse.db import session, transaction
 from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
@@ -105,7 +106,8 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
             "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
         try:
             for name in sources:
-                counts = _replay_source(con, name, run_id, mappings, registry, pii)
+                counts = _replay_source(con, name, run_id, mappings, registry, settings.scope,
+                                        pii)
                 summary.by_source[name] = counts
                 summary.read += counts["read"]
                 summary.loaded += counts["loaded"]
@@ -118,7 +120,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 
 
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
-                   registry: DivisionRegistry, pii: Vault) -> dict[str, int]:
+                   registry: DivisionRegistry, scope: Scope, pii: Vault) -> dict[str, int]:
     with transaction(con, "replay"):
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _in AS
@@ -127,7 +129,7 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
             WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""", [source])
         con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT NULL::BIGINT AS _rid LIMIT 0")
         (read,) = con.execute("SELECT count(*) FROM _in").fetchall()[0]
-        outcome = conform_and_validate(con, source, mappings, registry)
+        outcome = conform_and_validate(con, source, mappings, registry, scope)
         stage(con, run_id, outcome.cases, outcome.parties, outcome.events, pii)
         loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]
         con.execute("""

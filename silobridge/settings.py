@@ -8,8 +8,9 @@ the warehouse, the reports and Airflow's home all live there.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ from connectors.file_drop import FileDropConfig
 from connectors.jsonl_drop import JsonlDropConfig
 from connectors.province_api import ProvinceApiConfig
 from connectors.sql_db import SqlSourceConfig
+from schemas import divisions
+from schemas.reasons import Reason
+from schemas.scope import Scope
 
 SourceName = Literal["province", "county", "township", "grid"]
 SOURCE_NAMES: tuple[SourceName, ...] = ("province", "county", "township", "grid")
@@ -42,6 +46,30 @@ class WarehouseSettings(BaseModel):
     lock_wait: float = Field(default=60.0, ge=0)
 
 
+CheckMode = Literal["quarantine", "flag"]
+
+
+def _reference_provinces() -> tuple[str, ...]:
+    return tuple(sorted(divisions.load().provinces))
+
+
+class ValidationSettings(BaseModel):
+    """The scope checks of validation (schemas.scope): records whose divisions are not
+    the deployment's, or whose times lie past their receipt."""
+
+    #: division-code prefixes of the deployment; default: the provinces of the vendored
+    #: reference (Zhejiang, 33: the province's platform carries every county's cases)
+    divisions: tuple[Annotated[str, Field(pattern=r"^\d{2,15}$")], ...] = Field(
+        default_factory=_reference_provinces, min_length=1)
+    #: how far past its receipt (the landed batch's time) a record's times may lie:
+    #: grassroots systems' clocks drift, and a clerk may date a step ahead of its day
+    future_tolerance: timedelta = Field(default=timedelta(days=1), ge=timedelta(0))
+    #: per scope check: quarantine what fails it, or load it and let the batch gate
+    #: count it as a warning (`flag`)
+    out_of_scope: CheckMode = "quarantine"
+    in_future: CheckMode = "quarantine"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SILOBRIDGE_", env_nested_delimiter="__",
                                       env_file=".env", extra="ignore")
@@ -60,6 +88,7 @@ class Settings(BaseSettings):
     pii_key: SecretStr | None = None
     sync: SyncSettings = Field(default_factory=SyncSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:
@@ -84,6 +113,14 @@ class Settings(BaseSettings):
     def reference_dir(self) -> Path:
         assert self.reference is not None  # set by the validator above
         return self.reference
+
+    @property
+    def scope(self) -> Scope:
+        """The deployment's scope, as validation and the batch gate take it."""
+        v = self.validation
+        modes = {Reason.OUT_OF_SCOPE: v.out_of_scope, Reason.IN_FUTURE: v.in_future}
+        return Scope(v.divisions, v.future_tolerance,
+                     frozenset(r for r, mode in modes.items() if mode == "flag"))
 
     @property
     def warehouse_path(self) -> Path:

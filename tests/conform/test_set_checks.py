@@ -4,15 +4,16 @@
 clean ones and sends the rest to pydantic. They must agree on every record: the same
 rejected records with the same reasons, and the same staged rows, value for value. First
 on every record of a generated world (clean and defective), then on records mutated by
-hypothesis towards the edges each check draws.
+hypothesis towards the edges each check draws, the scope checks' included (a deployment of
+Zhejiang and one Beijing township; times around the records' receipt plus the tolerance).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -28,18 +29,40 @@ from conform.engine import Conformed, conform
 from conform.mapping import load_mappings, select_mapping
 from conform.reference import load_reference
 from conform.set_checks import UncompiledCheck, compile_model
-from conform.validate import DivisionRegistry, Validated, validate, validate_bulk
+from conform.validate import (
+    DivisionRegistry,
+    Validated,
+    received_table,
+    validate,
+    validate_bulk,
+)
 from mockworld.gateway import ProvinceGateway
 from mockworld.people import credit_code, resident_id
 from mockworld.spec import WorldSpec
 from mockworld.world import generate
+from schemas import divisions
 from schemas.identifiers import USCC_ALPHABET, resident_id_check_char, uscc_check_char
-from schemas.models import DisputeCase, Party
+from schemas.models import DIVISION_FIELDS, DisputeCase, Party
+from schemas.reasons import Reason
+from schemas.scope import Scope
 from silobridge.extract import extract_source
 from silobridge.settings import Settings
 
 SPEC = WorldSpec(seed=23, cases=900, days=15, defect_rate=0.08)
 TZ = ZoneInfo("Asia/Shanghai")
+#: a deployment narrower than the registry, so that the scope check decides on its own:
+#: eight of Jiashan's nine townships (their county, 330421, is in scope because it
+#: contains them), the county of Nanhu and a township of Beijing (no registry knows it)
+OUT_TOWN = "330421107"
+TOLERANCE = timedelta(days=1)
+SCOPE = Scope((*(t.code for t in divisions.load().townships_of("330421") if t.code != OUT_TOWN),
+               "330402", "110101001"), TOLERANCE)
+#: the same deployment flagging both checks: records load; the registry still judges
+#: only what is inside the scope
+FLAGGED = replace(SCOPE, flagged=frozenset({Reason.OUT_OF_SCOPE, Reason.IN_FUTURE}))
+SCOPES = {"quarantine": SCOPE, "flag": FLAGGED}
+#: when the mutated records were received (the world's own records: when they landed)
+RECEIVED = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -47,6 +70,8 @@ class World:
     con: duckdb.DuckDBPyConnection
     registry: DivisionRegistry
     conformed: dict[str, Conformed]
+    #: each world record's receipt: its batch's landing
+    received: pa.Table
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +85,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     con = duckdb.connect(str(s.warehouse_path))
     load_reference(con, home / "world" / "reference")
     con.execute("CREATE TEMP TABLE recs AS SELECT row_number() OVER (ORDER BY batch_id, "
-                "row_no) AS _rid, source, origin, record FROM raw.records "
+                "row_no) AS _rid, r.source, r.origin, r.record, b.landed_at "
+                "FROM raw.records r JOIN ops.batches b USING (batch_id) "
                 "WHERE parse_error IS NULL")
+    received = con.sql("SELECT _rid, landed_at AS _received_at FROM recs").to_arrow_table()
     mappings = load_mappings()
     by_mapping: dict[str, list[str]] = {}
     for source, origin in con.execute("SELECT DISTINCT source, origin FROM recs").fetchall():
@@ -75,13 +102,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "FROM recs JOIN _origins USING (origin)")
         conformed[m.name] = conform(con, m, "rel")
         con.unregister("_origins")
-    yield World(con, DivisionRegistry.from_warehouse(con), conformed)
+    yield World(con, DivisionRegistry.from_warehouse(con), conformed, received)
     con.close()
 
 
-def _both(w: World, c: Conformed) -> tuple[Validated, Validated]:
-    """(pydantic alone, the set-based path) on the same conformed records."""
-    reference = validate(c, w.registry)
+def _both(w: World, c: Conformed, received: pa.Table | None = None,
+          scope: Scope = SCOPE) -> tuple[Validated, Validated]:
+    """(pydantic alone, the set-based path) on the same conformed records, received when
+    `received` says (default: when the world's batches landed)."""
+    received = w.received if received is None else received
+    reference = validate(c, w.registry, scope, received)
     cases_schema = c.cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
         .append(pa.field("lat_wgs84", pa.float64()))
 
@@ -93,7 +123,7 @@ def _both(w: World, c: Conformed) -> tuple[Validated, Validated]:
     slow = Validated(table(reference.cases, cases_schema),
                      table(reference.parties, c.parties.schema),
                      table(reference.events, c.events.schema), reference.rejected)
-    return slow, validate_bulk(w.con, c, w.registry)
+    return slow, validate_bulk(w.con, c, w.registry, scope, received)
 
 
 def _assert_agree(slow: Validated, fast: Validated) -> None:
@@ -104,18 +134,30 @@ def _assert_agree(slow: Validated, fast: Validated) -> None:
         assert got.to_pylist() == want.to_pylist(), part
 
 
+def _reasons(rejected: dict[int, list[Any]]) -> list[str]:
+    return [p.reason for problems in rejected.values() for p in problems]
+
+
 def test_both_paths_agree_on_every_record_of_the_world(world: World) -> None:
-    clean = records = 0
+    clean = records = flagged_clean = 0
     for name, c in world.conformed.items():
         slow, fast = _both(world, c)
         _assert_agree(slow, fast)
         assert fast.clean > 0, name
         clean += fast.clean
         records += c.cases.num_rows
+        slow, fast = _both(world, c, scope=FLAGGED)
+        _assert_agree(slow, fast)
+        assert "out_of_scope" not in _reasons(fast.rejected)
+        flagged_clean += fast.clean
+    assert flagged_clean > clean  # the out-of-scope records load when flagged
     # the comparison means something only if both paths carried real weight
-    rejected = sum(len(validate(c, world.registry).rejected) for c in world.conformed.values())
-    assert rejected > 50
+    rejected = [validate(c, world.registry, SCOPE, world.received).rejected
+                for c in world.conformed.values()]
+    assert sum(map(len, rejected)) > 50
     assert clean > 0.5 * records
+    # the province's other counties and the township left out are out of SCOPE
+    assert sum(_reasons(r).count("out_of_scope") for r in rejected) > 50
 
 
 def test_a_check_the_compiler_does_not_know_stops_it(world: World) -> None:
@@ -192,10 +234,38 @@ _PHONES = ["13812345678", "+86 13812345678", "008613812345678", "+86-138-1234-56
            "0573-8412345", "05738412345678", "10573841234", "0573841234567",
            "0573-841234567", "057-84123456", "057-8412345", "057-841234567"]
 _DIVISIONS = ["330421", "330421001", "330421001001", "330421001001001", "330421999",
-              "33042100100", "３３０４２１", "330402", "330402001", "110101001"]
+              "33042100100", "３３０４２１", "330402", "330402001", "110101001",
+              # well formed codes of other provinces, and either side of SCOPE's prefixes
+              "340421", "320421001", "440101001001001", "330000", "339999001", "110102",
+              "110101002", "110101002001", "110101", "110101001001", "110101001001001",
+              "3", "11010100", OUT_TOWN, OUT_TOWN + "201", "330421108", "330403",
+              "330402001", "330402001201", "33042110", "330421"]
+#: codes that nest (so only the registry and the scope can fail them), widest first
+_NESTED = [
+    ("330421", "330421999", None, None),  # an unknown township, in scope
+    ("330421", "330421001", "330421001999", None),  # an unknown village
+    ("330421", "330421001", None, "330421001201999"),  # an unknown grid
+    ("330402", "330402001", None, None),  # known, in scope
+    ("330421", OUT_TOWN, None, None),  # known, out of scope
+    ("330421", OUT_TOWN, OUT_TOWN + "201", OUT_TOWN + "201001"),
+    ("330421", OUT_TOWN, OUT_TOWN + "399", None),  # out of scope, unknown to the registry
+    ("330421", OUT_TOWN, None, OUT_TOWN + "201999"),
+    ("110101", "110101001", None, None),  # in scope, unknown to every registry
+    ("110101", "110101001", "110101001001", "110101001001001"),
+    ("110101", "110101002", None, None),  # out of scope, unknown to every registry
+    ("110101", "110101002", "110101002001", "110101002001001"),
+    ("320421", "320421001", None, "320421001001001"),
+]
+_LATEST = RECEIVED + TOLERANCE
 _MOMENTS = [datetime(1999, 12, 31, 23, 59, 59, tzinfo=TZ), datetime(2000, 1, 1, tzinfo=TZ),
             datetime(2099, 12, 31, 23, 59, tzinfo=TZ), datetime(2100, 1, 1, tzinfo=TZ),
-            datetime(2026, 9, 3, 8, 0, tzinfo=TZ), datetime(2026, 12, 31, 8, 0, tzinfo=TZ)]
+            datetime(2026, 9, 3, 8, 0, tzinfo=TZ), datetime(2026, 12, 31, 8, 0, tzinfo=TZ),
+            # the future check's edge: at the tolerance, a microsecond and a second past,
+            # in the receipt's zone and in Zhejiang's
+            _LATEST, _LATEST + timedelta(microseconds=1), _LATEST + timedelta(seconds=1),
+            _LATEST - timedelta(seconds=1), _LATEST.astimezone(TZ),
+            (_LATEST + timedelta(seconds=1)).astimezone(TZ),
+            datetime(2029, 12, 1, 12, 0, tzinfo=TZ)]
 
 
 def _edges(field: pa.Field, r: random.Random) -> list[Any]:
@@ -229,15 +299,18 @@ def _edges(field: pa.Field, r: random.Random) -> list[Any]:
 def _value_for(field: pa.Field, r: random.Random) -> st.SearchStrategy[Any]:
     edges = st.sampled_from(_edges(field, r))
     if pa.types.is_timestamp(field.type):
-        return edges | st.datetimes(min_value=datetime(2025, 1, 1),
-                                    max_value=datetime(2027, 1, 1)).map(
+        near_edge = st.integers(-3_000_000, 3_000_000).map(
+            lambda us: _LATEST + timedelta(microseconds=us))
+        return edges | near_edge | st.datetimes(min_value=datetime(2025, 1, 1),
+                                                max_value=datetime(2027, 1, 1)).map(
             lambda d: d.replace(tzinfo=TZ))
     return edges | _RANDOM_TEXT if pa.types.is_string(field.type) else edges
 
 
+@pytest.mark.parametrize("mode", SCOPES)
 def test_both_paths_agree_on_every_edge_of_every_field(world: World,
-                                                       seeds: list[tuple[Conformed, list[int]]]
-                                                       ) -> None:
+                                                       seeds: list[tuple[Conformed, list[int]]],
+                                                       mode: str) -> None:
     # exhaustive where hypothesis samples: each edge value alone in an otherwise clean record
     r = random.Random(5)
     for c, rids in seeds:
@@ -247,11 +320,24 @@ def test_both_paths_agree_on_every_edge_of_every_field(world: World,
                        if getattr(c, part).num_rows
                        for f in getattr(c, part).schema if f.name != "_rid"
                        for value in [*_edges(f, r), *([None] if f.name != "seq" else [])])]
-        slow, fast = _both(world, _mutated(c, records))
+        records += [(rids[i % len(rids)], [("cases", name, code) for name, code in zip(
+                        DIVISION_FIELDS, codes, strict=True)])
+                    for i, codes in enumerate(_NESTED)]
+        # every record received at RECEIVED, but every seventh: its receipt is unknown
+        received = _received(len(records), every=7)
+        slow, fast = _both(world, _mutated(c, records), received, SCOPES[mode])
         _assert_agree(slow, fast)
         # every outcome occurs: staged from Arrow, normalised by pydantic, rejected
         assert 0 < fast.clean < fast.cases.num_rows
         assert fast.rejected
+        scoped = {"out_of_scope", "in_future"} & set(_reasons(fast.rejected))
+        assert scoped == ({"out_of_scope", "in_future"} if mode == "quarantine" else set())
+
+
+def _received(n: int, every: int = 0) -> pa.Table:
+    """Records 1…n received at RECEIVED, but for each `every`-th (0: none left out)."""
+    return received_table({rid: RECEIVED for rid in range(1, n + 1)
+                           if not every or rid % every})
 
 
 def _mutation(c: Conformed, r: random.Random) -> st.SearchStrategy[tuple[str, str, Any]]:
@@ -294,7 +380,8 @@ def seeds(world: World) -> list[tuple[Conformed, list[int]]]:
     """Per mapping: records both paths load, with parties and events where it has them."""
     out = []
     for c in world.conformed.values():
-        loaded = set(validate_bulk(world.con, c, world.registry).cases["_rid"].to_pylist())
+        loaded = set(validate_bulk(world.con, c, world.registry, SCOPE,
+                                   world.received).cases["_rid"].to_pylist())
         full = loaded & set(c.parties["_rid"].to_pylist()) & set(c.events["_rid"].to_pylist())
         out.append((c, sorted(full or loaded)[:5]))
     return out
@@ -311,4 +398,35 @@ def test_both_paths_agree_on_mutated_records(world: World,
     records = data.draw(st.lists(st.tuples(st.sampled_from(rids),
                                            st.lists(_mutation(c, r), min_size=1, max_size=2)),
                                  min_size=100, max_size=100), label="records")
-    _assert_agree(*_both(world, _mutated(c, records)))
+    scope = SCOPES[data.draw(st.sampled_from(sorted(SCOPES)), label="mode")]
+    _assert_agree(*_both(world, _mutated(c, records), _received(len(records), every=9),
+                         scope))
+
+
+def test_the_sql_stages_records_right_at_the_scope_edges(
+        world: World, seeds: list[tuple[Conformed, list[int]]]) -> None:
+    # A stricter SQL would still agree (pydantic decides what it leaves): this shows the
+    # fast path takes records at the edges. Times exactly at the receipt plus the
+    # tolerance; a deployment of exactly the records' townships, which their county
+    # codes contain.
+    for c, rids in seeds:
+        edge = [("cases", "source_updated_at", _LATEST)]
+        if c.events.num_rows:
+            edge.append(("events", "at", _LATEST))
+        records = _mutated(c, [(rid, edge) for rid in rids])
+        towns = tuple(sorted(set(records.cases["town_code"].to_pylist())))
+        scope = Scope(towns, TOLERANCE)
+        fast = validate_bulk(world.con, records, world.registry, scope, _received(len(rids)))
+        assert not fast.rejected
+        assert fast.clean == len(rids)
+        # flagged: what lies outside the scope (and so outside the registry's judgement)
+        # loads from Arrow too, however far ahead it is dated
+        ahead = [("cases", "source_updated_at", datetime(2029, 12, 1, tzinfo=TZ))]
+        outside = [(rid, [*ahead, *(("cases", name, code) for name, code in zip(
+                    DIVISION_FIELDS, codes, strict=True))])
+                   for rid in rids for codes in _NESTED if codes[1][:9] in (OUT_TOWN,
+                                                                            "110101002")]
+        fast = validate_bulk(world.con, _mutated(c, outside), world.registry, FLAGGED,
+                             _received(len(outside)))
+        assert not fast.rejected
+        assert fast.clean == len(outside)

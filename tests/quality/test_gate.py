@@ -85,7 +85,7 @@ def test_every_check_is_stored_and_the_warehouse_is_sound(quality_run: QualityRu
     finally:
         con.close()
     assert set(per_scope) == {"batch", "warehouse", "cross_level", "freshness", "volume"}
-    assert batch == {s: 11 for s in (*OTHERS, "grid")}
+    assert batch == {s: 13 for s in (*OTHERS, "grid")}
     assert failed_core == []
     assert quality_run.after["failed_critical"] == 0
     # grid held back: nothing of it in the warehouse is a data-freshness warning

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from schemas.export import reasons_raised
 from schemas.geo import gcj02_to_wgs84
 from schemas.grades import Grade, grade_of, labels_of
 from schemas.models import MODELS, DisputeCase, FlowEvent, Grid, Party
+from schemas.scope import Scope
 
 COUNTY, TOWN, VILLAGE, GRID = "330421", "330421001", "330421001201", "330421001201003"
 
@@ -212,6 +214,101 @@ def test_registry_skips_villages_of_counties_it_does_not_cover() -> None:
     assert caught.value.errors()[0]["ctx"]["field"] == "town_code"  # township, not village
 
 
+def test_another_provinces_township_is_unknown_to_the_registry() -> None:
+    # it used to pass: the registry looked only at Zhejiang's townships (town_code[:2] ==
+    # "33") and county codes only had to have six digits
+    case = good_case(county_code="110101", town_code="110101001", village_code=None,
+                     grid_code=None)
+    error = only_error(case, context={"registry": Registry()})
+    assert (error["type"], error["ctx"]["field"]) == ("unknown_code", "town_code")
+
+
+# -- scope: the deployment's divisions, and times past the record's receipt ---------------
+# good_case's last time is closed_at 2024-03-09 09:00 (+08:00)
+RECEIVED = datetime(2024, 3, 8, 9, 0, tzinfo=UTC)  # 17:00 in Zhejiang
+ZHEJIANG = Scope(("33",), timedelta(days=1))
+BEIJING = {"county_code": "110101", "town_code": "110101001", "village_code": None,
+           "grid_code": None}
+
+
+def scoped(scope: Scope = ZHEJIANG, received: datetime | None = RECEIVED,
+           registry: bool = False) -> dict[str, Any]:
+    return {"scope": scope, "received_at": received,
+            **({"registry": Registry()} if registry else {})}
+
+
+SCOPED_RECORDS: list[tuple[str, dict[str, Any], str]] = [
+    ("out_of_scope", good_case(**BEIJING), "county_code"),
+    # nests badly too, and no registry knows it: out of scope says why
+    ("out_of_scope", good_case(county_code="110101", village_code=None, grid_code=None),
+     "county_code"),
+    ("out_of_scope", good_case(village_code=None, grid_code="110101001001001"), "grid_code"),
+    ("out_of_scope", good_case(grid_code="440101001001001"), "grid_code"),
+    ("in_future", good_case(closed_at="2027-03-09T09:00:00+08:00"), "closed_at"),
+    ("in_future", good_case(source_updated_at="2024-03-09T17:00:01+08:00"),
+     "source_updated_at"),
+    ("in_future", good_case(events=[{**good_case()["events"][0]},
+                                    {**good_case()["events"][1],
+                                     "at": "2027-03-08T16:00:00+08:00"}]), "events[1].at"),
+]
+
+
+@pytest.mark.parametrize(("reason", "data", "field"), SCOPED_RECORDS,
+                         ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(SCOPED_RECORDS)])
+@pytest.mark.parametrize("registry", [False, True], ids=["alone", "with-registry"])
+def test_scoped_record_fails_with_its_reason(reason: str, data: dict[str, Any], field: str,
+                                             registry: bool) -> None:
+    error = only_error(data, context=scoped(registry=registry))
+    assert (error["type"], error["ctx"]["field"]) == (reason, field)
+    # without a scope, or without a receipt for the future check, it is not judged so
+    unjudged: list[dict[str, Any] | None] = [{"received_at": RECEIVED}, None]
+    if reason == "in_future":
+        unjudged += [{"scope": ZHEJIANG}, scoped(Scope(("33",), None))]
+    else:
+        unjudged += [scoped(Scope(None, timedelta(days=1)))]
+    for context in unjudged:
+        try:
+            DisputeCase.model_validate(data, context=context)
+        except ValidationError as e:
+            assert reason not in {x["type"] for x in e.errors()}
+
+
+def test_a_time_exactly_at_the_tolerance_passes_and_one_second_more_fails() -> None:
+    at_edge = "2024-03-09T17:00:00+08:00"  # RECEIVED + 1 day
+    assert DisputeCase.model_validate(good_case(closed_at=at_edge), context=scoped())
+    assert DisputeCase.model_validate(good_case(source_updated_at=at_edge), context=scoped())
+    error = only_error(good_case(closed_at="2024-03-09T17:00:01+08:00"), context=scoped())
+    assert (error["type"], error["ctx"]["field"]) == ("in_future", "closed_at")
+    # a deployment that widens the tolerance takes it
+    wider = Scope(("33",), timedelta(days=1, seconds=1))
+    assert DisputeCase.model_validate(good_case(closed_at="2024-03-09T17:00:01+08:00"),
+                                      context=scoped(wider))
+
+
+@pytest.mark.parametrize(("divisions", "changes", "field"), [
+    (("330421",), {}, None),
+    (("330421",), {"county_code": "330402", "town_code": "330402001", "village_code": None,
+                   "grid_code": None}, "county_code"),
+    # a county code that merely starts like the prefix's province is not inside it
+    (("330421",), {"county_code": "330420", "town_code": "330420001", "village_code": None,
+                   "grid_code": None}, "county_code"),
+    # a township deployment: its records name their county, which contains it
+    (("330421001",), {}, None),
+    (("330421001",), {"town_code": "330421002", "village_code": None, "grid_code": None},
+     "town_code"),
+    (("330421001201",), {"village_code": "330421001202", "grid_code": None}, "village_code"),
+    (("33", "11"), BEIJING, None),
+])
+def test_the_prefix_boundary(divisions: tuple[str, ...], changes: dict[str, Any],
+                             field: str | None) -> None:
+    context = scoped(Scope(divisions, None))
+    if field is None:
+        assert DisputeCase.model_validate(good_case(**changes), context=context)
+    else:
+        error = only_error(good_case(**changes), context=context)
+        assert (error["type"], error["ctx"]["field"]) == ("out_of_scope", field)
+
+
 def test_grid_must_lie_inside_its_village() -> None:
     assert Grid(code=GRID, name="一网格", village_code=VILLAGE)
     error = only_error({"code": "330421001202003", "name": "一网格", "village_code": VILLAGE},
@@ -248,8 +345,9 @@ def _all_metadata(tp: Any, metadata: list[Any]) -> list[Any]:
 def test_every_reason_the_models_raise_is_exercised() -> None:
     raised = _contract_reasons()
     assert raised >= {"unknown_code", "bad_division", "date_order", "bad_check_digit",
-                      "bad_identifier", "impossible_date", "mojibake"}
-    assert raised <= {reason for reason, _, _ in BAD_RECORDS}
+                      "bad_identifier", "impossible_date", "mojibake", "out_of_scope",
+                      "in_future"}
+    assert raised <= {reason for reason, _, _ in [*BAD_RECORDS, *SCOPED_RECORDS]}
 
 
 # -- field metadata -----------------------------------------------------------------------
