@@ -26,6 +26,7 @@ from .base import LINEAGE_COLUMNS, Cursor, RawBatch
 from .lineage import build_table
 
 CHANGED_NOTE = "file changed after it was read; re-reading in full"
+EMPTY_FILE_NOTE = "empty file (0 bytes)"
 
 #: (row, values, parse_error, raw_text); values are a list per column, a dict (JSON), or None
 Record = tuple[int, Any, str | None, str | None]
@@ -186,17 +187,24 @@ class FileCursor:
 
 def _chunks(parts: Sequence[Part], skip: int,
             size: int) -> Iterator[tuple[Part, list[Record]]]:
+    """Records in chunks of at most `size`, none holding two records of one row.
+
+    (batch, row) names a record downstream; two records start on one line only in a
+    JSON array written on one line, and each of those then gets a batch of its own.
+    """
     seen = 0
     for part in parts:
         chunk: list[Record] = []
+        rows: set[int] = set()
         for record in part.records:
             seen += 1
             if seen <= skip:
                 continue
-            chunk.append(record)
-            if len(chunk) >= size:
+            if len(chunk) >= size or record[0] in rows:
                 yield part, chunk
-                chunk = []
+                chunk, rows = [], set()
+            chunk.append(record)
+            rows.add(record[0])
         if chunk:
             yield part, chunk
 
@@ -212,27 +220,31 @@ def fixed_table(source: str, part: Part,
     errors = [r[2] for r in records]
     raws = [r[3] for r in records]
     table = build_table(source, part.origin, part.columns, values, [r[0] for r in records],
-                        errors if any(errors) else None, raws if any(raws) else None)
+                        errors if any(errors) else None,
+                        raws if any(r is not None for r in raws) else None,
+                        errors_by_position=True)
     return table, part.columns
 
 
 def unique_columns(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Column names safe to build a table from, and notes on any that had to be renamed.
 
-    Blank names become column_N, repeats get a suffix, and names that would shadow a
-    lineage column are prefixed: a table cannot hold two columns of one name.
+    Blank names become column_N, repeats get a suffix (repeats ignoring case too: the
+    warehouse's SQL names are case-insensitive, so `id` and `ID` cannot both land), and
+    names that would shadow a lineage column are suffixed; a NUL, which no SQL name
+    can hold, becomes U+FFFD.
     """
     out: list[str] = []
     notes: list[str] = []
-    taken: set[str] = set(LINEAGE_COLUMNS)
+    taken: set[str] = {c.lower() for c in LINEAGE_COLUMNS}
     for i, name in enumerate(names, start=1):
-        new = name or f"column_{i}"
-        k = 1
-        while new in taken:
+        base = name.replace("\x00", "\ufffd") or f"column_{i}"
+        new, k = base, 1
+        while new.lower() in taken:
             k += 1
-            new = f"{name or f'column_{i}'}_{k}"
+            new = f"{base}_{k}"
         if new != name:
-            notes.append(f"column {i} {name!r} renamed to {new!r}")
-        taken.add(new)
+            notes.append(f"column {i} {name[:60]!r} renamed to {new[:60]!r}")
+        taken.add(new.lower())
         out.append(new)
     return tuple(out), tuple(notes)
