@@ -254,14 +254,14 @@ def test_edge_files(tmp_path: Path) -> None:
     assert utf16.records.column("sjmc").to_pylist() == ["李四"]
 
     [bad] = by["e_junk.csv"].records.to_pylist()
-    assert bad["_parse_error"].startswith("undecodable: tried utf-8-sig, utf-8, gb18030")
+    assert bad["_parse_error"].startswith("bad_encoding: binary data")
     assert 0 < len(bad["_raw_text"]) <= 64 * 1024
     assert bad["_raw_hash"]
 
     extra = by["f_extra.csv"].records.to_pylist()
     assert [r["_row"] for r in extra] == [2, 5, 6]
     assert extra[0]["b"] == "two\r\nlines"
-    assert extra[1]["_parse_error"] == "expected 3 fields, found 4"
+    assert extra[1]["_parse_error"] == "bad_row_shape: expected 3 fields, found 4"
     assert extra[1]["_raw_text"] == "4,5,6,7"
     assert extra[1]["a"] is None
     assert extra[2]["c"] == "10"
