@@ -65,5 +65,5 @@ class FileDropConnector:
         if not file.data:
             return [Part(file.relpath, (), (), (EMPTY_FILE_NOTE,))]
         if file.relpath.lower().endswith(WORKBOOK_SUFFIXES):
-            return read_xlsx(file.relpath, file.data)
+            return read_xlsx(file.relpath, file.data, self.config.limits)
         return [read_csv(file.relpath, file.data, self.config.encodings, self.config.limits)]
