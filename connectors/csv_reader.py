@@ -96,10 +96,17 @@ def _detected(data: bytes, *, ascii_compatible: bool = False) -> Lines | None:
     best = charset_normalizer.from_bytes(data).best()
     if best is None or best.chaos > _MAX_CHAOS:
         return None
-    if ascii_compatible and "a,\n".encode(best.encoding) != b"a,\n":
+    if ascii_compatible and not _ascii_compatible(best.encoding):
         return None
     text = str(best)
     return None if "\x00" in text else _split(text, best.encoding)
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return "a,\n".encode(encoding) == b"a,\n"
+    except (LookupError, UnicodeError):
+        return False
 
 
 def _by_line(data: bytes, encodings: Sequence[str]) -> Lines:
