@@ -27,6 +27,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
 # a row or cell start tag (any namespace prefix), and its reference if it has one
 _TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*)>")
+# a cell tag without namespace prefix that starts with its reference, as Excel writes it
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"')
 _REF = re.compile(rb"""\br\s*=\s*["']\$?([A-Za-z]{0,3})\$?(\d{0,7})["']""")
 
 
@@ -77,6 +79,26 @@ def _inflate(book: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes
 
 def _check_extent(name: str, xml: bytes, max_cells: int) -> None:
     """Refuse a sheet whose cells span more than `max_cells` (rows × columns)."""
+    refs = _CELL_REF.findall(xml)
+    if (refs and len(refs) == xml.count(b"<c ") + xml.count(b"<c>")
+            and b":c " not in xml and b":c>" not in xml):
+        # every cell names its place (what Excel and every library write): no walk needed
+        rows = [int(r) for _, r in refs]
+        cols = [_column(c) for c in {c for c, _ in refs}]
+        _refuse_over(name, max(rows) - min(rows) + 1, max(cols) - min(cols) + 1, max_cells)
+        return
+    _walk_extent(name, xml, max_cells)
+
+
+def _refuse_over(name: str, height: int, width: int, max_cells: int) -> None:
+    cells = height * width
+    if cells > max_cells:
+        raise Refused(Reason.OVER_LIMIT, f"sheet {name} spans {cells:,} cells, over the "
+                                         f"limit of {max_cells:,} (limits.max_sheet_cells)")
+
+
+def _walk_extent(name: str, xml: bytes, max_cells: int) -> None:
+    """The extent of cells that may lack references, placed as the library places them."""
     row, col = 0, 0
     top = left = None
     bottom = right = 0
@@ -96,10 +118,7 @@ def _check_extent(name: str, xml: bytes, max_cells: int) -> None:
         bottom, right = max(bottom, at), max(right, col)
     if top is None or left is None:
         return
-    cells = (bottom - top + 1) * (right - left + 1)
-    if cells > max_cells:
-        raise Refused(Reason.OVER_LIMIT, f"sheet {name} spans {cells:,} cells, over the "
-                                         f"limit of {max_cells:,} (limits.max_sheet_cells)")
+    _refuse_over(name, bottom - top + 1, right - left + 1, max_cells)
 
 
 def _column(letters: bytes) -> int:
