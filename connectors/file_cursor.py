@@ -23,10 +23,12 @@ from typing import Any
 import pyarrow as pa
 
 from .base import LINEAGE_COLUMNS, Cursor, RawBatch
+from .limits import ReadLimits
 from .lineage import build_table
 
 CHANGED_NOTE = "file changed after it was read; re-reading in full"
 EMPTY_FILE_NOTE = "empty file (0 bytes)"
+DEFAULT_MAX_CELLS = ReadLimits().max_batch_cells
 
 #: (row, values, parse_error, raw_text); values are a list per column, a dict (JSON), or None
 Record = tuple[int, Any, str | None, str | None]
@@ -154,7 +156,7 @@ class FileCursor:
         return {"files": dict(self._files)}
 
     def batches(self, source: str, file: PendingFile, parts: Sequence[Part], batch_rows: int,
-                build: TableBuilder) -> Iterator[RawBatch]:
+                build: TableBuilder, max_cells: int = DEFAULT_MAX_CELLS) -> Iterator[RawBatch]:
         """Cut a file's parts into batches after skipping the records already handed over.
 
         The last batch marks the file done; a file with no records left still yields one
@@ -163,7 +165,7 @@ class FileCursor:
         rows = file.state.rows
         first = True
         held: tuple[Part, list[Record]] | None = None
-        for chunk in _chunks(parts, file.state.rows, max(1, batch_rows)):
+        for chunk in _chunks(parts, file.state.rows, max(1, batch_rows), max_cells):
             if held is not None:
                 rows += len(held[1])
                 yield self._batch(source, file, held, rows=rows, done=False, build=build,
@@ -185,26 +187,35 @@ class FileCursor:
                         cursor=self.advance(file, rows, done), notes=notes)
 
 
-def _chunks(parts: Sequence[Part], skip: int,
-            size: int) -> Iterator[tuple[Part, list[Record]]]:
-    """Records in chunks of at most `size`, none holding two records of one row.
+def _chunks(parts: Sequence[Part], skip: int, size: int,
+            max_cells: int) -> Iterator[tuple[Part, list[Record]]]:
+    """Records in chunks of at most `size`, none holding two records of one row, and none
+    whose table (rows × the union of the records' keys) would pass `max_cells`.
 
     (batch, row) names a record downstream; two records start on one line only in a
     JSON array written on one line, and each of those then gets a batch of its own.
+    JSON records each bring their own keys: lines of a thousand distinct keys each would
+    otherwise make a table of rows × all their keys, mostly nulls, and exhaust memory.
     """
     seen = 0
     for part in parts:
         chunk: list[Record] = []
         rows: set[int] = set()
+        keys: set[str] = set()
         for record in part.records:
             seen += 1
             if seen <= skip:
                 continue
-            if len(chunk) >= size or record[0] in rows:
+            new = record[1].keys() - keys if isinstance(record[1], dict) else ()
+            width = max(len(part.columns), len(keys) + len(new))
+            if chunk and (len(chunk) >= size or record[0] in rows
+                          or width * (len(chunk) + 1) > max_cells):
                 yield part, chunk
-                chunk, rows = [], set()
+                chunk, rows, keys = [], set(), set()
+                new = record[1].keys() if isinstance(record[1], dict) else ()
             chunk.append(record)
             rows.add(record[0])
+            keys.update(new)
         if chunk:
             yield part, chunk
 

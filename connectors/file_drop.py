@@ -59,7 +59,8 @@ class FileDropConnector:
         files = FileCursor(root, self.config.patterns, cursor, self.config.dates)
         for file in files.pending():
             yield from files.batches(self.source, file, self._parts(file),
-                                     self.config.batch_rows, fixed_table)
+                                     self.config.batch_rows, fixed_table,
+                                     self.config.limits.max_batch_cells)
 
     def _parts(self, file: PendingFile) -> list[Part]:
         if not file.data:

@@ -64,7 +64,7 @@ class JsonlDropConnector:
         for file in files.pending():
             part = read_jsonl(file.relpath, file.data, self.config.limits)
             yield from files.batches(self.source, file, [part], self.config.batch_rows,
-                                     _table)
+                                     _table, self.config.limits.max_batch_cells)
 
 
 def read_jsonl(relpath: str, data: bytes, limits: ReadLimits) -> Part:

@@ -1,4 +1,4 @@
-"""How much of one record the file readers accept, declared once for all of them.
+"""How much of one record (and one batch) the file readers accept, declared once.
 
 The limits guard the reader, not the data: a JSON line nested ten thousand deep would
 exhaust Python's recursion, a sheet with one cell at A1 and one at XFD1048576 would make
@@ -28,3 +28,6 @@ class ReadLimits(BaseModel):
     max_sheet_cells: int = Field(2_000_000, gt=0)
     #: uncompressed bytes of a workbook's XML (a zip bomb stops here)
     max_workbook_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    #: cells of one batch's table (rows × columns): JSON lines with many distinct keys
+    #: are cut into more batches before their table passes it
+    max_batch_cells: int = Field(5_000_000, gt=0)

@@ -162,3 +162,15 @@ def test_empty_and_blank_files(tmp_path: Path) -> None:
     assert empty.columns == ()
     [blank] = read(tmp_path, b" \r\n\n\t\n")
     assert blank.num_rows == 0 and blank.notes == ()
+
+
+def test_lines_of_distinct_keys_are_cut_into_batches_of_bounded_size(
+        tmp_path: Path) -> None:
+    # 400 lines of 50 keys each, all different: one table would be 400 × 20,000 cells
+    lines = [json.dumps({f"k{n}_{i}": "v" for i in range(50)}) for n in range(400)]
+    batches = read(tmp_path, "\n".join(lines).encode(),
+                   limits=ReadLimits(max_batch_cells=100_000))
+    assert len(batches) > 1
+    assert all(b.num_rows * len(b.columns) <= 100_000 for b in batches)
+    assert [r["_row"] for r in rows(batches)] == list(range(1, 401))
+    assert sum(1 for b in batches for c in b.columns) == 400 * 50
