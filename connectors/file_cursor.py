@@ -23,9 +23,12 @@ from typing import Any
 import pyarrow as pa
 
 from .base import LINEAGE_COLUMNS, Cursor, RawBatch
+from .limits import ReadLimits
 from .lineage import build_table
 
 CHANGED_NOTE = "file changed after it was read; re-reading in full"
+EMPTY_FILE_NOTE = "empty file (0 bytes)"
+DEFAULT_MAX_CELLS = ReadLimits().max_batch_cells
 
 #: (row, values, parse_error, raw_text); values are a list per column, a dict (JSON), or None
 Record = tuple[int, Any, str | None, str | None]
@@ -153,7 +156,7 @@ class FileCursor:
         return {"files": dict(self._files)}
 
     def batches(self, source: str, file: PendingFile, parts: Sequence[Part], batch_rows: int,
-                build: TableBuilder) -> Iterator[RawBatch]:
+                build: TableBuilder, max_cells: int = DEFAULT_MAX_CELLS) -> Iterator[RawBatch]:
         """Cut a file's parts into batches after skipping the records already handed over.
 
         The last batch marks the file done; a file with no records left still yields one
@@ -162,7 +165,7 @@ class FileCursor:
         rows = file.state.rows
         first = True
         held: tuple[Part, list[Record]] | None = None
-        for chunk in _chunks(parts, file.state.rows, max(1, batch_rows)):
+        for chunk in _chunks(parts, file.state.rows, max(1, batch_rows), max_cells):
             if held is not None:
                 rows += len(held[1])
                 yield self._batch(source, file, held, rows=rows, done=False, build=build,
@@ -184,19 +187,35 @@ class FileCursor:
                         cursor=self.advance(file, rows, done), notes=notes)
 
 
-def _chunks(parts: Sequence[Part], skip: int,
-            size: int) -> Iterator[tuple[Part, list[Record]]]:
+def _chunks(parts: Sequence[Part], skip: int, size: int,
+            max_cells: int) -> Iterator[tuple[Part, list[Record]]]:
+    """Records in chunks of at most `size`, none holding two records of one row, and none
+    whose table (rows × the union of the records' keys) would pass `max_cells`.
+
+    (batch, row) names a record downstream; two records start on one line only in a
+    JSON array written on one line, and each of those then gets a batch of its own.
+    JSON records each bring their own keys: lines of a thousand distinct keys each would
+    otherwise make a table of rows × all their keys, mostly nulls, and exhaust memory.
+    """
     seen = 0
     for part in parts:
         chunk: list[Record] = []
+        rows: set[int] = set()
+        keys: set[str] = set()
         for record in part.records:
             seen += 1
             if seen <= skip:
                 continue
-            chunk.append(record)
-            if len(chunk) >= size:
+            new = record[1].keys() - keys if isinstance(record[1], dict) else ()
+            width = max(len(part.columns), len(keys) + len(new))
+            if chunk and (len(chunk) >= size or record[0] in rows
+                          or width * (len(chunk) + 1) > max_cells):
                 yield part, chunk
-                chunk = []
+                chunk, rows, keys = [], set(), set()
+                new = record[1].keys() if isinstance(record[1], dict) else ()
+            chunk.append(record)
+            rows.add(record[0])
+            keys.update(new)
         if chunk:
             yield part, chunk
 
@@ -212,27 +231,31 @@ def fixed_table(source: str, part: Part,
     errors = [r[2] for r in records]
     raws = [r[3] for r in records]
     table = build_table(source, part.origin, part.columns, values, [r[0] for r in records],
-                        errors if any(errors) else None, raws if any(raws) else None)
+                        errors if any(errors) else None,
+                        raws if any(r is not None for r in raws) else None,
+                        errors_by_position=True)
     return table, part.columns
 
 
 def unique_columns(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Column names safe to build a table from, and notes on any that had to be renamed.
 
-    Blank names become column_N, repeats get a suffix, and names that would shadow a
-    lineage column are prefixed: a table cannot hold two columns of one name.
+    Blank names become column_N, repeats get a suffix (repeats ignoring case too: the
+    warehouse's SQL names are case-insensitive, so `id` and `ID` cannot both land), and
+    names that would shadow a lineage column are suffixed; a NUL, which no SQL name
+    can hold, becomes U+FFFD.
     """
     out: list[str] = []
     notes: list[str] = []
-    taken: set[str] = set(LINEAGE_COLUMNS)
+    taken: set[str] = {c.lower() for c in LINEAGE_COLUMNS}
     for i, name in enumerate(names, start=1):
-        new = name or f"column_{i}"
-        k = 1
-        while new in taken:
+        base = name.replace("\x00", "\ufffd") or f"column_{i}"
+        new, k = base, 1
+        while new.lower() in taken:
             k += 1
-            new = f"{name or f'column_{i}'}_{k}"
+            new = f"{base}_{k}"
         if new != name:
-            notes.append(f"column {i} {name!r} renamed to {new!r}")
-        taken.add(new)
+            notes.append(f"column {i} {name[:60]!r} renamed to {new[:60]!r}")
+        taken.add(new.lower())
         out.append(new)
     return tuple(out), tuple(notes)

@@ -1,9 +1,12 @@
 """The township drop folders: daily CSV exports and XLSX ledgers, read file by file.
 
 Files are read in the order of their relative paths. Every file yields at least one batch
-(an empty or header-only file yields an empty one) so that its cursor entry is stored;
-a file is marked done with its last batch. Parsing lives in `csv_reader` and
-`xlsx_reader`; the position in the folder in `file_cursor`.
+(an empty or header-only file yields an empty one, an empty file with the note "empty
+file (0 bytes)") so that its cursor entry is stored; a file is marked done with its last
+batch. Parsing lives in `csv_reader` and `xlsx_reader`, which turn whatever a file holds
+into records and error records (their docstrings say which row gets which reason) under
+`limits`; the position in the folder in `file_cursor`. Only a missing drop folder raises
+(`SourceNotFoundError`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .base import Cursor, RawBatch
 from .csv_reader import read_csv
 from .errors import SourceNotFoundError
-from .file_cursor import FileCursor, Part, PendingFile, fixed_table
+from .file_cursor import EMPTY_FILE_NOTE, FileCursor, Part, PendingFile, fixed_table
+from .limits import ReadLimits
 from .xlsx_reader import read_xlsx
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -32,6 +36,7 @@ class FileDropConfig(BaseModel):
     batch_rows: int = 50000
     #: read only files whose name carries a date in this range (for backfills)
     dates: tuple[date, date] | None = None
+    limits: ReadLimits = Field(default_factory=ReadLimits)
 
 
 def drop_folder(source: str, path: Path | None, setting: str) -> Path:
@@ -54,11 +59,12 @@ class FileDropConnector:
         files = FileCursor(root, self.config.patterns, cursor, self.config.dates)
         for file in files.pending():
             yield from files.batches(self.source, file, self._parts(file),
-                                     self.config.batch_rows, fixed_table)
+                                     self.config.batch_rows, fixed_table,
+                                     self.config.limits.max_batch_cells)
 
     def _parts(self, file: PendingFile) -> list[Part]:
         if not file.data:
-            return [Part(file.relpath, (), (), ("empty file (0 bytes)",))]
+            return [Part(file.relpath, (), (), (EMPTY_FILE_NOTE,))]
         if file.relpath.lower().endswith(WORKBOOK_SUFFIXES):
-            return read_xlsx(file.relpath, file.data)
-        return [read_csv(file.relpath, file.data, self.config.encodings)]
+            return read_xlsx(file.relpath, file.data, self.config.limits)
+        return [read_csv(file.relpath, file.data, self.config.encodings, self.config.limits)]

@@ -1,27 +1,46 @@
 """The grid app's drop folder: UTF-8 JSON Lines, one object per line.
 
 Top-level keys become columns (the union over the batch, in first-seen order, so a
-renamed key shows up as a new column); nested values stay compact JSON text. A line that
-is not UTF-8, not JSON or not an object becomes an error record with its text. Blank
-lines are not records. Position and resume work as for the township files.
+renamed key shows up as a new column); nested values stay compact JSON text. Blank lines
+(JSON whitespace only) are not records. Position and resume work as for the township
+files.
+
+Nothing in a file stops the others or the rest of the file: each line is read on its own
+(`json_records.read_record`) and a line that cannot be a record becomes an error record
+with its text and one reason: `over_limit` (longer than `limits.max_record_bytes`, 1 MiB,
+or nested deeper than `limits.max_depth`, 64, both checked before parsing),
+`bad_encoding` (not UTF-8, a control character, an escaped lone surrogate),
+`unparseable` (not JSON), `duplicate_key` (a key given twice with different values, at
+any level) or `not_a_record` (JSON, but not an object).
+
+A file that is one JSON document rather than JSON Lines (an array of objects, say,
+pretty-printed by `json.dumps(..., indent=2)`, or one object over several lines) is read
+as such: each element is a record under the same limits and reasons, its row the line
+where it starts, and the batch says so in a note. A file that is neither (a
+pretty-printed array with a bracket missing) is read line by line like any JSON Lines
+file: each non-blank line is a record or an error record. Error records are identified
+by file, line and text (`lineage.build_table`), so the `},` lines of such a file are
+rejected one by one rather than counted as duplicates of each other, while a file read
+again repeats them as duplicates.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .base import Cursor, RawBatch
-from .file_cursor import FileCursor, Part, Record, unique_columns
+from .file_cursor import EMPTY_FILE_NOTE, FileCursor, Part, Record, unique_columns
 from .file_drop import drop_folder
+from .json_records import JSON_WHITESPACE, Document, document, raw_text, read_record
+from .limits import ReadLimits
 from .lineage import build_table, to_texts
 
-RAW_TEXT_LIMIT = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 class JsonlDropConfig(BaseModel):
@@ -31,6 +50,7 @@ class JsonlDropConfig(BaseModel):
     batch_rows: int = 50000
     #: read only files whose name carries a date in this range (for backfills)
     dates: tuple[date, date] | None = None
+    limits: ReadLimits = Field(default_factory=ReadLimits)
 
 
 class JsonlDropConnector:
@@ -42,34 +62,46 @@ class JsonlDropConnector:
         root = drop_folder(self.source, self.config.path, "JsonlDropConfig.path")
         files = FileCursor(root, self.config.patterns, cursor, self.config.dates)
         for file in files.pending():
-            notes = () if file.data else ("empty file (0 bytes)",)
-            part = Part(file.relpath, (), _records(file.data), notes)
+            part = read_jsonl(file.relpath, file.data, self.config.limits)
             yield from files.batches(self.source, file, [part], self.config.batch_rows,
-                                     _table)
+                                     _table, self.config.limits.max_batch_cells)
 
 
-def _records(data: bytes) -> Iterator[Record]:
+def read_jsonl(relpath: str, data: bytes, limits: ReadLimits) -> Part:
+    """The file's records, lazily: JSON Lines, or the elements of one JSON document."""
+    if not data:
+        return Part(relpath, (), (), (EMPTY_FILE_NOTE,))
+    body = data.removeprefix(_BOM)  # a BOM is not content (it shifts no line)
+    doc = document(body)
+    if doc is None:
+        return Part(relpath, (), _lines(body, limits))
+    return Part(relpath, (), _elements(body, doc, limits), (_document_note(doc),))
+
+
+def _document_note(doc: Document) -> str:
+    if doc.kind == "object":
+        return ("one JSON object over several lines, not JSON Lines: read as one record "
+                "(row = the line where it starts)")
+    if not doc.elements:
+        return "an empty JSON array, not JSON Lines: no records"
+    return (f"a JSON array, not JSON Lines: its {len(doc.elements)} elements are read as "
+            "records (row = the line where each starts)")
+
+
+def _lines(data: bytes, limits: ReadLimits) -> Iterator[Record]:
     for n, line in enumerate(data.split(b"\n"), start=1):
-        if n == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")  # noqa: PLW2901 - a BOM is not content
-        try:
-            text = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as e:
-            raw = line.decode("utf-8", errors="replace").rstrip("\r")
-            yield n, None, f"not UTF-8: {e.reason} at byte {e.start}", raw[:RAW_TEXT_LIMIT]
+        if not line.strip(JSON_WHITESPACE):
             continue
-        if not text.strip():
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield n, None, f"invalid JSON: {e.msg} at column {e.colno}", text[:RAW_TEXT_LIMIT]
-            continue
-        if not isinstance(value, dict):
-            kind = type(value).__name__
-            yield n, None, f"not a JSON object (found {kind})", text[:RAW_TEXT_LIMIT]
-            continue
-        yield n, value, None, None
+        raw = line.removesuffix(b"\r")
+        value, error = read_record(raw, limits)
+        yield n, value, error, None if error is None else raw_text(raw)
+
+
+def _elements(data: bytes, doc: Document, limits: ReadLimits) -> Iterator[Record]:
+    for element in doc.elements:
+        raw = data[element.start:element.end]
+        value, error = read_record(raw, limits)
+        yield element.row, value, error, None if error is None else raw_text(raw)
 
 
 def _table(source: str, part: Part, records: list[Record]) -> tuple[pa.Table, tuple[str, ...]]:
@@ -87,5 +119,7 @@ def _table(source: str, part: Part, records: list[Record]) -> tuple[pa.Table, tu
     errors = [r[2] for r in records]
     raws = [r[3] for r in records]
     table = build_table(source, part.origin, columns, values, [r[0] for r in records],
-                        errors if any(errors) else None, raws if any(raws) else None)
+                        errors if any(errors) else None,
+                        raws if any(r is not None for r in raws) else None,
+                        errors_by_position=True)
     return table, columns

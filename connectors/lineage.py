@@ -32,20 +32,30 @@ def to_texts(values: Iterable[Any]) -> list[str | None]:
 def build_table(source: str, origin: str | Sequence[str], columns: Sequence[str],
                 values: Mapping[str, Sequence[str | None]], rows: Sequence[int],
                 parse_errors: Sequence[str | None] | None = None,
-                raw_texts: Sequence[str | None] | None = None) -> pa.Table:
+                raw_texts: Sequence[str | None] | None = None, *,
+                errors_by_position: bool = False) -> pa.Table:
     """Assemble the batch table; `values` maps each column to its list of raw strings.
 
     `origin` may be one string for the whole batch or one per row.
+
+    A record that could not be parsed has no content to be identified by but its text.
+    By default its hash is that text's, so the same broken record received again is a
+    duplicate (an API re-sending a page). With `errors_by_position` (files, where
+    origin and row name a fixed place) it hashes origin, row and text: equal garbage at
+    two lines of a file (the `},` lines of a broken pretty-printed array) is two
+    rejected records, not one and its duplicates, while the same file read again still
+    repeats its rejects as duplicates. Parsed records always hash their content alone.
     """
     n = len(rows)
     columns = list(dict.fromkeys(columns))  # a table holds each named column once
     arrays = _string_columns(columns, values, n)
     hashes = raw_hashes(columns, values, n)
-    # rows that could not be parsed hash their text, so equal garbage is still a duplicate
-    if raw_texts and any(t is not None for t in raw_texts):
-        hashes = [_md5_text(t) if t is not None else h
-                  for h, t in zip(hashes, raw_texts, strict=True)]
     origins = [origin] * n if isinstance(origin, str) else list(origin)
+    if parse_errors and any(e is not None for e in parse_errors):
+        texts = raw_texts or [None] * n
+        hashes = [h if e is None else _error_hash(o, r, t, errors_by_position)
+                  for h, e, t, o, r in zip(hashes, parse_errors, texts, origins, rows,
+                                           strict=True)]
     lineage = [
         pa.array([source] * n, type=pa.string()),  # _source
         pa.array(origins, type=pa.string()),  # _origin
@@ -77,22 +87,22 @@ def _optional_strings(texts: Sequence[str | None] | None, n: int) -> pa.Array:
 
 
 def raw_hashes(columns: Sequence[str], values: Mapping[str, Sequence[str | None]],
-               n: int) -> list[str | None]:
+               n: int) -> list[str]:
     """md5 over each record's non-null (column, value) pairs in sorted column order.
 
     Nulls are left out so that a record hashes the same whatever other columns its batch
     happens to have (JSON Lines batches are the union of their lines' keys). Every pair
-    is written as column US value RS, so a record without values hashes the empty text.
-    Records without any columns (unparsed lines) have no hash here.
+    is written as column US value RS, so a record without values hashes the empty text
+    (also in a batch without columns: `{}` is a record, and one `{}` a duplicate of another).
 
     Computed per row in Python on purpose: batches are mostly tiny, and the per-call cost
     of Arrow compute or a DuckDB query per batch was several times the whole hashing.
     """
     if not columns:
-        return [None] * n
+        return [_md5_text("")] * n
     names = sorted(columns)
     prefixes = [name + _KV for name in names]
-    hashes: list[str | None] = []
+    hashes: list[str] = []
     for row in zip(*(values[c] for c in names), strict=True):
         text = "".join([p + v + _FIELD for p, v in zip(prefixes, row, strict=True)
                         if v is not None])
@@ -102,6 +112,11 @@ def raw_hashes(columns: Sequence[str], values: Mapping[str, Sequence[str | None]
 
 # ASCII unit and record separators never occur in the sources' text
 _KV, _FIELD = "\x1f", "\x1e"
+
+
+def _error_hash(origin: str, row: int, text: str | None, by_position: bool) -> str:
+    text = text or ""
+    return _md5_text(f"{origin}{_KV}{row}{_FIELD}{text}" if by_position else text)
 
 
 def _md5_text(text: str) -> str:

@@ -322,6 +322,8 @@ def _record_drift(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
     for batch_id, origin, columns in con.execute(
             "SELECT batch_id, origin, columns FROM ops.batches WHERE batch_id = ANY(?) "
             "ORDER BY batch_id", [batch_ids]).fetchall():
+        if not columns:  # an empty file, or error records only: no header to compare
+            continue
         try:
             mapping = select_mapping(mappings, source, origin)
         except MappingError:

@@ -87,7 +87,7 @@ def test_a_file_in_no_known_encoding_is_quarantined_whole(home: Path) -> None:
     f = _write(home / "in" / TOWN / "garbage.csv", bytes(range(256)) * 40)
     out = _ingest(f)
     assert out["read"] == 1 and out["quarantined"] == 1
-    assert out["reasons"] == {"unparseable": 1}
+    assert out["reasons"] == {"bad_encoding": 1}  # binary: not text in any encoding
     _accounting_holds(home)
 
 

@@ -148,11 +148,11 @@ def test_edge_lines(tmp_path: Path) -> None:
         "_source": "grid", "_origin": "b.jsonl", "_row": 1, "_raw_hash": None,
         "_parse_error": None, "_raw_text": None}
     assert rows[1]["extra"] == "中"
-    assert rows[2]["_parse_error"].startswith("invalid JSON")
+    assert rows[2]["_parse_error"].startswith("unparseable: invalid JSON")
     assert rows[2]["_raw_text"] == '{"id":"3", broken'
     assert rows[2]["id"] is None
-    assert rows[3]["_parse_error"] == "not a JSON object (found list)"
-    assert rows[4]["_parse_error"].startswith("not UTF-8")
+    assert rows[3]["_parse_error"] == "not_a_record: not a JSON object (found array)"
+    assert rows[4]["_parse_error"].startswith("bad_encoding: not UTF-8")
     assert rows[4]["_raw_text"] == '{"id":"\ufffd"}'
     assert rows[5]["id"] == "4"
     assert len(set(b.records.column("_raw_hash").to_pylist())) == 6
