@@ -47,6 +47,10 @@ REQUIRED = ("source_record_id", "category_code", "occurred_at", "town_code")
 _RECORDS_SQL = """
 SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'
+            -- a ledger's totals row, a JSON value that is no object: not a record the
+            -- source meant to send, so not one the quarantine rejected either
+            WHEN list_bool_and(list_transform(q.reasons, x -> x.reason = 'not_a_record'))
+                THEN 'not_a_record'
             WHEN q.row_no IS NOT NULL THEN 'quarantined'
             ELSE 'duplicate' END AS verdict,
        s.source_record_id, timezone('UTC', s.source_updated_at) AS source_updated_at,
@@ -135,7 +139,8 @@ def expectations() -> list[Any]:
         return {"check": check, "detail": detail}
 
     suite: list[Any] = [gxe.ExpectColumnValuesToBeInSet(
-        column="verdict", value_set=["loaded", "duplicate"], mostly=1 - MAX_REJECTED_SHARE,
+        column="verdict", value_set=["loaded", "duplicate", "not_a_record"],
+        mostly=1 - MAX_REJECTED_SHARE,
         severity=CRITICAL, meta=meta("rejected_share", "{bad} of {n} records rejected by the "
                                      "quarantine ({share}; at most {allowed} allowed)"))]
     suite += [gxe.ExpectColumnValuesToNotBeNull(

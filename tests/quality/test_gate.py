@@ -131,3 +131,21 @@ def test_a_handful_of_records_warns_instead_of_blocking(quality_run: QualityRun,
     assert "fewer than 20 records" in share.detail
     decision = decide("grid", ids, results, len(few))
     assert decision.status == "passed" and "rejected_share" in decision.warnings
+
+
+def test_a_ledgers_totals_rows_are_not_rejected_records(quality_run: QualityRun,
+                                                        tmp_path: Path) -> None:
+    """A totals row is quarantined (so it is counted) but was never a record: 5 of them
+    beside 25 records are not 17% rejected."""
+    with session(quality_run.settings.warehouse_path, read_only=True) as con:
+        ids = [b for (b,) in con.execute(
+            "SELECT batch_id FROM ops.batches WHERE source = 'township'").fetchall()]
+        data = read_batches(con, "township", ids)
+    frame = data.records
+    totals = frame[frame.verdict == "not_a_record"]
+    assert len(totals) > 0  # the ledgers' totals rows, one per sheet
+    mixed = pd.concat([totals.head(5), frame[frame.verdict == "loaded"].head(25)])
+    results = evaluate(BatchData("township", ids, mixed.reset_index(drop=True), data.drift),
+                       "totals-rows", tmp_path / "reports")
+    (share,) = [r for r in results if r.check == "rejected_share"]
+    assert share.success
