@@ -78,6 +78,10 @@ def decode(data: bytes, encodings: Sequence[str]) -> Lines | str:
         try:
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
+            if encoding.startswith("utf-8") and _mostly_utf8(data):
+                # a UTF-8 file with a few bad lines: GB18030, next in line, would decode
+                # it whole and garble every line, so only the bad lines are rejected
+                return _by_line(data, encodings)
             continue
         # say "utf-8" when utf-8-sig found no BOM to strip: that is what the file is
         plain = encoding == "utf-8-sig" and not data.startswith(codecs.BOM_UTF8)
@@ -127,6 +131,12 @@ def _by_line(data: bytes, encodings: Sequence[str]) -> Lines:
     lines = [line.decode(chosen, errors="replace") for line in raw]
     note = f"{chosen}, {len(bad)} line{'s' * (len(bad) != 1)} not decodable"
     return Lines(lines, note, bad)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether at least half of the lines that are not plain ASCII are valid UTF-8."""
+    wide = [line for line in _LINE.findall(data) if not line.isascii()]
+    return bool(wide) and sum(_decodes(line, "utf-8") for line in wide) * 2 >= len(wide)
 
 
 def _known(encoding: str) -> bool:

@@ -49,7 +49,7 @@ SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'
             -- a ledger's totals row, a JSON value that is no object: not a record the
             -- source meant to send, so not one the quarantine rejected either
-            WHEN list_bool_and(list_transform(q.reasons, x -> x.reason = 'not_a_record'))
+            WHEN list_bool_and(list_transform(q.reasons, lambda x: x.reason = 'not_a_record'))
                 THEN 'not_a_record'
             WHEN q.row_no IS NOT NULL THEN 'quarantined'
             ELSE 'duplicate' END AS verdict,

@@ -46,6 +46,16 @@ def test_one_invalid_utf8_sequence_rejects_its_row_only(tmp_path: Path) -> None:
     assert batch.records.column("_raw_text")[1].as_py() == "2,李四,\ufffd"
 
 
+def test_a_utf8_file_whose_bad_line_is_gb18030_is_not_read_as_gb18030(tmp_path: Path) -> None:
+    # found by the property test: GB18030 decodes this whole file, UTF-8 all but one
+    # line; read whole as GB18030, every 张三 would come out as 寮犱笁
+    data = (HEADER + "1,张三,张三\r\n").encode() + b"2,\x81@,x\r\n" + "3,张三,x\r\n".encode()
+    assert data.decode("gb18030")  # the trap: it reads, as something else
+    batch = read(tmp_path, data)
+    assert rows(batch) == [(2, ["1", "张三", "张三"]), (3, "bad_encoding"),
+                           (4, ["3", "张三", "x"])]
+
+
 def test_one_invalid_gbk_sequence_rejects_its_row_only(tmp_path: Path) -> None:
     # trying GB18030 line by line, not UTF-8, because UTF-8 reads almost no line of it
     data = (HEADER + "1,张三,好\r\n2,李四,坏").encode("gbk") + b"\xff" \
