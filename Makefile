@@ -23,6 +23,7 @@ demo: $(VENV)/.synced
 
 test: $(VENV)/.synced chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest
 
 # The pipeline at 100k and 1M source records beside its baselines: bench/results.*, README
@@ -44,6 +45,7 @@ airflow: $(VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(VENV)/.synced
 	$(VENV)/bin/ruff check --fix .
