@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from mockworld.gateway import ProvinceGateway
 from mockworld.spec import WorldSpec
 from mockworld.world import generate
+from silobridge.ingest import ingest_source
+from silobridge.settings import SOURCE_NAMES, Settings
 
 #: small enough to generate in about a second, big enough to hold every defect kind
 SMALL = WorldSpec(seed=11, cases=900, days=20, defect_rate=0.05)
 
 
+def _world(tmp_path_factory: pytest.TempPathFactory, name: str, spec: WorldSpec) -> Path:
+    root = tmp_path_factory.mktemp("worlds") / name
+    generate(root, spec)
+    return root
+
+
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated world shared read-only by tests (copy it before changing it)."""
-    root = tmp_path_factory.mktemp("worlds") / "small"
-    generate(root, SMALL)
-    return root
+    return _world(tmp_path_factory, "small", SMALL)
 
 
 #: a whole `silobridge run` over it takes seconds: for tests that run the pipeline often
@@ -28,6 +36,18 @@ TINY = WorldSpec(seed=5, cases=200, days=6, defect_rate=0.05)
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated world shared read-only by tests (copy it before changing it)."""
-    root = tmp_path_factory.mktemp("worlds") / "tiny"
-    generate(root, TINY)
-    return root
+    return _world(tmp_path_factory, "tiny", TINY)
+
+
+def _ingest_all(home: Path) -> None:
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
+        settings = Settings(home=home, province={"base_url": gateway.url})
+        for source in SOURCE_NAMES:
+            ingest_source(settings, source)
+
+
+@pytest.fixture(scope="session")
+def ingest_all() -> Callable[[Path], None]:
+    """Ingest every source of `home/world` into `home`, the province served by a real
+    gateway on 127.0.0.1 that never fails."""
+    return _ingest_all

@@ -5,30 +5,27 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import ProvinceGateway
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.pii import find_numbers
 from silobridge.cli import app
-from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def home(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(small_world: Path, tmp_path_factory: pytest.TempPathFactory,
+         ingest_all: Callable[[Path], None]) -> Path:
     home = tmp_path_factory.mktemp("pii") / "home"
     shutil.copytree(small_world, home / "world")
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(home)
     merge_step(Settings(home=home))
     return home
 

@@ -11,6 +11,7 @@ import csv
 import shutil
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,7 @@ from mockworld.spec import Layout, WorldSpec
 from mockworld.world import generate
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 from silobridge.sync import reconcile_step, sync_step
 
 #: what the province's copies add to a golden record; the rest is the county's word
@@ -31,14 +32,11 @@ COPY_FIELDS = ("supervision", "province_status", "province_status_at", "sources"
 
 
 @pytest.fixture(scope="module")
-def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def merged(tmp_path_factory: pytest.TempPathFactory, ingest_all: Callable[[Path], None]) -> Path:
     """The default world ingested and merged, never synced (copy it to use it)."""
     home = tmp_path_factory.mktemp("truth") / "home"
     generate(home / "world", WorldSpec())
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(home)
     merge_step(Settings(home=home))
     return home
 

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,7 @@ from mockworld.spec import EXPIRED_APP_KEY, Layout
 from silobridge.cli import app
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 from silobridge.sync import reconcile_step, sync_step
 from warehouse.faults import ENV_ACTION, ENV_POINT
 
@@ -33,14 +34,12 @@ FAST = {"backoff_initial_s": 0.02, "backoff_max_s": 0.2, "max_attempts": 8}
 
 
 @pytest.fixture(scope="module")
-def merged(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def merged(small_world: Path, tmp_path_factory: pytest.TempPathFactory,
+           ingest_all: Callable[[Path], None]) -> Path:
     """A home with every source ingested and merged, never synced (copy it to use it)."""
     home = tmp_path_factory.mktemp("sync") / "home"
     shutil.copytree(small_world, home / "world")
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(home)
     merge_step(Settings(home=home))
     return home
 

@@ -15,10 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import ProvinceGateway
-from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
 Checksums = Callable[..., dict[str, str]]
@@ -60,14 +58,12 @@ def _runs(home: Path) -> list[tuple]:
 
 
 def test_a_full_disk_is_named_and_the_rerun_converges(tiny_world: Path, tmp_path: Path,
+                                                     ingest_all: Callable[[Path], None],
                                                      small_disk: Path,
                                                      checksums: Checksums) -> None:
     ingested = tmp_path / "ingested"
     shutil.copytree(tiny_world, ingested / "world")
-    with ProvinceGateway(ingested / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=ingested, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(ingested)
     home = small_disk / "home"
     home.mkdir()
     shutil.copy(ingested / "warehouse.duckdb", home / "warehouse.duckdb")

@@ -5,6 +5,7 @@ batch whose rows or ledger were edited, whatever the edit."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -26,19 +27,13 @@ from warehouse.manifests import GENESIS, Verification, chain_hash, seal_existing
 BROKEN_WORD = '"邻居吵架" = "04"\n'
 
 
-def _ingest_all(home: Path) -> None:
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
-
-
 @pytest.fixture(scope="module")
-def template(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(small_world: Path, tmp_path_factory: pytest.TempPathFactory,
+             ingest_all: Callable[[Path], None]) -> Path:
     """A home with the small world ingested from every source (copy it to change it)."""
     home = tmp_path_factory.mktemp("manifests") / "home"
     shutil.copytree(small_world, home / "world")
-    _ingest_all(home)
+    ingest_all(home)
     return home
 
 
@@ -235,7 +230,8 @@ def test_a_quarantine_replay_is_sealed(tmp_path: Path, small_world: Path) -> Non
     assert report.first.differs == ["ledger"] and report.first.source == "grid"
 
 
-def test_an_existing_warehouse_is_sealed_at_upgrade(home: Path) -> None:
+def test_an_existing_warehouse_is_sealed_at_upgrade(home: Path,
+                                                    ingest_all: Callable[[Path], None]) -> None:
     # the warehouse as silobridge left it before migration 0009 existed
     _sql(home, "DROP TABLE ops.manifests", "DROP TABLE ops.ledger_seals",
          "DROP SEQUENCE ops.seal_id_seq", "DELETE FROM ops.schema_migrations WHERE version = 9")
@@ -246,7 +242,7 @@ def test_an_existing_warehouse_is_sealed_at_upgrade(home: Path) -> None:
     assert report.sealed_at_upgrade == {"batches": batches, "ledger_entries": entries}
     # sealed at upgrade, the chain then grows like any other and still catches edits
     advance(home / "world", 1)
-    _ingest_all(home)
+    ingest_all(home)
     grown = _verify(home)
     assert grown.ok and grown.batches > batches
     assert grown.sealed_at_upgrade == report.sealed_at_upgrade

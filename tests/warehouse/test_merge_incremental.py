@@ -18,10 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import ProvinceGateway
 from mockworld.world import advance
-from silobridge.ingest import ingest_source
-from silobridge.settings import SOURCE_NAMES, Settings
 from warehouse.db import session
 from warehouse.merge import MERGED_TABLES, MergeSummary, merge
 from warehouse.runs import finish_run, start_run
@@ -30,13 +27,6 @@ from warehouse.runs import finish_run, start_run
 Checksums = Callable[..., dict[str, str]]
 #: differs between two merges of the same data (the transaction's time)
 WALL_CLOCK = ("merged_at",)
-
-
-def _ingest(home: Path) -> None:
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
 
 
 def _merge(home: Path, run_id: str, *, full: bool | None) -> MergeSummary:
@@ -49,11 +39,12 @@ def _merge(home: Path, run_id: str, *, full: bool | None) -> MergeSummary:
 
 
 @pytest.fixture(scope="module")
-def merged(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def merged(small_world: Path, tmp_path_factory: pytest.TempPathFactory,
+           ingest_all: Callable[[Path], None]) -> Path:
     """A home with the small world ingested and merged once."""
     home = tmp_path_factory.mktemp("incremental") / "home"
     shutil.copytree(small_world, home / "world")
-    _ingest(home)
+    ingest_all(home)
     first = _merge(home, "merge-1", full=None)
     assert first.mode == "full" and first.records_new > 0  # everything is new
     return home
@@ -77,13 +68,14 @@ def _incremental_equals_full(home: Path, tmp_path: Path, run_id: str,
 
 
 def test_incremental_merge_equals_full_recompute(merged: Path, tmp_path: Path,
-                                                 checksums: Checksums) -> None:
+                                                 checksums: Checksums,
+                                                 ingest_all: Callable[[Path], None]) -> None:
     home = tmp_path / "home"
     shutil.copytree(merged, home)
     moved = 0
     for round_no, days in enumerate((3, 4, 6), start=2):
         advance(home / "world", days)
-        _ingest(home)
+        ingest_all(home)
         summary = _incremental_equals_full(home, tmp_path, f"merge-{round_no}", checksums)
         # new data for old disputes, and only part of the warehouse recomputed
         assert summary.records_new > 0 and summary.records_changed > 0
@@ -124,14 +116,14 @@ def test_incremental_merge_equals_full_recompute(merged: Path, tmp_path: Path,
     assert held.records_changed > 0
 
 
-def test_a_chain_of_merges_equals_one_merge_of_the_same_data(merged: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_chain_of_merges_equals_one_merge_of_the_same_data(
+        merged: Path, tmp_path: Path, ingest_all: Callable[[Path], None]) -> None:
     """History depends on the order data came in; the rest does not, case ids included."""
     chain = tmp_path / "chain"
     shutil.copytree(merged, chain)
     for round_no, days in enumerate((5, 5), start=2):
         advance(chain / "world", days)
-        _ingest(chain)
+        ingest_all(chain)
         assert _merge(chain, f"merge-{round_no}", full=False).mode == "incremental"
     once = tmp_path / "once"
     shutil.copytree(chain, once)

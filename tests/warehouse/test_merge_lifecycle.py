@@ -18,9 +18,8 @@ import pytest
 from mockworld.gateway import ProvinceGateway
 from mockworld.spec import WorldSpec
 from mockworld.world import advance, generate
-from silobridge.ingest import ingest_source
 from silobridge.run import merge_step, run_pipeline, score_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 from warehouse.faults import ENV_ACTION, ENV_POINT
 
 #: the `checksums` fixture (tests/warehouse/conftest.py)
@@ -28,14 +27,11 @@ Checksums = Callable[..., dict[str, str]]
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory, ingest_all: Callable[[Path], None]) -> Path:
     """A home with the default world ingested but not yet merged (copy it to use it)."""
     home = tmp_path_factory.mktemp("lifecycle") / "home"
     generate(home / "world", WorldSpec())
-    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=home, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(home)
     return home
 
 

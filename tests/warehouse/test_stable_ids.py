@@ -6,6 +6,7 @@ numbers up)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -13,9 +14,8 @@ import pytest
 
 from mockworld.gateway import ProvinceGateway
 from mockworld.world import advance
-from silobridge.ingest import ingest_source
 from silobridge.run import merge_step, run_pipeline
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import Settings
 from warehouse import merge as merge_module
 from warehouse.linking import case_id_of
 
@@ -56,16 +56,14 @@ def test_run_advance_run_gives_the_ids_and_golden_records_of_one_run(
 
 
 def test_a_failed_merge_then_its_rerun_gives_the_ids_of_a_clean_run(
-        small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        ingest_all: Callable[[Path], None]) -> None:
     clean = tmp_path / "clean"
     shutil.copytree(small_world, clean / "world")
     _run(clean)
     failing = tmp_path / "failing"
     shutil.copytree(small_world, failing / "world")
-    with ProvinceGateway(failing / "world", port=0, fail_rate=0.0) as gateway:
-        settings = Settings(home=failing, province={"base_url": gateway.url})
-        for source in SOURCE_NAMES:
-            ingest_source(settings, source)
+    ingest_all(failing)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected failure after the cases were linked")
