@@ -4,12 +4,12 @@ Decoding. The whole file is tried in the configured encodings, strictly and in o
 UTF-8 must come before GB18030: GB18030 maps almost any byte sequence to some character,
 so trying it first would silently garble UTF-8 files. A file that no encoding decodes
 whole (one bad byte sequence in one row) is decoded line by line in the first encoding,
-in that order, that decodes at least half of its lines holding non-ASCII bytes (a GBK
-file decodes almost none of them as UTF-8; a UTF-8 file with one damaged row, all but
-one); failing that, the encoding charset detection finds, or the one that decodes most
-lines. Only the lines that do not decode are rejected (`bad_encoding`). A file with a NUL
-in its first line is binary, or UTF-16 without a byte-order mark, which charset
-detection tries.
+in that order, that reads at least half of its non-ASCII bytes (a GBK file decodes
+almost none of them as UTF-8; a UTF-8 file with one damaged row, all but a few);
+failing that, in the one that reads most; only when none decodes a single
+line, in the encoding charset detection finds. Only the lines that do not decode are
+rejected (`bad_encoding`). A file with a NUL in its first line is binary, or UTF-16
+without a byte-order mark, which charset detection tries.
 
 Parsing. Each record is parsed on its own, so a bad row costs only itself:
 - a row with bytes its encoding cannot read, or a NUL or other control character → that
@@ -51,6 +51,8 @@ _MAX_CHAOS = 0.1
 # physical lines as the csv module and io.StringIO(newline="") see them
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_ASCII = bytes(range(128))
+_C1 = re.compile(r"[\x80-\x9f]")  # C1 controls: a line holding one was misread
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def decode(data: bytes, encodings: Sequence[str]) -> Lines | str:
             return _split(data.decode("utf-16"), "utf-16")
         except UnicodeDecodeError:
             return "UTF-16 byte-order mark, but not UTF-16"
-    if b"\x00" in data[:data.find(b"\n") + 1 or len(data)]:
+    first = _LINE.match(data)  # a line ends at CR, LF or CRLF, as the parser sees it
+    if first and b"\x00" in first.group():
         # a NUL in the header line: binary, or UTF-16 without BOM (a NUL in a data row
         # only rejects that row)
         guess = _detected(data)
@@ -114,29 +117,43 @@ def _ascii_compatible(encoding: str) -> bool:
 
 
 def _by_line(data: bytes, encodings: Sequence[str]) -> Lines:
-    """Decode line by line in the encoding most lines agree on; the rest are rejected."""
+    """Decode line by line in the encoding that reads most of the file's non-ASCII bytes;
+    the lines it cannot read are rejected.
+
+    Weighed by bytes, not lines: a row of Chinese text is stronger evidence of its
+    encoding than a stray byte pair, which may read as one character in any of them."""
     bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
     raw = _LINE.findall(data[len(bom):])
-    wide = [i for i, line in enumerate(raw) if not line.isascii()]
+    weight = {i: _non_ascii(line) for i, line in enumerate(raw) if not line.isascii()}
+    total = sum(weight.values())
     usable = [e for e in dict.fromkeys(e.replace("utf-8-sig", "utf-8") for e in encodings)
               if _known(e)]
-    fails = {e: frozenset(i for i in wide if not _decodes(raw[i], e)) for e in usable}
-    chosen = next((e for e in usable if len(fails[e]) * 2 <= len(wide)), None)
+    fails = {e: frozenset(i for i in weight if not _decodes(raw[i], e)) for e in usable}
+    lost = {e: sum(weight[i] for i in fails[e]) for e in usable}
+    chosen = next((e for e in usable if lost[e] * 2 <= total), None)
     if chosen is None:
-        guess = _detected(data, ascii_compatible=True)
-        if guess is not None:
-            return guess
-        chosen = min(usable, key=lambda e: len(fails[e]), default="utf-8")
-    bad = fails.get(chosen, frozenset(wide))
+        chosen = min(usable, key=lost.__getitem__, default="utf-8")
+        # Charset detection only when no configured encoding reads a single line: where
+        # one does, a detected single-byte code page would garble those good lines
+        if lost.get(chosen, total) == total:
+            guess = _detected(data, ascii_compatible=True)
+            if guess is not None:
+                return guess
+    bad = fails.get(chosen, frozenset(weight))
     lines = [line.decode(chosen, errors="replace") for line in raw]
     note = f"{chosen}, {len(bad)} line{'s' * (len(bad) != 1)} not decodable"
     return Lines(lines, note, bad)
 
 
 def _mostly_utf8(data: bytes) -> bool:
-    """Whether at least half of the lines that are not plain ASCII are valid UTF-8."""
+    """Whether UTF-8 reads at least half of the non-ASCII bytes (weighed as in `_by_line`)."""
     wide = [line for line in _LINE.findall(data) if not line.isascii()]
-    return bool(wide) and sum(_decodes(line, "utf-8") for line in wide) * 2 >= len(wide)
+    read = sum(_non_ascii(line) for line in wide if _decodes(line, "utf-8"))
+    return bool(wide) and read * 2 >= sum(map(_non_ascii, wide))
+
+
+def _non_ascii(line: bytes) -> int:
+    return len(line.translate(None, _ASCII))
 
 
 def _known(encoding: str) -> bool:
@@ -148,11 +165,13 @@ def _known(encoding: str) -> bool:
 
 
 def _decodes(line: bytes, encoding: str) -> bool:
+    """Whether the line reads as text in `encoding`: strictly, and without C1 controls
+    (U+0080..U+009F), which no text holds and which a wrong encoding readily yields
+    (b"\xc2\x80" is valid UTF-8 for U+0080)."""
     try:
-        line.decode(encoding)
+        return _C1.search(line.decode(encoding)) is None
     except UnicodeDecodeError:
         return False
-    return True
 
 
 def read_csv(relpath: str, data: bytes, encodings: Sequence[str], limits: ReadLimits) -> Part:

@@ -56,6 +56,24 @@ def test_a_utf8_file_whose_bad_line_is_gb18030_is_not_read_as_gb18030(tmp_path: 
                            (4, ["3", "张三", "x"])]
 
 
+def test_more_bad_lines_than_good_ones_do_not_hand_the_file_to_a_guessed_code_page(
+        tmp_path: Path) -> None:
+    # found by the property test: two lines of a lone 0x80 and one good UTF-8 row; no
+    # configured encoding reads half of them, and charset detection said mac_cyrillic,
+    # which read the good row as garbage
+    data = HEADER.encode() + b"\x80\r\n\x80\r\n" + "3,张三,好\r\n".encode()
+    batch = read(tmp_path, data)
+    assert rows(batch) == [(2, "bad_encoding"), (3, "bad_encoding"), (4, ["3", "张三", "好"])]
+    assert "encoding: utf-8, 2 lines not decodable" in batch.notes
+
+
+def test_a_nul_in_a_row_of_a_cr_file_rejects_that_row_only(tmp_path: Path) -> None:
+    # found by the property test: a file whose lines end in a bare CR was taken for one
+    # line holding a NUL, hence binary or UTF-16, and read as Chinese-looking UTF-16
+    batch = read(tmp_path, "sjbh,sqrxm,bz\r1,张三,好\r".encode() + b"2,\x00,x\r")
+    assert rows(batch) == [(2, ["1", "张三", "好"]), (3, "bad_encoding")]
+
+
 def test_one_invalid_gbk_sequence_rejects_its_row_only(tmp_path: Path) -> None:
     # trying GB18030 line by line, not UTF-8, because UTF-8 reads almost no line of it
     data = (HEADER + "1,张三,好\r\n2,李四,坏").encode("gbk") + b"\xff" \

@@ -186,9 +186,16 @@ def test_csv_reader_accounts_for_every_row(folders: Callable[[], Path], lines: l
     if not quoted:  # no record can span lines: every non-blank line exactly once
         assert set(rows) == expected
     by_row = {r["_row"]: r for r in got}
-    for n, (kind, value) in enumerate(lines, start=2):
-        if kind == "good" and not quoted:  # the good rows of a bad file are read intact
-            assert [by_row[n][c] for c in "abc"] == value
+    # The reader picks the encoding that reads most of the non-ASCII bytes: when the good
+    # rows outweigh the junk, they are read intact; junk that outweighs them may decide
+    # the encoding (a file of one good row and a heavier stray line is ambiguous).
+    weight = {kind: sum(len(_encode(k, v, encoding).translate(None, bytes(range(128))))
+                        for k, v in lines if (k == "good") == (kind == "good"))
+              for kind in ("good", "junk")}
+    if weight["good"] > weight["junk"] and not quoted:
+        for n, (kind, value) in enumerate(lines, start=2):
+            if kind == "good":  # the good rows of a bad file are read intact
+                assert [by_row[n][c] for c in "abc"] == value
 
 
 def _is_utf8(data: bytes) -> bool:
