@@ -3,7 +3,8 @@
 An answer is the envelope {"code","msg","datas","requestId","dataCount","totalPage"}
 whose `datas` is a JSON array serialised into a string (an array in place is taken
 too). The envelope is split into members and `datas` into elements by
-`json_elements.split`, so a row that is too deep, too big, broken or ambiguous becomes
+`json_records.split`, and each row is read by `json_records.read_record` (as the JSON
+Lines drop reads a line), so a row that is too deep, too big, broken or ambiguous becomes
 that row's error (an `Element` with `error`) and the rest of the page still loads.
 
 What is wrong with the answer as a whole is raised, in two kinds the caller retries
@@ -23,10 +24,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .json_elements import CutShort, Limits, Malformed, Part, parse_part, safe_text, split
+from .json_records import (
+    JSON_WHITESPACE,
+    CutShort,
+    Malformed,
+    Part,
+    raw_text,
+    read_record,
+    split,
+    too_deep,
+)
+from .limits import ReadLimits
 
-#: how much of a bad row's text its error record keeps
-RAW_TEXT_LIMIT = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
 #: envelope members other than `datas` are scalars; anything nested deeper is refused
 _MEMBER_DEPTH = 8
 
@@ -63,39 +73,39 @@ class Envelope:
         return self.elements or []
 
 
-def parse_envelope(body: bytes, limits: Limits) -> Envelope:
+def parse_envelope(body: bytes, limits: ReadLimits) -> Envelope:
     """The envelope of an HTTP 200 answer (raises CutShortAnswer or Violation)."""
-    text = body.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+    data = body.removeprefix(_BOM)
     try:
-        opener, parts = split(text)
+        container = split(data)
     except CutShort as e:
         raise CutShortAnswer(f"answer cut short after {len(body):,} bytes ({e})") from None
     except Malformed:
-        raise Violation(f"answer is not JSON ({safe_text(text[:60])!r})") from None
-    if opener != "{":
+        raise Violation(f"answer is not JSON ({safe_text(_text(data[:240])[:60])!r})") from None
+    if container.kind != "object":
         raise Violation("answer is a JSON array, not an envelope object")
-    members = _members(text, parts)
-    code = _scalar(text, members, "code")
+    members = _members(data, container.parts)
+    code = _scalar(data, members, "code")
     if not isinstance(code, str):
         raise Violation("envelope with no code")
-    msg, request_id = (_scalar(text, members, k) for k in ("msg", "requestId"))
-    counts = [_scalar(text, members, k) for k in ("dataCount", "totalPage")]
+    msg, request_id = (_scalar(data, members, k) for k in ("msg", "requestId"))
+    counts = [_scalar(data, members, k) for k in ("dataCount", "totalPage")]
     for name, value in zip(("dataCount", "totalPage"), counts, strict=True):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 0):
             raise Violation(f"envelope {name} is not a count ({safe_text(repr(value))[:40]})")
-    return Envelope(code, safe_text(str(msg or ""))[:200], _datas(text, members, limits),
+    return Envelope(code, safe_text(str(msg or ""))[:200], _datas(data, members, limits),
                     counts[0], counts[1],
                     None if request_id is None else safe_text(str(request_id))[:80])
 
 
-def _members(text: str, parts: list[Part]) -> dict[str, Part]:
+def _members(data: bytes, parts: list[Part]) -> dict[str, Part]:
     members: dict[str, Part] = {}
     for part in parts:
         if part.colon < 0:
             raise Violation("envelope member without a value")
         try:
-            key = json.loads(part.key_text(text))
+            key = _json(part.key(data))
         except ValueError:
             raise Violation("envelope member whose name is not a JSON string") from None
         if not isinstance(key, str):
@@ -106,60 +116,87 @@ def _members(text: str, parts: list[Part]) -> dict[str, Part]:
     return members
 
 
-def _scalar(text: str, members: dict[str, Part], name: str) -> Any:
+def _scalar(data: bytes, members: dict[str, Part], name: str) -> Any:
     part = members.get(name)
     if part is None:
         return None
-    if part.depth > _MEMBER_DEPTH:
-        raise Violation(f"envelope {name} nested {part.depth} deep")
+    value = part.value(data)
+    depth = too_deep(value, _MEMBER_DEPTH)
+    if depth is not None:
+        raise Violation(f"envelope {name} nested {depth} deep")
     try:
-        return json.loads(part.value_text(text))
+        return _json(value)
     except (ValueError, RecursionError):
         raise Violation(f"envelope {name} is not JSON") from None
 
 
-def _datas(text: str, members: dict[str, Part], limits: Limits) -> list[Element] | None:
+def _datas(data: bytes, members: dict[str, Part], limits: ReadLimits) -> list[Element] | None:
     part = members.get("datas")
     if part is None:
         return None
-    value = part.value_text(text)
-    if value == "null":
+    value = part.value(data)
+    if value == b"null":
         return None
-    if value.startswith('"'):  # the protocol: an array serialised into a string
+    if value.startswith(b'"'):  # the protocol: an array serialised into a string
         try:
-            inner = json.loads(value)
+            inner = _json(value)
         except ValueError:
             raise Violation("datas is a broken JSON string") from None
         if not inner.strip():
             return []
-        return _elements(inner, 0, len(inner), limits)
-    if value.startswith("["):
-        return _elements(text, part.colon + 1, part.end, limits)
+        # back to bytes for the rows' reader; a lone surrogate (an escape in the outer
+        # string, or a byte that was not UTF-8) becomes bytes that are not UTF-8, which
+        # rejects its row alone
+        rows = inner.encode("utf-8", "surrogatepass")
+        return _elements(rows, 0, len(rows), limits)
+    if value.startswith(b"["):
+        return _elements(data, part.colon + 1, part.end, limits)
     raise Violation(f"datas is {_kind(value)}, not a JSON array")
 
 
-def _elements(text: str, start: int, end: int, limits: Limits) -> list[Element]:
-    first = text[start:end].lstrip()[:1]
-    if first != "[":
-        raise Violation(f"datas is not a JSON array (it starts with {safe_text(first)!r})")
+def _elements(data: bytes, start: int, end: int, limits: ReadLimits) -> list[Element]:
+    first = data[start:end].lstrip(JSON_WHITESPACE)[:1]
+    if first != b"[":
+        raise Violation(f"datas is not a JSON array (it starts with "
+                        f"{safe_text(_text(first))!r})")
     try:
-        _, parts = split(text, start, end)
+        parts = split(data, start, end).parts
     except CutShort as e:
         raise Violation(f"datas is cut short ({e})") from None
     except Malformed as e:
         raise Violation(f"datas is not a JSON array ({e})") from None
     elements = []
     for part in parts:
-        raw = part.text(text)
-        value, error = parse_part(raw, part.depth, limits)
-        elements.append(Element(safe_text(raw[:RAW_TEXT_LIMIT]), value, error))
+        raw = part.text(data)
+        value, error = read_record(raw, limits)
+        elements.append(Element(raw_text(raw), value, error))
     return elements
 
 
-def _kind(value_text: str) -> str:
-    first = value_text[:1]
-    return {"{": "a JSON object", "t": "a boolean", "f": "a boolean"}.get(
-        first, "a number" if first in "-0123456789" else "not JSON")
+def _kind(value: bytes) -> str:
+    first = value[:1]
+    return {b"{": "a JSON object", b"t": "a boolean", b"f": "a boolean"}.get(
+        first, "a number" if first in b"-0123456789" else "not JSON")
+
+
+def _json(raw: bytes) -> Any:
+    """An envelope member's JSON value; bytes that are not UTF-8 are kept (as lone
+    surrogates, see `safe_text`) rather than failing the whole answer."""
+    return json.loads(_text(raw))
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def safe_text(text: str) -> str:
+    """Text that can be written as UTF-8: lone surrogates (undecodable bytes kept by
+    `surrogateescape`, or `\\ud800` escapes) become visible backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def check_page(envelope: Envelope, page_no: int, page_size: int) -> None:

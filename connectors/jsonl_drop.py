@@ -15,8 +15,9 @@ any level) or `not_a_record` (JSON, but not an object).
 
 A file that is one JSON document rather than JSON Lines (an array of objects, say,
 pretty-printed by `json.dumps(..., indent=2)`, or one object over several lines) is read
-as such: each element is a record under the same limits and reasons, its row the line
-where it starts, and the batch says so in a note. A file that is neither (a
+as such: each element is a record under the same limits and reasons (an empty one, as in
+`[1,,2]`, is `not_a_record`), its row the line where it starts, and the batch says so in
+a note. A file that is neither (a
 pretty-printed array with a bracket missing) is read line by line like any JSON Lines
 file: each non-blank line is a record or an error record. Error records are identified
 by file, line and text (`lineage.build_table`), so the `},` lines of such a file are

@@ -14,10 +14,12 @@ us instead of shifting unread rows onto pages already read.
 Crash semantics (what happens to what)
 - A row that cannot be a record becomes an error record with a reason code (see
   connectors.rejects) and the page's other rows load: nested deeper or longer than
-  `max_record_depth` / `max_record_chars` (checked before parsing: over_limit), broken
+  `max_record_depth` / `max_record_bytes` (checked before parsing: over_limit), broken
   JSON (unparseable), not an object (not_a_record), a key given twice with different
   values (duplicate_key), no `id` or no `zjgxsj` (missing_key), a `zjgxsj` that is not
-  a time (impossible_date), a lone surrogate (bad_encoding). Error records are
+  a time (impossible_date), bytes that are not UTF-8, a control character or an escaped
+  lone surrogate (bad_encoding). Rows are read as JSON lines are (`json_records`), under
+  the same limits and reasons. Error records are
   remembered in the cursor like rows, so a re-read page does not repeat them.
 - Retried with exponential backoff and jitter, then a TransientSourceError: HTTP 5xx
   and 429, timeouts, dropped connections, an answer cut short (fewer bytes than its
@@ -56,7 +58,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -85,7 +87,7 @@ from .gateway_protocol import (
     parse_envelope,
 )
 from .incremental import Watermark, is_time
-from .json_elements import Limits
+from .limits import ReadLimits
 from .lineage import build_table, to_text, to_texts
 from .rejects import reject
 
@@ -112,8 +114,11 @@ class ProvinceApiConfig(BaseModel):
     protocol_attempts: int = Field(default=3, ge=1)
     backoff_initial_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=8.0, ge=0)
-    #: a row longer (JSON characters) or nested deeper than this is rejected unparsed
-    max_record_chars: int = Field(default=1_000_000, ge=1)
+    #: a row longer (UTF-8 bytes of its JSON) or nested deeper than this is rejected
+    #: unparsed, as a JSON line is (`max_record_chars` is its name from when rows were
+    #: measured in characters, still read)
+    max_record_bytes: int = Field(default=1_000_000, ge=1, validation_alias=AliasChoices(
+        "max_record_bytes", "max_record_chars"))
     max_record_depth: int = Field(default=32, ge=1, le=500)
     #: an answer larger than this is refused (lower page_size if the platform's rows are big)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -148,7 +153,8 @@ class ProvinceApiConnector:
         self._client = client
         self._clock = clock
         self._sleep = sleep
-        self._limits = Limits(config.max_record_chars, config.max_record_depth)
+        self._limits = ReadLimits(max_record_bytes=config.max_record_bytes,
+                                  max_depth=config.max_record_depth)
 
     # -- public operations ----------------------------------------------------------
 

@@ -37,8 +37,8 @@ def test_deep_and_long_lines_are_over_limit_and_the_rest_load(tmp_path: Path) ->
     assert [(r["_row"], r["id"], reason(r)) for r in got] == [
         (1, "1", None), (2, None, "over_limit"), (3, "2", None), (4, None, "over_limit"),
         (5, "3", None)]
-    assert "deeper than 64 levels" in got[1]["_parse_error"]
-    assert "200,017 bytes, over the limit of 150,000" in got[3]["_parse_error"]
+    assert "nested 50,000 deep, deeper than the 64" in got[1]["_parse_error"]
+    assert "200,017 bytes, more than the 150,000" in got[3]["_parse_error"]
     assert len(got[1]["_raw_text"]) == 64 * 1024  # the text is kept, capped
 
 
@@ -131,6 +131,18 @@ def test_bad_element_of_a_document_is_rejected_alone(tmp_path: Path) -> None:
     got = rows(read(tmp_path, broken.encode()))
     assert [(r["_row"], r["id"], reason(r)) for r in got] == [
         (2, "0", None), (5, None, "unparseable"), (11, "3", None)]
+
+
+def test_empty_elements_and_a_string_across_lines_are_rejected_alone(tmp_path: Path) -> None:
+    text = (b'[\n  {"id":"1"},\n  ,\n  {"id":"2","t":"a\nb"},\n  {"id":"3"},\n]\n')
+    batches = read(tmp_path, text)
+    got = rows(batches)
+    # the stray comma (line 3) and the trailing one (closed on line 7) leave empty elements
+    assert [(r["_row"], r["id"], reason(r)) for r in got] == [
+        (2, "1", None), (3, None, "not_a_record"), (4, None, "unparseable"), (6, "3", None),
+        (7, None, "not_a_record")]
+    assert got[2]["_raw_text"] == '{"id":"2","t":"a\nb"}'
+    assert any("its 5 elements" in n for n in batches[0].notes)
 
 
 def test_broken_document_is_read_line_by_line_without_false_duplicates(

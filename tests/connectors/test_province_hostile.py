@@ -33,6 +33,8 @@ from hypothesis import strategies as st
 
 from connectors.base import RawBatch
 from connectors.errors import SourceError, SourceProtocolError, TransientSourceError
+from connectors.jsonl_drop import JsonlDropConfig, JsonlDropConnector
+from connectors.limits import ReadLimits
 from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
 from mockworld.clock import ManualClock
 from mockworld.gateway import GatewayConfig, ProvinceGateway
@@ -245,6 +247,39 @@ def test_a_key_given_twice_with_different_values_rejects_that_row(
     assert rejected(batches) == [("duplicate_key", conflicting.text),
                                  ("duplicate_key", nested.text),
                                  ("duplicate_key", one_and_true.text)]
+
+
+# -- 2b. a row is read as a JSON line is --------------------------------------------------
+@pytest.mark.parametrize("inline", [False, True], ids=["datas-string", "datas-array"])
+def test_a_row_is_read_as_a_json_line_is(serve: Callable[[Platform], str], tmp_path: Path,
+                                         inline: bool) -> None:
+    """The same text is the same record, or rejected with the same words, whether it is
+    a row of the gateway's `datas` or a line of the grid's JSON Lines drop."""
+    texts = [row(1).text,
+             f'{{"id":"ZJ0002","zjgxsj":"{T0}","sjrs":1,"sjrs":1.0}}',  # one number twice
+             f'{{"id":"ZJ0003","zjgxsj":"{T0}","sjrs":NaN}}',
+             f'{{"id":"ZJ0004","zjgxsj":"{T0}","sjmc":"甲\x01乙"}}',
+             f'{{"id":"ZJ0005","zjgxsj":"{T0}","dsr":[{{"xm":"甲","xm":"丙"}}]}}',
+             f'{{"id":"ZJ0006","zjgxsj":"{T0}","sjmc":"\\udc80"}}',  # escapes half a pair
+             row(7, sjms="长" * 200).text,  # 200 characters, 600 bytes
+             "[" * 40 + "]" * 40, '"ZJ0009"',
+             f'{{"id":"ZJ0010","zjgxsj":"{T0}","n":1' + "0" * 5000 + "}"]
+    store = [Stored(t, T0, f"ZJ{i:04d}") for i, t in enumerate(texts, start=1)]
+    batches = list(connector(serve(Platform(store, inline=inline)),
+                             max_record_bytes=500).extract(None))
+    drop = tmp_path / "grid"
+    drop.mkdir()
+    (drop / "20260901.jsonl").write_bytes("\n".join(texts).encode())
+    lines = list(JsonlDropConnector(JsonlDropConfig(path=drop, limits=ReadLimits(
+        max_record_bytes=500, max_depth=32))).extract(None))
+    as_rows = {r["_raw_text"]: r["_parse_error"] for r in rows_of(batches) if r["_parse_error"]}
+    as_lines = {r["_raw_text"]: r["_parse_error"] for r in rows_of(lines) if r["_parse_error"]}
+    assert as_rows == as_lines
+    assert [e.split(":")[0] for e in as_rows.values()] == [
+        "unparseable", "bad_encoding", "duplicate_key", "bad_encoding", "over_limit",
+        "over_limit", "not_a_record", "over_limit"]
+    assert loaded(batches) == ["ZJ0001", "ZJ0002"]
+    assert [r["id"] for r in rows_of(lines) if not r["_parse_error"]] == ["ZJ0001", "ZJ0002"]
 
 
 # -- 3. a case without an id ---------------------------------------------------------------
