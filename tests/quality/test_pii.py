@@ -24,6 +24,25 @@ def _files(root: Path) -> list[Path]:
     return [f for f in sorted(root.rglob("*")) if f.is_file()]
 
 
+def _package_copies(reports: Path) -> set[Path]:
+    """Files of the Data Docs site that are byte for byte what an installed package ships
+    (GX's images and fonts, the vendored stylesheets, scripts and icon fonts): made from
+    no data, and binary fonts are full of digit runs that look like numbers."""
+    from great_expectations.render.view import view
+
+    from quality.datadocs import ASSETS
+
+    static = reports / "data_docs" / "static"
+    sources = {static / f.relative_to(Path(view.__file__).parent / "static"): f
+               for f in (Path(view.__file__).parent / "static").rglob("*") if f.is_file()}
+    for asset in ASSETS:
+        files = asset.source.rglob("*") if asset.source.is_dir() else [asset.source]
+        sources.update({static / asset.target / f.relative_to(asset.source): f
+                        for f in files if f.is_file()})
+    return {copy for copy, source in sources.items()
+            if copy.is_file() and copy.read_bytes() == source.read_bytes()}
+
+
 def test_no_id_or_phone_numbers_anywhere_under_reports(quality_run: QualityRun) -> None:
     reports = quality_run.settings.reports_dir
     files = _files(reports)
@@ -40,8 +59,10 @@ def test_no_id_or_phone_numbers_anywhere_under_reports(quality_run: QualityRun) 
     finally:
         con.close()
     assert len(_hits(raw)) > 100
-    leaks = {f.relative_to(reports).as_posix(): hits for f in files
-             if (hits := _hits(f.read_bytes().decode("utf-8", "replace")))}
+    copies = _package_copies(reports)
+    assert any(f.suffix == ".woff2" for f in copies)
+    leaks = {f.relative_to(reports).as_posix(): hits for f in files if f not in copies
+             and (hits := _hits(f.read_bytes().decode("utf-8", "replace")))}
     assert leaks == {}
 
 
