@@ -199,11 +199,12 @@ def test_data_docs_render_offline(quality_run: QualityRun, served: str,
 def test_quality_report_renders_offline_in_both_languages(
         quality_run: QualityRun, served: str, tmp_path: Path) -> None:
     _chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     page_file = quality_run.settings.reports_dir / "quality" / "index.html"
     shots = [page_file.parent / "screenshot.png", tmp_path / "screenshot.png"]
     offline = Offline()
+    seen: dict[str, dict[str, Any]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
@@ -212,24 +213,53 @@ def test_quality_report_renders_offline_in_both_languages(
             page = context.new_page()
             page.goto(f"{served}/quality/index.html", wait_until="networkidle")
             offline.check()
-            sources = page.locator("#accounting tbody tr").evaluate_all(
-                "rows => rows.map(r => r.dataset.source)")
-            charts = page.locator(".chart")
-            chart_count = charts.count()
-            drawn = [charts.nth(i).locator("svg").evaluate(
-                "s => ({marks: s.querySelectorAll('path, rect, text, line').length, "
-                "width: s.getBoundingClientRect().width})") for i in range(chart_count)]
             page.screenshot(path=str(shots[0]), full_page=True)
+            seen["zh"] = _report(page)
+            # the table of contents leads to a collapsed section; its summary opens it
+            page.locator("nav.toc a[href='#quarantine-section']").click()
+            quarantine = page.locator("#quarantine-section")
+            reasons = quarantine.locator("details.reason")
+            hidden_before = not reasons.first.is_visible()
+            quarantine.locator("summary").first.click()
+            expect(reasons.first).to_be_visible()
+            reasons.first.locator("summary").click()
+            expect(reasons.first.locator(".example").first).to_be_visible()
+            # the language switch
+            page.locator("#language").click()
+            page.wait_for_load_state("networkidle")
+            seen["en"] = {**_report(page), "url": page.url}
         finally:
             browser.close()
     shutil.copyfile(shots[0], shots[1])
     offline.check()
-    assert sources == ["province", "county", "township", "grid"]
-    assert chart_count >= 2
-    assert all(d["marks"] > 20 and d["width"] > 100 for d in drawn), drawn
+    for lang, report in seen.items():
+        assert report["sources"] == ["province", "county", "township", "grid"], lang
+        assert len(report["charts"]) >= 2
+        assert all(d["marks"] > 20 and d["width"] > 100 for d in report["charts"]), report
+        # collapsed sections: the overview and the charts, not every row of every list
+        assert report["height"] < 4000, (lang, report["height"])
+    assert seen["zh"]["lang"] == "zh-CN" and seen["zh"]["title"] == "silobridge · 数据质量报告"
+    assert seen["en"]["lang"] == "en" and seen["en"]["title"] == "silobridge · data quality"
+    assert seen["en"]["url"].endswith("/quality/index.en.html")
+    assert hidden_before
     for shot in shots:
         data = shot.read_bytes()
         assert data.startswith(PNG) and len(data) > 10_000
+
+
+REPORT = """() => ({
+  lang: document.documentElement.lang,
+  title: document.querySelector('h1').textContent.trim(),
+  sources: [...document.querySelectorAll('#accounting tbody tr')].map(r => r.dataset.source),
+  charts: [...document.querySelectorAll('.chart svg')].map(s => ({
+    marks: s.querySelectorAll('path, rect, text, line').length,
+    width: s.getBoundingClientRect().width})),
+  height: document.documentElement.scrollHeight,
+})"""
+
+
+def _report(page: Any) -> dict[str, Any]:
+    return page.evaluate(REPORT)
 
 
 def test_the_guard_catches_a_page_that_reaches_out(served: str, quality_run: QualityRun
