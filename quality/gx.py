@@ -5,12 +5,15 @@ validation result, so Data Docs (`<reports_dir>/data_docs`) can be rebuilt in an
 from what any process validated. Data reaches GX only as pandas frames read out of DuckDB
 through Arrow, and those frames hold codes, times, counts, flags and record ids, never
 names, addresses, ID or phone numbers: whatever GX writes into results and Data Docs
-(failing values included) stays free of personal data.
+(failing values included) stays free of personal data. Nothing GX does reaches the
+network: analytics are off in the environment and in the context's config, and the Data
+Docs pages take every asset from the site itself (`quality.datadocs`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,31 +33,31 @@ KEEP_RESULTS = 20
 
 def load_gx() -> Any:
     """Import Great Expectations with its INFO chatter silenced (set before the import:
-    modules log while they load)."""
+    modules log while they load) and its usage statistics off (GX reads this variable
+    for a context whose config leaves analytics unset)."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx  # noqa: PLC0415 - seconds to import, only when used
 
     return gx
 
 
 def open_context(reports_dir: Path) -> Any:
-    """The file context under `<reports_dir>/gx`, progress bars off, Data Docs site set."""
+    """The file context under `<reports_dir>/gx`: progress bars and analytics off, the
+    offline Data Docs site set."""
     gx = load_gx()
     from great_expectations.data_context.types.base import (  # noqa: PLC0415
         ProgressBarsConfig,
     )
 
+    from .datadocs import site_config  # noqa: PLC0415 - imports GX's views
+
     reports_dir.mkdir(parents=True, exist_ok=True)
     ctx = gx.get_context(mode="file", project_root_dir=str(reports_dir))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    ctx.variables.analytics_enabled = False
     # only our site: the scaffolded local_site would write a second copy of the docs
-    ctx.variables.data_docs_sites = {SITE: {
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str(reports_dir / DOCS_DIR)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }}
+    ctx.variables.data_docs_sites = {SITE: site_config(reports_dir / DOCS_DIR)}
     ctx.variables.save()
     return ctx
 
@@ -106,12 +109,16 @@ def _prune(folder: Path, keep: int = KEEP_RESULTS) -> None:
 
 
 def build_docs(reports_dir: Path) -> Path:
-    """Rebuild Data Docs from every stored result; returns the site's index.html."""
+    """Rebuild Data Docs from every stored result, with the assets its pages link;
+    returns the site's index.html."""
+    from .datadocs import vendor_assets  # noqa: PLC0415
+
     ctx = open_context(reports_dir)
     site = reports_dir / DOCS_DIR
     # pages of pruned results would linger unlinked: rebuild the validation pages whole
     shutil.rmtree(site / "validations", ignore_errors=True)
     ctx.build_data_docs(site_names=[SITE])
+    vendor_assets(site)
     return site / "index.html"
 
 

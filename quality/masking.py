@@ -1,10 +1,12 @@
 """Showing a quarantined record without showing the person behind it.
 
-A raw record is shown column by column. Only columns whose mapping feeds grade L1/L2
-fields of the contract (codes, times, ids, amounts) are shown, and even those pass
-through `schemas.pii.mask_text`. Everything else (names, addresses, free text, parties,
-flow logs, unmapped columns) is masked: short values keep their first character, longer
-ones show only their length. A record that could not be parsed shows only its length.
+An example shows the record's identity (source, file or table, row, the source's record
+id) and only the raw columns behind the fields that failed (what its mapping reads to make
+them), not every column it has. Only columns whose mapping feeds grade L1/L2 fields of
+the contract (codes, times, ids, amounts) are shown, and even those pass through
+`schemas.pii.mask_text`. Everything else (names, addresses, free text, parties, flow
+logs, unmapped columns) is masked: short values keep their first character, longer ones
+show only their length. A record that could not be parsed shows only its length.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conform.mapping import Expr, Mapping, MappingError, select_mapping, walk
+from conform.mapping import ORIGIN, Expr, Mapping, MappingError, select_mapping, walk
 from schemas.grades import Grade, grade_of
 from schemas.models import DisputeCase, FlowEvent, Party
 from schemas.pii import mask_text
@@ -29,18 +31,36 @@ _SENSITIVE_NAMES = {name for model in (DisputeCase, Party, FlowEvent)
                     for name, info in model.model_fields.items()
                     if grade_of(info) in (Grade.L3, Grade.L4)}
 _QUOTED = re.compile(r"'[^']*'")
+_INDEX = re.compile(r"\[\d+\]")
+#: party fields a mapping may fill from one `id` column (ID number or credit code)
+_PARTY_ID_FIELDS = {"id_number", "credit_code", "id_number_masked"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One raw column of a quarantined record, as the report may show it."""
+
+    column: str
+    text: str = ""        # the value, numbers masked ("" when empty)
+    withheld: int = 0     # characters withheld in place of the value
+    absent: bool = False  # the record has no such column
 
 
 @dataclass
 class Example:
-    """One quarantined record as the report may show it."""
+    """One quarantined record as the report may show it: its identity, why it was
+    rejected, and the raw columns behind the fields that failed."""
 
     quarantine_id: int
     source: str
     origin: str
     row_no: int
     source_id: str | None
-    fields: list[tuple[str, str]] = field(default_factory=list)
+    #: the source has no id column: its records are keyed by a hash of their content
+    id_derived: bool = False
+    #: a record that could not be parsed: only its length in characters
+    unreadable: int | None = None
+    fields: list[Cell] = field(default_factory=list)
     reasons: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -84,14 +104,57 @@ def _columns(expr: Expr, in_key: bool = False) -> Iterator[tuple[str, bool]]:
         yield from _columns(part, True)
 
 
-def mask_value(value: Any) -> str:
+def failed_columns(mapping: Mapping, paths: list[str]) -> list[str]:
+    """The raw columns the mapping reads to make the fields at `paths` (contract field
+    paths as quarantine reasons name them: `occurred_at`, `parties[0].id_number`; `*`
+    is the whole record and names none)."""
+    out: dict[str, None] = {}
+    for path in paths:
+        out.update(dict.fromkeys(_field_columns(mapping, _INDEX.sub("", path).split("."))))
+    return list(out)
+
+
+def _field_columns(mapping: Mapping, parts: list[str], seen: frozenset[str] = frozenset()
+                   ) -> list[str]:
+    head, attr = parts[0], (parts[1] if len(parts) > 1 else None)
+    if head == "parties":
+        columns = []
+        for group in mapping.parties:
+            if group.from_:  # one JSON array column holds every party
+                columns.append(group.from_)
+                continue
+            exprs = dict(group.exprs())
+            if attr is None:
+                chosen = list(exprs.values())
+            elif attr in exprs:
+                chosen = [exprs[attr]]
+            elif attr in _PARTY_ID_FIELDS and "id" in exprs:
+                chosen = [exprs["id"]]
+            else:
+                chosen = []
+            columns += [e.from_ for x in chosen for e in walk(x) if e.from_]
+        return columns
+    if head == "events":
+        return [mapping.events.from_] if mapping.events else []
+    expr = mapping.fields.get(head)
+    if expr is None or head in seen:
+        return []
+    columns = []
+    for e in walk(expr):
+        if e.from_ and e.from_ != ORIGIN:  # the origin is part of the identity already
+            columns.append(e.from_)
+        for other in (e.field, e.within):  # derived from, or checked within, a field
+            if other:
+                columns += _field_columns(mapping, [other], seen | {head})
+    return columns
+
+
+def mask_value(value: Any) -> Cell:
     """A value that may name a person: short ones keep one character, long ones none."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    if not text:
-        return ""
     if len(text) <= 4:
-        return text[0] + "*" * (len(text) - 1)
-    return f"‹{len(text)} characters withheld›"
+        return Cell("", text=text[:1] + "*" * (len(text) - 1))
+    return Cell("", withheld=len(text))
 
 
 def mask_message(field_path: str, message: str) -> str:
@@ -113,24 +176,31 @@ def example(row: dict[str, Any], mappings: list[Mapping]) -> Example:
     public, id_column = public_columns(mapping) if mapping else (set(), None)
     out = Example(int(row["quarantine_id"]), row["source"], row["origin"], int(row["row_no"]),
                   None)
+    reasons = row.get("reasons") or []
     out.reasons = [{"field": r["field"], "reason": r["reason"],
                     "message": mask_message(r["field"] or "", r["message"] or "")}
-                   for r in row.get("reasons") or []]
+                   for r in reasons]
     record = json.loads(row["record"]) if row.get("record") else None
     if not isinstance(record, dict):
-        size = len(row.get("raw_text") or "")
-        out.fields = [("(raw text)", f"‹unreadable record, {size} characters withheld›")]
+        out.unreadable = len(row.get("raw_text") or "")
         return out
     if id_column and record.get(id_column) is not None:
         out.source_id = mask_text(str(record[id_column]))
-    elif id_column is None and mapping is not None:
-        out.source_id = "derived from the row's content"
-    for column, value in record.items():
+    out.id_derived = id_column is None and mapping is not None
+    failed = failed_columns(mapping, [r["field"] or "*" for r in reasons]) if mapping else []
+    aliases = mapping.columns.aliases if mapping else {}
+    for wanted in failed:
+        # a drifted feed sends the column under one of its aliases
+        column = next((c for c in (wanted, *aliases.get(wanted, ())) if c in record), None)
+        if column is None:
+            out.fields.append(Cell(wanted, absent=True))
+            continue
+        value = record[column]
         if value is None or value == "":
-            shown = ""
+            out.fields.append(Cell(column))
         elif column in public:
-            shown = mask_text(value if isinstance(value, str) else json.dumps(value))
+            out.fields.append(Cell(column, text=mask_text(
+                value if isinstance(value, str) else json.dumps(value))))
         else:
-            shown = mask_value(value)
-        out.fields.append((column, shown))
+            out.fields.append(replace(mask_value(value), column=column))
     return out

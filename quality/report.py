@@ -1,10 +1,13 @@
 """The reports: Great Expectations' Data Docs and silobridge's own quality report.
 
 `build_reports` rebuilds both under `settings.reports_dir`: `data_docs/index.html` from
-every stored validation result, and `quality/index.html`, one self-contained page (inline
-CSS and SVG charts, no script, nothing fetched) with the accounting per source, the
-quarantine by reason with masked examples, drift, the latest checks, gate decisions,
-freshness and volume, and trends over runs. The template autoescapes all text.
+every stored validation result, and the quality report, one self-contained page (inline
+CSS and SVG charts, no script, nothing fetched) with a table of contents and collapsible
+sections: the accounting per source, trends over runs, the latest checks, gate
+decisions, freshness and volume, the quarantine by reason with masked examples, and
+drift. It is written in Chinese (`quality/index.html`) and in English
+(`quality/index.en.html`), each linking the other; every word comes from one catalog
+(`quality.messages`). The template autoescapes all text.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.reasons import DESCRIPTIONS
 from warehouse.db import session
 
 from .checks import QualitySettings
+from .messages import DEFAULT, LANGUAGES, Language, Words
 
 QUALITY_DIR = "quality"
 TEMPLATES = Path(__file__).parent / "templates"
+#: the report's page in each language: the default one is the folder's index
+PAGES: dict[Language, str] = {lang: "index.html" if lang == DEFAULT else f"index.{lang}.html"
+                              for lang in LANGUAGES}
+HTML_LANG: dict[Language, str] = {"zh": "zh-CN", "en": "en"}
 #: times are shown as the people using the report read them (as the warehouse session does)
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -29,11 +36,16 @@ CHINA = ZoneInfo("Asia/Shanghai")
 @dataclass
 class ReportPaths:
     reports_dir: Path
-    quality: Path
+    quality: Path       # the report in the default language (Chinese)
     data_docs: Path
 
-    def to_dict(self) -> dict[str, str]:
+    @property
+    def quality_pages(self) -> dict[Language, Path]:
+        return {lang: self.quality.parent / name for lang, name in PAGES.items()}
+
+    def to_dict(self) -> dict[str, Any]:
         return {"reports_dir": str(self.reports_dir), "quality": str(self.quality),
+                "quality_pages": {k: str(v) for k, v in self.quality_pages.items()},
                 "data_docs": str(self.data_docs)}
 
 
@@ -65,26 +77,36 @@ def _shown(check: dict[str, Any]) -> dict[str, Any]:
             "threshold_text": fmt(check["threshold"])}
 
 
-def render(data: dict[str, Any], charts: list[Any], generated_at: datetime) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: PLC0415
+def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
+           lang: Language = DEFAULT) -> str:
+    from jinja2 import (  # noqa: PLC0415
+        Environment,
+        FileSystemLoader,
+        StrictUndefined,
+        select_autoescape,
+    )
 
     env = Environment(loader=FileSystemLoader(TEMPLATES),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     env.filters["percent"] = _percent
     env.filters["number"] = _number
     env.filters["when"] = _when
+    words = Words(lang)
+    other: Language = next(other for other in LANGUAGES if other != lang)
     checks = [_shown(c) for c in data["checks"]]
     failed = [c for c in checks if not c["success"]]
     return env.get_template("quality_report.html.j2").render(
         **{**data, "checks": checks}, charts=charts, generated_at=generated_at,
-        reasons={reason.value: text for reason, text in DESCRIPTIONS.items()},
+        t=words.t, code=words.code, html_lang=HTML_LANG[lang],
+        other_page=PAGES[other], other_lang=HTML_LANG[other],
         critical_failures=sum(c["severity"] == "critical" for c in failed),
         warning_failures=sum(c["severity"] == "warning" for c in failed),
         freshness=[c for c in checks if c["scope"] in ("freshness", "volume")])
 
 
 def build_quality_report(settings: QualitySettings) -> Path:
+    """Write the report in every language; returns the default language's page."""
     from markupsafe import Markup  # noqa: PLC0415
 
     from conform.mapping import load_mappings  # noqa: PLC0415
@@ -96,14 +118,16 @@ def build_quality_report(settings: QualitySettings) -> Path:
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
         data = gather(con, mappings)
-    charts = trend_charts(data["trends"])
-    for chart in charts:
-        # rendered by vl-convert from counts, times and source names: markup we made
-        chart.svg = Markup(chart.svg)  # noqa: S704
-    out = settings.reports_dir / QUALITY_DIR / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(data, charts, datetime.now(UTC)), encoding="utf-8")
-    return out
+    folder = settings.reports_dir / QUALITY_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    generated_at = datetime.now(UTC)
+    for lang, name in PAGES.items():
+        charts = trend_charts(data["trends"], Words(lang))
+        for chart in charts:
+            # rendered by vl-convert from counts, times and source names: markup we made
+            chart.svg = Markup(chart.svg)  # noqa: S704
+        (folder / name).write_text(render(data, charts, generated_at, lang), encoding="utf-8")
+    return folder / PAGES[DEFAULT]
 
 
 def build_reports(settings: QualitySettings) -> ReportPaths:

@@ -1,12 +1,15 @@
 """One real pipeline run shared by the quality tests (Great Expectations alone takes seconds
 to import): a small world whose grid feed has 30% defects, ingested from all four
-sources, gated, merged and checked, with logging and stderr watched throughout."""
+sources, gated, merged and checked, with logging, stderr and every network connection
+the process opens watched throughout."""
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import logging
+import sys
 from contextlib import redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,37 @@ class _Collect(logging.Handler):
             self.records.append(record)
 
 
+class _Network:
+    """Every socket connection and name lookup the process makes while `on` (an audit
+    hook: it sees what any library does, GX's included, below any HTTP client)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.local: list[str] = []
+        self.outside: list[str] = []
+        sys.addaudithook(self._hook)  # cannot be removed: `on` scopes it to the run
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if not self.on:
+            return
+        if event == "socket.connect" and isinstance(args[1], tuple):
+            host = str(args[1][0])
+        elif event == "socket.getaddrinfo":
+            host = str(args[0])
+        else:
+            return
+        (self.local if _is_local(host) else self.outside).append(f"{event} {host}")
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass
 class QualityRun:
     home: Path
@@ -48,6 +82,7 @@ class QualityRun:
     injected: dict
     gx_records: list[logging.LogRecord] = field(default_factory=list)
     stderr: str = ""
+    network: _Network | None = None
 
 
 def inject_script_record(world: Path) -> dict:
@@ -74,6 +109,8 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
     err = io.StringIO()
+    network = _Network()
+    network.on = True
     try:
         with redirect_stderr(err):
             gateway = ProvinceGateway(home / "world", port=0, fail_rate=0.0).start()
@@ -87,7 +124,8 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
             merged = merge_step(settings)
             after = after_merge(settings, merged.run_id)
     finally:
+        network.on = False
         root.removeHandler(collect)
         root.setLevel(level)
     return QualityRun(home, settings, decisions, merged.run_id, after, injected,
-                      collect.records, err.getvalue())
+                      collect.records, err.getvalue(), network)
