@@ -39,6 +39,7 @@ from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
+from . import progress
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
@@ -135,9 +136,13 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
             scope = settings.scope
-            for chunk in _chunks(pending):
-                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
-                                         scope, pii))
+            with progress.step(f"conform and validate {source}",
+                               total=sum(n for _, n in pending)) as shown:
+                for chunk in _chunks(pending):
+                    total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
+                                             scope, pii))
+                    shown.update(f"{total.loaded:,} loaded, {total.quarantined:,} quarantined",
+                                 completed=total.read)
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))
