@@ -12,6 +12,9 @@ with one line per bad field, naming the environment variable and what it allows.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import annotated_types
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceParseError
 
 from connectors.file_drop import FileDropConfig
 from connectors.jsonl_drop import JsonlDropConfig
@@ -179,8 +183,12 @@ def load_settings(**values: Any) -> Settings:
         return Settings(**values)
     except ValidationError as e:
         raise SettingsError(describe(e)) from None
+    except SourceParseError as e:  # a list or table setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(e))
+        raise SettingsError([_not_json(found.group(1) if found else "")]) from None
 
 
+JSON_HINT = 'a list or table is written as JSON, e.g. ["a", "b"] or {"key": "value"}'
 _RANGE_ERRORS = frozenset({"less_than", "less_than_equal", "greater_than", "greater_than_equal"})
 _BOUNDS = {annotated_types.Ge: ("ge", "at least"), annotated_types.Gt: ("gt", "more than"),
            annotated_types.Le: ("le", "at most"), annotated_types.Lt: ("lt", "less than")}
@@ -207,8 +215,39 @@ def describe(error: ValidationError) -> list[SettingProblem]:
         else:
             problem = f"is not valid: {e['msg'].removeprefix('Value error, ')}" + (
                 f" (allowed: {allowed})" if allowed else "")
+            if field is not None and not _is_scalar(field.annotation):
+                problem += f"; {JSON_HINT}"
         problems[variable] = SettingProblem(variable, value, problem)
     return list(problems.values())
+
+
+def _not_json(name: str) -> SettingProblem:
+    """The variable under `name` whose value should be JSON (a list, a table) and is not."""
+    variable = env_variable(name)
+    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    for name_given, value in sorted(os.environ.items()):
+        key = name_given.upper()
+        if key != variable and not key.startswith(variable + delimiter):
+            continue
+        field = _field(key.removeprefix(prefix).lower().split(delimiter))
+        if field is None or _is_scalar(field.annotation):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return SettingProblem(key, value, f"is not valid: {JSON_HINT}")
+    return SettingProblem(variable, "…", "is not valid: a list or table setting under it is "
+                          "not JSON (in the environment or .env)")
+
+
+def _is_scalar(annotation: Any) -> bool:
+    """Whether a setting of this type is given as plain text, not JSON."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return all(_is_scalar(a) for a in typing.get_args(annotation) if a is not type(None))
+    origin = typing.get_origin(annotation) or annotation
+    return not (origin in (list, tuple, dict, set, frozenset)
+                or (isinstance(origin, type) and issubclass(origin, BaseModel)))
 
 
 def _field(path: list[str]) -> FieldInfo | None:

@@ -60,6 +60,18 @@ def test_each_bad_setting_is_a_line_of_its_own(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("value,problem", [
+    ("33,3304", "is not valid: a list or table is written as JSON"),
+    ("33", "is not valid: Input should be a valid tuple; a list or table is written as JSON"),
+], ids=["not-json", "not-a-list"])
+def test_a_list_setting_not_written_as_json_says_how(tmp_path: Path, value: str,
+                                                     problem: str) -> None:
+    line = _one_line(_run(tmp_path, "settings", SILOBRIDGE_VALIDATION__DIVISIONS=value),
+                     "settings")
+    assert line.startswith(f"SILOBRIDGE_VALIDATION__DIVISIONS={value} {problem}")
+    assert line.endswith('e.g. ["a", "b"] or {"key": "value"}')
+
+
 @pytest.mark.parametrize("key,problem", [
     ("abc123", "is 6 characters long: it must be the 32-byte key written as 64 hex characters"),
     ("zz" * 32, "holds characters other than hex digits (0-9, a-f)"),
