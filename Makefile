@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: demo test bench lint fmt clean chromium airflow
+.PHONY: demo test bench lint fmt clean chromium postgresql airflow
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,10 +21,20 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 demo: $(VENV)/.synced
 	$(VENV)/bin/silobridge demo
 
-test: $(VENV)/.synced chromium
+test: $(VENV)/.synced chromium postgresql
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest
+
+# The county database test starts a PostgreSQL server of its own (tests/cli/
+# test_cli_databases.py): Debian's server binaries, installed from Debian's packages when
+# missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's postgresql for the county database test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the county database test needs Debian's postgresql: sudo apt-get install postgresql"; exit 1; fi; }
 
 # The pipeline at 100k and 1M source records beside its baselines: bench/results.*, README
 bench: $(VENV)/.synced

@@ -35,5 +35,14 @@ class SourceNotFoundError(TerminalSourceError):
     """The configured file, folder, URL or database does not exist."""
 
 
+class MissingDriverError(TerminalSourceError):
+    """The database's driver is not installed; `extra` names the package extra that
+    installs it (pip install 'silobridge[EXTRA]'), when there is one."""
+
+    def __init__(self, source: str, message: str, *, extra: str | None = None) -> None:
+        super().__init__(source, message)
+        self.extra = extra
+
+
 class SourceProtocolError(TerminalSourceError):
     """The source answered something that does not follow its protocol."""

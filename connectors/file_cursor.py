@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,11 @@ from .lineage import build_table
 
 CHANGED_NOTE = "file changed after it was read; re-reading in full"
 EMPTY_FILE_NOTE = "empty file (0 bytes)"
+BLANK_FILE_NOTE = "empty file (blank lines only)"
+HEADER_ONLY_NOTE = "header only (no records)"
+#: notes of a file that holds no records, and the notice ingestion turns each into
+NO_RECORDS = {EMPTY_FILE_NOTE: "empty_file", BLANK_FILE_NOTE: "empty_file",
+              HEADER_ONLY_NOTE: "header_only"}
 DEFAULT_MAX_CELLS = ReadLimits().max_batch_cells
 
 #: (row, values, parse_error, raw_text); values are a list per column, a dict (JSON), or None
@@ -160,7 +165,8 @@ class FileCursor:
         """Cut a file's parts into batches after skipping the records already handed over.
 
         The last batch marks the file done; a file with no records left still yields one
-        empty batch, so that its cursor entry is stored with the next landing.
+        empty batch, so that its cursor entry is stored with the next landing. A file that
+        holds no records at all says so in a note (NO_RECORDS): a header only, or blank.
         """
         rows = file.state.rows
         first = True
@@ -174,6 +180,11 @@ class FileCursor:
             held = chunk
         if held is None:
             part = parts[0] if parts else Part(file.relpath, (), ())
+            if file.state.rows == 0 and not any(n in NO_RECORDS for n in part.notes):
+                if not file.data.strip():
+                    part = replace(part, notes=(*part.notes, BLANK_FILE_NOTE))
+                elif any(p.columns for p in parts):
+                    part = replace(part, notes=(*part.notes, HEADER_ONLY_NOTE))
             held = (part, [])
         rows += len(held[1])
         yield self._batch(source, file, held, rows=rows, done=True, build=build, first=first)

@@ -38,6 +38,11 @@ Limits, by design
   until the next run.
 - Deleted rows are not noticed.
 
+Drivers: SQLite's is built in; PostgreSQL (psycopg) and MySQL-compatible databases
+(PyMySQL) need their extra installed (`pip install 'silobridge[postgres]'`, `[mysql]`,
+see DRIVERS). A URL that names no driver (postgresql://…) uses that one; a missing
+driver is a `MissingDriverError` naming what to install.
+
 Errors: a missing URL or database file is a `SourceNotFoundError`; a missing table or
 column a `SourceProtocolError`; a locked database or a failed connection is retried with
 exponential backoff and becomes a `TransientSourceError` when the attempts run out. A
@@ -76,6 +81,7 @@ from schemas.reasons import Reason
 
 from .base import LINEAGE_COLUMNS, Cursor, RawBatch
 from .errors import (
+    MissingDriverError,
     SourceNotFoundError,
     SourceProtocolError,
     TerminalSourceError,
@@ -106,6 +112,23 @@ _TRANSIENT_MARKERS = (
     "server closed the connection", "lost connection", "server has gone away",
     "too many connections", "timeout expired", "terminating connection",
 )
+
+
+@dataclass(frozen=True)
+class Driver:
+    #: the DB-API module SQLAlchemy's dialect imports
+    module: str
+    #: the package extra installing it: pip install 'silobridge[extra]'
+    extra: str
+
+
+#: the driver of each database kind silobridge ships one for (as an extra); a URL that
+#: names no driver (postgresql://…, mysql://…) is read with it
+DRIVERS = {
+    "postgresql": Driver("psycopg", "postgres"),
+    "mysql": Driver("pymysql", "mysql"),
+    "mariadb": Driver("pymysql", "mysql"),
+}
 
 
 class ChildTable(BaseModel):
@@ -272,20 +295,39 @@ class SqlConnector:
             raise TerminalSourceError(self.source, "the database URL setting is not a valid "
                                       "SQLAlchemy URL") from exc
         connect_args: dict[str, Any] = {}
-        if url.get_backend_name() == "sqlite":
+        backend = url.get_backend_name()
+        if backend in DRIVERS and url.drivername == backend:
+            url = url.set(drivername=f"{backend}+{DRIVERS[backend].module}")
+        if backend == "sqlite":
             url = self._sqlite_read_only(url)
             if "timeout" not in url.query:
                 connect_args["timeout"] = _SQLITE_BUSY_TIMEOUT
         try:
             # NullPool: every attempt gets a fresh connection, none outlives extract()
             engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        except ImportError as exc:
+            raise self._missing_driver(url, exc) from exc
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
             shown = url.render_as_string(hide_password=True)
             raise TerminalSourceError(self.source, f"cannot use database URL {shown}: "
-                                      f"{type(exc).__name__}") from exc
+                                      f"{type(exc).__name__}: {exc}") from exc
         if url.get_backend_name() == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_text_factory)
         return engine
+
+    def _missing_driver(self, url: URL, exc: ImportError) -> MissingDriverError:
+        """What to install for a URL whose driver module is missing."""
+        backend, module = url.get_backend_name(), exc.name or url.get_driver_name()
+        ours = DRIVERS.get(backend)
+        if ours is not None and ours.module == module:
+            return MissingDriverError(
+                self.source, f"reading a {backend} database needs the {module} driver, which "
+                f"is not installed: pip install 'silobridge[{ours.extra}]'", extra=ours.extra)
+        offer = (f", or use {backend}+{ours.module}:// and pip install "
+                 f"'silobridge[{ours.extra}]'") if ours else ""
+        return MissingDriverError(
+            self.source, f"the driver of {url.drivername}:// is not installed (no module "
+            f"{module!r}): install it{offer}", extra=ours.extra if ours else None)
 
     def _sqlite_read_only(self, url: URL) -> URL:
         """The URL opening the same SQLite file read-only, after checking it exists.

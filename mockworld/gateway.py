@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -145,6 +146,18 @@ class _BadRequest(_Refused):
         super().__init__(BAD_PARAMS, f"参数错误：{msg}")
 
 
+class PortInUseError(OSError):
+    """Another process listens on the gateway's port already."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} on {host} is in use by another process")
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class ProvinceGateway:
     """Serves one world's province store on 127.0.0.1 (or `host`) until stopped."""
 
@@ -181,7 +194,12 @@ class ProvinceGateway:
 
     def _bind(self) -> _Server:
         if self._server is None:
-            self._server = _Server((self.host, self.port), _Handler, self)
+            try:
+                self._server = _Server((self.host, self.port), _Handler, self)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise PortInUseError(self.host, self.port) from e
+                raise
             self.port = self._server.server_address[1]
         return self._server
 
@@ -632,6 +650,8 @@ def main(argv: list[str] | None = None) -> None:
     gateway = ProvinceGateway(args.world, host=args.host, port=args.port, config=config)
     try:
         gateway.serve_forever()
+    except PortInUseError as e:
+        parser.exit(2, f"error: {e}: choose another with --port\n")
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,13 +1,17 @@
 """The `silobridge` command: a thin layer over the step functions.
 
 Each command parses its arguments, calls one library function and prints the result
-(a table for people, one JSON document with --json for scripts).
+(a table for people, one JSON document with --json for scripts). Long steps show live
+progress lines on stderr when stdout and stderr are terminals (silobridge.progress).
 
-A command that meets a fault of the machine rather than of the data (the warehouse
-locked by another process past the wait, a full disk, a warehouse error) says so in one
-line on stderr, without a traceback, and exits with that fault's code (EXIT_CODES);
-with --json it also prints {"error": {"kind": ..., "message": ...}} on stdout. Commands
-that write hold the pipeline lock (warehouse.db.pipeline_lock) for their whole run.
+A command that fails says why in one line on stderr, without a traceback, and exits
+with the code of its kind (EXIT_CODES): an operator's mistake names the setting or
+option to change and what it allows (a setting out of range: one line per bad field; a
+personal-data key of the wrong length or encoding; a port another process holds; a
+database driver not installed); a fault of the machine names the fault (the warehouse
+locked by another process past the wait, a full disk, a warehouse error). With --json it
+also prints {"error": {"kind": ..., "message": ...}} on stdout. Commands that write hold
+the pipeline lock (warehouse.db.pipeline_lock) for their whole run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -30,10 +35,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connectors.errors import SourceError
+from connectors.errors import MissingDriverError, SourceError
 from warehouse.db import WarehouseError, WarehouseLockedError, pipeline_lock, set_lock_wait
 
-from .settings import Settings
+from . import progress
+from .secrets import PiiKeyError
+from .settings import Settings, SettingsError, env_variable, load_settings
 
 app = typer.Typer(help="silobridge: one view per dispute across province, county, township "
                        "and grid.", no_args_is_help=True, add_completion=False)
@@ -49,6 +56,10 @@ app.add_typer(schemas_app, name="schemas")
 console = Console()
 
 
+#: how `ingest` says that a file held no records (silobridge.ingest's notices)
+NOTICES = {"empty_file": "empty file", "header_only": "header only, no records"}
+
+
 class Source(StrEnum):
     province = "province"
     county = "county"
@@ -56,20 +67,56 @@ class Source(StrEnum):
     grid = "grid"
 
 
-#: exit codes of the faults; besides them 1 is a failed job (a source, a mapping, the
-#: accounting) and 2 bad usage
-EXIT_CODES = {"warehouse_locked": 3, "disk_full": 4, "warehouse": 1}
+#: exit codes by kind of error: 1 the job failed (a source, a mapping, the accounting,
+#: the warehouse), 2 an operator's mistake (bad usage or settings: what to change is in
+#: the message), 3 and 4 faults of the machine
+EXIT_CODES = {"failed": 1, "source": 1, "warehouse": 1, "settings": 2,
+              "pii_key": 2, "port_in_use": 2, "missing_driver": 2, "warehouse_locked": 3,
+              "disk_full": 4}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class CommandError(Exception):
+    """Ends a command: its `lines` on stderr, {"error": {...}} on stdout under --json,
+    and the exit code of its kind."""
+
+    def __init__(self, message: str, kind: str = "failed", *, lines: list[str] | None = None,
+                 **details: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = EXIT_CODES[kind]
+        self.lines = lines or [message]
+        self.details = details
+
+
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     set_lock_wait(settings.warehouse.lock_wait)
     return settings
 
 
+def _error_of(error: BaseException) -> CommandError | None:
+    """The one-line report of an error a user can act on, or None (a bug: traceback)."""
+    if isinstance(error, CommandError):
+        return error
+    if isinstance(error, SettingsError):
+        return CommandError(str(error), "settings", lines=[str(p) for p in error.problems],
+                            problems=[vars(p) for p in error.problems])
+    if isinstance(error, PiiKeyError):
+        return CommandError(str(error), "pii_key")
+    if isinstance(error, MissingDriverError):
+        return CommandError(str(error), "missing_driver", extra=error.extra)
+    if isinstance(error, SourceError):
+        return CommandError(str(error), "source", error_class=type(error).__name__)
+    fault = _fault(error)
+    if fault is not None:
+        kind, details = fault
+        return CommandError(str(error), kind, **details)
+    return None
+
+
 def _fault(error: BaseException) -> tuple[str, dict[str, Any]] | None:
-    """(kind, details) of a fault the user should see in one line, or None."""
+    """(kind, details) of a fault of the machine, or None."""
     if isinstance(error, WarehouseLockedError):
         return "warehouse_locked", {"path": str(error.path), "holder": error.holder,
                                     "waited_s": error.waited}
@@ -84,35 +131,44 @@ def _fault(error: BaseException) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _faults_in_one_line(*, writes: bool) -> Callable[[F], F]:
-    """Report faults as EXIT_CODES says (see the module's docstring); a command that
-    `writes` holds the pipeline lock while it runs."""
+def _report(error: CommandError, as_json: bool) -> None:
+    lines = [" ".join(line.split()) for line in error.lines]
+    for line in lines:
+        sys.stderr.write(f"error: {line}\n")
+    if as_json:
+        _print_json({"error": {"kind": error.kind, "message": "; ".join(lines),
+                               **error.details}})
+
+
+def _errors_in_one_line(*, writes: bool = False) -> Callable[[F], F]:
+    """Report errors as the module's docstring says, show progress on a terminal; a
+    command that `writes` holds the pipeline lock while it runs."""
 
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            as_json = bool(kwargs.get("as_json")) or kwargs.get("output") == "json"
             try:
-                if not writes:
-                    return command(*args, **kwargs)
-                name = command.__name__.removesuffix("_command").replace("_", " ")
-                with pipeline_lock(_settings().warehouse_path, f"silobridge {name}"):
-                    return command(*args, **kwargs)
+                with progress.shown():
+                    if not writes:
+                        return command(*args, **kwargs)
+                    name = command.__name__.removesuffix("_command").replace("_", " ")
+                    with pipeline_lock(_settings().warehouse_path, f"silobridge {name}"):
+                        return command(*args, **kwargs)
             except Exception as e:
-                found = _fault(e)
-                if found is None or isinstance(e, typer.Exit):
+                error = _error_of(e)
+                if error is None:
                     raise
-                kind, details = found
-                message = " ".join(str(e).split())
-                sys.stderr.write(f"error: {message}\n")
-                if kwargs.get("as_json"):
-                    sys.stdout.write(json.dumps({"error": {"kind": kind, "message": message,
-                                                           **details}},
-                                                ensure_ascii=False) + "\n")
-                raise typer.Exit(code=EXIT_CODES[kind]) from None
+                _report(error, as_json)
+                raise typer.Exit(code=error.code) from None
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
 
 
 @app.callback()
@@ -123,12 +179,12 @@ def _main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
+def _fail(message: str, kind: str = "failed", **details: Any) -> CommandError:
+    return CommandError(message, kind, **details)
 
 
 @mock_app.command("generate")
+@_errors_in_one_line()
 def mock_generate(
     out: Annotated[Path | None, typer.Option(help="Folder to write (default: the home "
                                              "folder's world, where connectors look).")] = None,
@@ -140,6 +196,7 @@ def mock_generate(
                                                "defect.")] = 0.03,
     source_defect_rate: Annotated[list[str] | None, typer.Option(
         help="Per-source override, e.g. --source-defect-rate grid=0.3 (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Write a deterministic mock world: four source systems and their answer key."""
     from mockworld.spec import WorldSpec  # noqa: PLC0415 - keep `silobridge --help` fast
@@ -159,38 +216,53 @@ def mock_generate(
         raise _fail(str(e)) from None
     target = out or _settings().world_dir
     try:
-        manifest = generate(target, spec)
+        with progress.step(f"generate the mock world ({cases:,} disputes)"):
+            manifest = generate(target, spec)
     except FileExistsError as e:
         raise _fail(str(e)) from None
+    if as_json:
+        _print_json({"world": str(target), "clock": manifest.now.isoformat(), "seed": seed,
+                     "cases": cases, "days": days})
+        return
     console.print(f"mock world written to [bold]{target}[/] (clock {manifest.now:%Y-%m-%d %H:%M})")
 
 
 @mock_app.command("advance")
+@_errors_in_one_line()
 def mock_advance(
     world: Annotated[Path | None, typer.Option(help="World folder (default: home's).")] = None,
     days: Annotated[int, typer.Option(help="Days to move forward.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Move the world forward: new disputes and updates at every level."""
     from mockworld.world import advance  # noqa: PLC0415
 
     target = world or _settings().world_dir
     try:
-        manifest = advance(target, days)
+        with progress.step(f"advance the mock world by {days} days"):
+            manifest = advance(target, days)
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
+    if as_json:
+        _print_json({"world": str(target), "clock": manifest.now.isoformat()})
+        return
     console.print(f"world at [bold]{target}[/] now stands at {manifest.now:%Y-%m-%d %H:%M}")
 
 
 @mock_app.command("serve")
+@_errors_in_one_line()
 def mock_serve(
     world: Annotated[Path | None, typer.Option(help="World folder (default: home's).")] = None,
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: the port of "
-                                             "the province connector's URL).")] = None,
+                                             "the province connector's URL; 0: any free "
+                                             "port).")] = None,
     fail_rate: Annotated[float | None, typer.Option(help="Share of requests answered with "
                                                     "HTTP 5xx.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print where it serves as one JSON "
+                                          "line once it listens.")] = False,
 ) -> None:
     """Serve the province gateway of a world on 127.0.0.1 until Ctrl-C."""
-    from mockworld.gateway import GatewayConfig, ProvinceGateway  # noqa: PLC0415
+    from mockworld.gateway import GatewayConfig, PortInUseError, ProvinceGateway  # noqa: PLC0415
     from mockworld.spec import Layout, Manifest  # noqa: PLC0415
 
     settings = _settings()
@@ -204,10 +276,21 @@ def mock_serve(
         config.fail_rate = fail_rate
     port = port if port is not None else _port_of(settings.province.base_url)
     gateway = ProvinceGateway(target, port=port, config=config)
-    console.print(f"province gateway for {target} on [bold]http://127.0.0.1:{port}[/] "
-                  "(Ctrl-C stops)")
     try:
-        gateway.serve_forever()
+        gateway.start()
+    except PortInUseError as e:
+        raise _fail(f"{e}, so the province gateway cannot serve there: stop that process, "
+                    "or choose a free port with --port N (0: any) and point "
+                    f"{env_variable('province', 'base_url')} at it", "port_in_use",
+                    port=e.port) from None
+    try:
+        if as_json:
+            _print_json({"url": gateway.url, "world": str(target)})
+        else:
+            console.print(f"province gateway for {target} on [bold]{gateway.url}[/] "
+                          "(Ctrl-C stops)")
+        sys.stdout.flush()
+        signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
@@ -221,7 +304,7 @@ def _port_of(url: str) -> int:
 
 
 @app.command("extract")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def extract(
     source: Annotated[Source, typer.Argument(help="Which source to pull.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
@@ -229,12 +312,9 @@ def extract(
     """Pull what is new in one source since its cursor and land it raw in the warehouse."""
     from .extract import extract_source  # noqa: PLC0415
 
-    try:
-        result = extract_source(_settings(), source.value)
-    except SourceError as e:
-        raise _fail(str(e)) from None
+    result = extract_source(_settings(), source.value)
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        _print_json(result.to_dict())
         return
     table = Table("source", "batches", "rows", "parse errors", "seconds", "rows/s")
     table.add_row(result.source, str(result.batches), str(result.rows), str(result.parse_errors),
@@ -245,7 +325,7 @@ def extract(
 
 
 @app.command("ingest")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def ingest(
     source: Annotated[Source, typer.Argument(help="Which source to ingest.")],
     path: Annotated[str | None, typer.Option(
@@ -260,15 +340,18 @@ def ingest(
 
     try:
         summary = ingest_source(_settings(), source.value, path=path)
-    except (SourceError, MappingError, AccountingError) as e:
+    except (MappingError, AccountingError) as e:
         raise _fail(str(e)) from None
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+        _print_json(summary.to_dict())
         return
     table = Table("source", "read", "loaded", "quarantined", "duplicates", "seconds")
     table.add_row(summary.source, f"{summary.read:,}", f"{summary.loaded:,}",
                   f"{summary.quarantined:,}", f"{summary.duplicates:,}", f"{summary.seconds:.2f}")
     console.print(table)
+    for notice in summary.notices:
+        console.print(f"  {notice['origin']}: {NOTICES[notice['kind']]}: nothing to load",
+                      highlight=False, markup=False)
     for reason, n in summary.reasons.most_common():
         console.print(f"  quarantined for {reason}: {n}", highlight=False)
     for d in summary.drift[:20]:
@@ -278,32 +361,45 @@ def ingest(
 
 
 @quarantine_app.command("list")
-@_faults_in_one_line(writes=False)
+@_errors_in_one_line()
 def quarantine_list(
     source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
     reason: Annotated[str | None, typer.Option(help="Only records with this reason code.")] = None,
     status: Annotated[str, typer.Option(help="open, released or all.")] = "open",
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest N records.")] = 100,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every matching record.")
+                        ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
-    """List quarantined records with their reasons."""
+    """List quarantined records with their reasons, newest first."""
     from .quarantine import count_by_reason, list_records  # noqa: PLC0415
 
     settings = _settings()
-    rows = list_records(settings, source.value if source else None, reason, status, limit)
+    listing = list_records(settings, source.value if source else None, reason, status,
+                           None if show_all else limit)
+    counts = count_by_reason(settings, source.value if source else None)
+    if as_json:
+        _print_json(listing.to_dict() | {"open_by_reason": counts})
+        return
     table = Table("id", "source", "origin", "row", "status", "reasons", "fields")
-    for r in rows:
+    for r in listing.rows:
         table.add_row(str(r["quarantine_id"]), r["source"], r["origin"], str(r["row_no"]),
                       r["status"], ", ".join(r["reasons"]), ", ".join(r["fields"]))
     console.print(table)
-    counts = count_by_reason(settings, source.value if source else None)
+    more = listing.total - len(listing.rows)
+    console.print(f"showing {len(listing.rows):,} of {listing.total:,}, newest first"
+                  + (f" ({more:,} older: --limit N or --all)" if more else ""),
+                  highlight=False)
     console.print("open by reason: " + (", ".join(f"{k} {v}" for k, v in counts.items())
                                         or "none"), highlight=False)
 
 
 @quarantine_app.command("show")
-@_faults_in_one_line(writes=False)
+@_errors_in_one_line()
 def quarantine_show(
     quarantine_id: Annotated[int, typer.Argument(help="The record's quarantine id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (as without it: the "
+                                          "record is a JSON document).")] = False,
 ) -> None:
     """Show one quarantined record as received (ID and phone numbers masked) and why."""
     from .quarantine import show  # noqa: PLC0415
@@ -311,11 +407,12 @@ def quarantine_show(
     record = show(_settings(), quarantine_id)
     if record is None:
         raise _fail(f"no quarantined record {quarantine_id}")
-    sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=2, default=str) + "\n")
+    indent = None if as_json else 2
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=indent, default=str) + "\n")
 
 
 @quarantine_app.command("replay")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def quarantine_replay(
     source: Annotated[Source | None, typer.Option(help="Only this source.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
@@ -323,28 +420,36 @@ def quarantine_replay(
     """Re-conform and re-validate open quarantine records (after a mapping fix)."""
     from .quarantine import replay  # noqa: PLC0415
 
-    summary = replay(_settings(), source.value if source else None)
+    with progress.step("replay the quarantine"):
+        summary = replay(_settings(), source.value if source else None)
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        _print_json(summary.to_dict())
         return
     console.print(f"replayed {summary.read}: {summary.loaded} loaded, "
                   f"{summary.quarantined} still quarantined")
 
 
 @schemas_app.command("export")
+@_errors_in_one_line()
 def schemas_export(
     folder: Annotated[Path, typer.Argument(help="Where to write the JSON Schemas and the data "
                                            "dictionary.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the files written as JSON."
+                                          )] = False,
 ) -> None:
     """Write JSON Schema files and the Markdown data dictionary generated from the models."""
     from schemas.export import export  # noqa: PLC0415
 
-    for path in export(folder):
-        console.print(str(path), highlight=False)
+    written = [str(path) for path in export(folder)]
+    if as_json:
+        _print_json({"written": written})
+        return
+    for path in written:
+        console.print(path, highlight=False)
 
 
 @app.command("run")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
@@ -353,7 +458,7 @@ def run(
 
     summary = run_pipeline(_settings())
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+        _print_json(summary.to_dict())
     else:
         from .report_console import print_run  # noqa: PLC0415
 
@@ -363,7 +468,7 @@ def run(
 
 
 @app.command("merge")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def merge_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
@@ -372,7 +477,7 @@ def merge_command(
 
     summary = merge_step(_settings())
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, default=str) + "\n")
+        _print_json(summary.to_dict())
         return
     console.print(f"records: {summary.records_new} new, {summary.records_changed} changed; "
                   f"cases: {summary.cases_new} new, {summary.cases_changed} changed, "
@@ -381,7 +486,7 @@ def merge_command(
 
 
 @app.command("sync")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def sync(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
     check_only: Annotated[bool, typer.Option(
@@ -389,25 +494,21 @@ def sync(
     )] = False,
 ) -> None:
     """Send new and changed county cases to the province, then reconcile with its copies."""
-    from connectors.errors import SourceError  # noqa: PLC0415
-
     from .sync import reconcile_step, sync_step  # noqa: PLC0415
 
     settings = _settings()
     try:
         if check_only:
-            result = {"reconciliation": reconcile_step(settings).to_dict()}
+            with progress.step("reconcile with the province"):
+                result = {"reconciliation": reconcile_step(settings).to_dict()}
         else:
-            result = sync_step(settings).to_dict()
+            with progress.step("sync county cases to the province"):
+                result = sync_step(settings).to_dict()
     except SourceError as e:
-        if as_json:
-            sys.stdout.write(json.dumps({"error": str(e), "error_class": type(e).__name__},
-                                        ensure_ascii=False) + "\n")
-            raise typer.Exit(code=1) from None
         raise _fail(f"{e}. Batches the province acknowledged are in the ledger; the next "
-                    "sync sends the rest.") from None
+                    "sync sends the rest.", "source", error_class=type(e).__name__) from None
     if as_json:
-        sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+        _print_json(result)
         return
     if not check_only:
         results = ", ".join(f"{k} {v}" for k, v in sorted(result["results"].items())) or "none"
@@ -434,13 +535,15 @@ class QueryFormat(StrEnum):
 
 
 @app.command("query")
-@_faults_in_one_line(writes=False)
+@_errors_in_one_line()
 def query_command(
     sql: Annotated[str, typer.Argument(help="SQL that reads (SELECT, WITH, FROM, DESCRIBE, "
                                        "SHOW, SUMMARIZE, EXPLAIN).")],
     output: Annotated[QueryFormat, typer.Option("--format", help="How to print the rows."
                                                 )] = QueryFormat.table,
     limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON (the same "
+                                          "as --format json).")] = False,
 ) -> None:
     """Query the published analyst snapshot (read-only, masked)."""
     from .snapshot import QueryRefused, query  # noqa: PLC0415
@@ -450,11 +553,11 @@ def query_command(
     except QueryRefused as e:
         raise _fail(str(e)) from None
     except duckdb.Error as e:
-        raise _fail(f"{type(e).__name__}: {e}") from None
-    if output is QueryFormat.csv:
-        sys.stdout.write(result.to_csv())
-    elif output is QueryFormat.json:
+        raise _fail(f"{type(e).__name__}: {e}", "warehouse") from None
+    if as_json or output is QueryFormat.json:
         sys.stdout.write(result.to_json() + "\n")
+    elif output is QueryFormat.csv:
+        sys.stdout.write(result.to_csv())
     else:
         # source text is shown as text: a value like "[red]" is not console markup
         table = Table(*result.columns)
@@ -464,6 +567,7 @@ def query_command(
 
 
 @app.command("verify")
+@_errors_in_one_line()
 def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
 ) -> None:
@@ -475,12 +579,12 @@ def verify_command(
     try:
         if not path.exists():
             raise WarehouseError(f"no warehouse at {path}: run the pipeline first")
-        with session(path) as con:
+        with session(path) as con, progress.step("verify the hash chains"):
             report = verify(con)
     except WarehouseError as e:
         raise _fail(str(e)) from None
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+        _print_json(report.to_dict())
     elif report.first is None:
         upgraded = report.sealed_at_upgrade["batches"]
         console.print(f"intact: {report.batches:,} batches"
@@ -500,16 +604,17 @@ def verify_command(
 
 
 @app.command("publish")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def publish_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Publish the masked analyst snapshot (DuckDB + Parquet) from the warehouse now."""
     from .snapshot import publish_step  # noqa: PLC0415
 
-    summary = publish_step(_settings())
+    with progress.step("publish the analyst snapshot"):
+        summary = publish_step(_settings())
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        _print_json(summary.to_dict())
         return
     console.print(f"snapshot: {summary.path}\nParquet: {summary.parquet}", highlight=False)
     for name, rows in summary.tables.items():
@@ -517,6 +622,7 @@ def publish_command(
 
 
 @app.command("bench")
+@_errors_in_one_line()
 def bench(
     records: Annotated[list[int] | None, typer.Option(
         "--records", help="Source records per world (repeatable).")] = None,
@@ -534,6 +640,8 @@ def bench(
     report_only: Annotated[bool, typer.Option(
         "--report-only", help="Measure nothing: evaluate results.json and write the tables "
         "again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results.json's content (the "
+                                          "run's own lines go to stderr).")] = False,
 ) -> None:
     """Benchmark the pipeline at scale beside the floor, the naive path and dlt."""
     from .bench import rerender, run_bench  # noqa: PLC0415
@@ -542,7 +650,11 @@ def bench(
     if report_only:
         results = rerender(out, Path("README.md"))
     else:
-        results = run_bench(sizes, work, out, Path("README.md"), sample, console, mart_cases)
+        results = run_bench(sizes, work, out, Path("README.md"), sample,
+                            Console(stderr=True) if as_json else console, mart_cases)
+    if as_json:
+        _print_json(results)
+        return
     for t in results["targets"]:
         mark = "[green]met[/]" if t["met"] else "[red]missed[/]"
         console.print(f"{mark}  {t['target']}: wanted {t['wanted']}, measured {t['measured']}")
@@ -550,16 +662,20 @@ def bench(
 
 
 @app.command("demo")
-@_faults_in_one_line(writes=False)
-def demo() -> None:
+@_errors_in_one_line()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary instead of "
+                                          "the tables.")] = False,
+) -> None:
     """The main job on embedded defaults: mock world, gateway, every source, a summary."""
     from .demo import run_demo  # noqa: PLC0415
 
-    code = run_demo(_settings(), console)
+    code = run_demo(_settings(), console, as_json=as_json)
     raise typer.Exit(code=code)
 
 
 @app.command("airflow")
+@_errors_in_one_line()
 def airflow(
     port: Annotated[int, typer.Option(help="Port of Airflow's API server and UI on "
                                       "127.0.0.1.")] = 8080,
@@ -571,11 +687,13 @@ def airflow(
 
 
 @app.command("reveal")
-@_faults_in_one_line(writes=True)
+@_errors_in_one_line(writes=True)
 def reveal(
     case_id: Annotated[str, typer.Argument(help="The case whose parties to show.")],
     why: Annotated[str, typer.Option(help="Why you need the numbers: written to the audit "
                                      "trail with your name.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the parties as JSON.")
+                       ] = False,
 ) -> None:
     """Show a case's parties with ID and phone numbers decrypted (audited)."""
     from .reveal import RevealRefused, reveal_case  # noqa: PLC0415
@@ -584,6 +702,9 @@ def reveal(
         parties = reveal_case(_settings(), case_id, why)
     except RevealRefused as e:
         raise _fail(str(e)) from None
+    if as_json:
+        _print_json({"case_id": case_id, "parties": parties})
+        return
     table = Table("role", "kind", "name", "ID number", "phone", "credit code")
     for p in parties:
         table.add_row(*(str(p[k] or "") for k in ("role", "kind", "name", "id_number", "phone",
@@ -592,6 +713,10 @@ def reveal(
 
 
 @app.command("settings")
-def show_settings() -> None:
+@_errors_in_one_line()
+def show_settings(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as one line of "
+                                          "JSON (without it: indented JSON).")] = False,
+) -> None:
     """Print the effective settings (secrets masked)."""
-    sys.stdout.write(_settings().model_dump_json(indent=2) + "\n")
+    sys.stdout.write(_settings().model_dump_json(indent=None if as_json else 2) + "\n")

@@ -23,6 +23,7 @@ from warehouse.db import session
 from warehouse.landing import land, load_cursor
 from warehouse.runs import finish_run, new_run_id, start_run
 
+from . import progress
 from .settings import Settings, SourceName
 
 LAND_ROWS = 50_000
@@ -89,21 +90,24 @@ def extract_source(settings: Settings, source: SourceName, cursor_key: str | Non
         group_rows = 0
 
     try:
-        for received in connector.extract(cursor):
-            batch = received if row_filter is None else replace(
-                received, records=row_filter(received.records))
-            if group:
-                # cursors are cumulative and only a group's last one is landed: drop the
-                # one before, so a group does not hold thousands of copies of a file list
-                group[-1] = replace(group[-1], cursor={})
-            group.append(batch)
-            group_rows += batch.num_rows
-            result.batches += 1
-            result.rows += batch.num_rows
-            result.parse_errors += batch.num_rows - batch.records.column("_parse_error").null_count
-            result.notes.extend(f"{batch.origin}: {n}" for n in batch.notes)
-            if len(group) >= LAND_BATCHES or group_rows >= LAND_ROWS:
-                flush()
+        with progress.step(f"extract {source}") as shown:
+            for received in connector.extract(cursor):
+                batch = received if row_filter is None else replace(
+                    received, records=row_filter(received.records))
+                if group:
+                    # cursors are cumulative and only a group's last one is landed: drop the
+                    # one before, so a group does not hold thousands of copies of a file list
+                    group[-1] = replace(group[-1], cursor={})
+                group.append(batch)
+                group_rows += batch.num_rows
+                result.batches += 1
+                result.rows += batch.num_rows
+                result.parse_errors += (batch.num_rows
+                                        - batch.records.column("_parse_error").null_count)
+                result.notes.extend(f"{batch.origin}: {n}" for n in batch.notes)
+                if len(group) >= LAND_BATCHES or group_rows >= LAND_ROWS:
+                    flush()
+                shown.update(f"{result.rows:,} rows in {result.batches:,} batches")
         if group:
             flush()
     except Exception as e:

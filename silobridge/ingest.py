@@ -6,7 +6,9 @@ any earlier run) are counted and skipped; unreadable records and records that fa
 conforming or the shared models go to the quarantine with their reasons; the rest are
 staged. Per batch, read = loaded + quarantined + duplicates is recorded in
 ops.accounting (and sealed in the ledger chain, warehouse.manifests), and a chunk that
-breaks it rolls back and fails loudly.
+breaks it rolls back and fails loudly. A file that held no records (empty, blank lines
+only, a header only) is a notice of its own ("empty file", "header only"), not a list of
+drifted columns.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
 from conform.reference import load_reference
 from conform.set_checks import RECEIVED_AT
 from conform.validate import DivisionRegistry, Problem, validate_bulk
+from connectors.file_cursor import NO_RECORDS
 from connectors.rejects import reason_of
 from schemas.grades import protected_fields
 from schemas.models import Party
@@ -36,6 +39,7 @@ from warehouse.manifests import seal_accounting
 from warehouse.runs import finish_run, new_run_id, start_run
 from warehouse.vault import Vault
 
+from . import progress
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
@@ -58,6 +62,8 @@ class IngestSummary:
     duplicates: int = 0
     reasons: Counter = field(default_factory=Counter)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    #: files that held no records: {batch_id, origin, kind: empty_file | header_only, note}
+    notices: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     extract: ExtractResult | None = None
 
@@ -66,6 +72,7 @@ class IngestSummary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
         self.drift.extend(other.drift)
+        self.notices.extend(other.notices)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -129,9 +136,13 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
             scope = settings.scope
-            for chunk in _chunks(pending):
-                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
-                                         scope, pii))
+            with progress.step(f"conform and validate {source}",
+                               total=sum(n for _, n in pending)) as shown:
+                for chunk in _chunks(pending):
+                    total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
+                                             scope, pii))
+                    shown.update(f"{total.loaded:,} loaded, {total.quarantined:,} quarantined",
+                                 completed=total.read)
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))
@@ -192,7 +203,9 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
             INSERT INTO ops.seen_records
             SELECT ?, raw_hash, batch_id, row_no FROM _in
             WHERE _rid NOT IN (SELECT _rid FROM _dup)""", [source])
-        summary.drift = _record_drift(con, source, run_id, batch_ids, mappings)
+        summary.notices = _no_records(con, batch_ids)
+        summary.drift = _record_drift(con, source, run_id, batch_ids, mappings,
+                                      skip={n["batch_id"] for n in summary.notices})
         _account(con, source, run_id, batch_ids, summary)
         con.execute("UPDATE ops.batches SET ingested_run = ? WHERE batch_id = ANY(?)",
                     [run_id, batch_ids])
@@ -316,13 +329,25 @@ def quarantine(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
     con.unregister("_q")
 
 
+def _no_records(con: duckdb.DuckDBPyConnection, batch_ids: list[int]) -> list[dict[str, Any]]:
+    """The batches of files that held no records, as the connector noted them."""
+    return [{"batch_id": batch_id, "origin": origin, "kind": NO_RECORDS[note], "note": note}
+            for batch_id, origin, notes in con.execute(
+                "SELECT batch_id, origin, notes FROM ops.batches WHERE batch_id = ANY(?) "
+                "AND rows = 0 ORDER BY batch_id", [batch_ids]).fetchall()
+            for note in (notes or []) if note in NO_RECORDS]
+
+
 def _record_drift(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
-                  batch_ids: list[int], mappings: list[Mapping]) -> list[dict[str, Any]]:
+                  batch_ids: list[int], mappings: list[Mapping],
+                  skip: set[int]) -> list[dict[str, Any]]:
     events = []
     for batch_id, origin, columns in con.execute(
             "SELECT batch_id, origin, columns FROM ops.batches WHERE batch_id = ANY(?) "
             "ORDER BY batch_id", [batch_ids]).fetchall():
-        if not columns:  # an empty file, or error records only: no header to compare
+        # an empty file or error records only: no header to compare; a header without
+        # records is a notice (_no_records), not drift
+        if not columns or batch_id in skip:
             continue
         try:
             mapping = select_mapping(mappings, source, origin)

@@ -28,21 +28,37 @@ from .secrets import vault
 from .settings import Settings
 
 
+@dataclass
+class Listing:
+    """A page of the quarantine, newest first, and how many records match in all."""
+
+    rows: list[dict[str, Any]]
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shown": len(self.rows), "total": self.total, "records": self.rows}
+
+
 def list_records(settings: Settings, source: str | None = None, reason: str | None = None,
-                 status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+                 status: str = "open", limit: int | None = 100) -> Listing:
+    """Quarantined records matching the filters, newest first; `limit` None: all."""
+    where = """
+            WHERE (? IS NULL OR source = ?) AND (? = 'all' OR status = ?)
+              AND (? IS NULL OR list_contains(list_transform(reasons, lambda r: r.reason), ?))"""
+    params = [source, source, status, status, reason, reason]
     with session(settings.warehouse_path) as con:
-        rows = con.execute("""
+        rows = con.execute(f"""
             SELECT quarantine_id, source, origin, row_no, status, attempts,
                    list_transform(reasons, lambda r: r.reason) AS reasons,
                    list_transform(reasons, lambda r: r.field) AS fields,
                    quarantined_at
-            FROM quarantine.records
-            WHERE (? IS NULL OR source = ?) AND (? = 'all' OR status = ?)
-              AND (? IS NULL OR list_contains(list_transform(reasons, lambda r: r.reason), ?))
-            ORDER BY quarantine_id LIMIT ?""",
-                           [source, source, status, status, reason, reason, limit]).fetchall()
+            FROM quarantine.records {where}
+            ORDER BY quarantined_at DESC, quarantine_id DESC LIMIT ?""",  # noqa: S608
+                           [*params, limit]).fetchall()
         names = [d[0] for d in con.description]
-    return [dict(zip(names, r, strict=True)) for r in rows]
+        (total,) = con.execute(f"SELECT count(*) FROM quarantine.records {where}",  # noqa: S608
+                               params).fetchall()[0]
+    return Listing([dict(zip(names, r, strict=True)) for r in rows], total)
 
 
 def count_by_reason(settings: Settings, source: str | None = None) -> dict[str, int]:

@@ -20,6 +20,7 @@ from warehouse.db import session
 from warehouse.merge import MergeSummary, merge
 from warehouse.runs import finish_run, new_run_id, start_run
 
+from . import progress
 from .ingest import IngestSummary, ingest_source
 from .scoring import LinkScore, score_linking
 from .settings import SOURCE_NAMES, Settings, SourceName
@@ -54,7 +55,7 @@ class RunSummary:
 def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
     """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
     run_id = new_run_id("merge")
-    with session(settings.warehouse_path) as con:
+    with session(settings.warehouse_path) as con, progress.step("merge"):
         start_run(con, run_id, "merge", None)
         try:
             summary = merge(con, run_id, full=full)
@@ -86,10 +87,14 @@ def run_pipeline(settings: Settings,
         except SourceError as e:  # one source down must not stop the others
             summary.failures[source] = str(e)
             continue
-        summary.gates[source] = gate_source(settings, source).to_dict()
+        with progress.step(f"quality gate {source}"):
+            summary.gates[source] = gate_source(settings, source).to_dict()
     summary.merge = merge_step(settings)
-    summary.quality = after_merge(settings, summary.merge.run_id)
-    summary.snapshot = publish_step(settings).to_dict()
-    summary.linking = score_step(settings)
+    with progress.step("quality checks and reports"):
+        summary.quality = after_merge(settings, summary.merge.run_id)
+    with progress.step("publish the analyst snapshot"):
+        summary.snapshot = publish_step(settings).to_dict()
+    with progress.step("score the linking"):
+        summary.linking = score_step(settings)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -4,16 +4,29 @@ Values come from the environment (prefix SILOBRIDGE_, nested with "__", e.g.
 SILOBRIDGE_PROVINCE__BASE_URL or SILOBRIDGE_COUNTY__URL) or from a `.env` file. Every
 default points into one home folder (SILOBRIDGE_HOME, default ./var): the mock world,
 the warehouse, the reports and Airflow's home all live there.
+
+`load_settings` is how commands read them: a value that breaks a rule (a batch size past
+the platform's 500, a check mode that is not one of its choices) becomes a SettingsError
+with one line per bad field, naming the environment variable and what it allows.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import annotated_types
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceParseError
 
 from connectors.file_drop import FileDropConfig
 from connectors.jsonl_drop import JsonlDropConfig
@@ -134,3 +147,152 @@ class Settings(BaseSettings):
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One bad setting: its environment variable, the value given, what is wrong."""
+
+    variable: str
+    value: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}={self.value} {self.problem}"
+
+
+class SettingsError(ValueError):
+    """Settings that break their rules: one problem (and one line) per bad field."""
+
+    def __init__(self, problems: list[SettingProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(map(str, problems)))
+
+
+def env_variable(*path: str) -> str:
+    """The environment variable of a setting: env_variable("sync", "batch_size") is
+    SILOBRIDGE_SYNC__BATCH_SIZE."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    return (prefix + delimiter.join(path)).upper()
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings from the environment (and `.env`); a SettingsError names what to change."""
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        raise SettingsError(describe(e)) from None
+    except SourceParseError as e:  # a list or table setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(e))
+        raise SettingsError([_not_json(found.group(1) if found else "")]) from None
+
+
+JSON_HINT = 'a list or table is written as JSON, e.g. ["a", "b"] or {"key": "value"}'
+_RANGE_ERRORS = frozenset({"less_than", "less_than_equal", "greater_than", "greater_than_equal"})
+_BOUNDS = {annotated_types.Ge: ("ge", "at least"), annotated_types.Gt: ("gt", "more than"),
+           annotated_types.Le: ("le", "at most"), annotated_types.Lt: ("lt", "less than")}
+
+
+def describe(error: ValidationError) -> list[SettingProblem]:
+    """The problems of a failed Settings(), the first one of each variable."""
+    problems: dict[str, SettingProblem] = {}
+    for e in error.errors(include_url=False):
+        # a list item's index is not part of the variable's name
+        path = [str(p) for p in e["loc"] if not isinstance(p, int)]
+        variable = env_variable(*path)
+        if variable in problems:
+            continue
+        field = _field(path)
+        value = "(hidden)" if field is not None and _is_secret(field) else str(_shown(e["input"]))
+        allowed = _allowed(field)
+        if e["type"] in _RANGE_ERRORS:
+            problem = f"is out of range: allowed {allowed or e['msg'].lower()}"
+        elif e["type"] == "string_pattern_mismatch":
+            problem = f"is not valid: it must match {e['ctx']['pattern']}"
+        elif e["type"] == "literal_error":
+            problem = f"is not one of its choices: use {allowed or e['ctx']['expected']}"
+        else:
+            problem = f"is not valid: {e['msg'].removeprefix('Value error, ')}" + (
+                f" (allowed: {allowed})" if allowed else "")
+            if field is not None and not _is_scalar(field.annotation):
+                problem += f"; {JSON_HINT}"
+        problems[variable] = SettingProblem(variable, value, problem)
+    return list(problems.values())
+
+
+def _not_json(name: str) -> SettingProblem:
+    """The variable under `name` whose value should be JSON (a list, a table) and is not."""
+    variable = env_variable(name)
+    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    for name_given, value in sorted(os.environ.items()):
+        key = name_given.upper()
+        if key != variable and not key.startswith(variable + delimiter):
+            continue
+        field = _field(key.removeprefix(prefix).lower().split(delimiter))
+        if field is None or _is_scalar(field.annotation):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return SettingProblem(key, value, f"is not valid: {JSON_HINT}")
+    return SettingProblem(variable, "…", "is not valid: a list or table setting under it is "
+                          "not JSON (in the environment or .env)")
+
+
+def _is_scalar(annotation: Any) -> bool:
+    """Whether a setting of this type is given as plain text, not JSON."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return all(_is_scalar(a) for a in typing.get_args(annotation) if a is not type(None))
+    origin = typing.get_origin(annotation) or annotation
+    return not (origin in (list, tuple, dict, set, frozenset)
+                or (isinstance(origin, type) and issubclass(origin, BaseModel)))
+
+
+def _field(path: list[str]) -> FieldInfo | None:
+    """The field a validation error's location names, walking nested models."""
+    model: Any = Settings
+    field = None
+    for name in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or name not in fields:
+            return None
+        field = fields[name]
+        model = field.annotation
+    return field
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    return SecretStr in (field.annotation, *typing.get_args(field.annotation))
+
+
+def _shown(value: Any) -> Any:
+    return str(value) if isinstance(value, timedelta) else value
+
+
+def _allowed(field: FieldInfo | None) -> str | None:
+    """What a field allows, from its declaration: bounds, choices or a pattern."""
+    if field is None:
+        return None
+    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        return f"{_shown(low)} to {_shown(high)}"
+    bounds = [f"{word} {_shown(getattr(m, key))}" for m in field.metadata
+              for kind, (key, word) in _BOUNDS.items() if isinstance(m, kind)]
+    if bounds:
+        return " and ".join(bounds)
+    choices = _choices(field.annotation)
+    if choices:
+        return " or ".join(choices)
+    patterns = [m.pattern for m in field.metadata if getattr(m, "pattern", None)]
+    return f"text matching {patterns[0]}" if patterns else None
+
+
+def _choices(annotation: Any) -> list[str]:
+    if typing.get_origin(annotation) is Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return [c for a in typing.get_args(annotation) for c in _choices(a)]
+    return []

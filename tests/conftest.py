@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import termios
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,3 +60,50 @@ def ingest_all() -> Callable[[Path], None]:
     """Ingest every source of `home/world` into `home`, the province served by a real
     gateway on 127.0.0.1 that never fails."""
     return _ingest_all
+
+
+class Terminal:
+    """Runs a command with a pseudo-terminal as its stdin, stdout and stderr (a person's
+    terminal, 200 columns wide), and returns its exit code and everything it wrote."""
+
+    CONTROLS = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+    @classmethod
+    def plain(cls, text: str) -> str:
+        """Output without its control sequences and carriage returns."""
+        return cls.CONTROLS.sub("", text)
+
+    def __call__(self, argv: list[str], env: dict[str, str],
+                 timeout: float = 600) -> tuple[int, str]:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                close_fds=True, start_new_session=True)
+        os.close(slave)
+        out = bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 1.0)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the command closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            else:
+                proc.kill()
+                raise AssertionError(f"{argv} still running after {timeout} s")
+            return proc.wait(timeout=60), out.decode("utf-8", "replace")
+        finally:
+            os.close(master)
+
+
+@pytest.fixture(scope="session")
+def terminal() -> Terminal:
+    return Terminal()
+
+

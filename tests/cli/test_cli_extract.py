@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -86,9 +87,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -> None:
+def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
+                                                               terminal: Any) -> None:
     """`make demo` as a user runs it: its own process (Airflow's configuration is
-    process-wide), through Airflow, twice; the gateway is gone afterwards."""
+    process-wide), through Airflow, twice; the gateway is gone afterwards. The first run
+    writes into pipes (no progress drawn), the second to a terminal with --json."""
     port = _free_port()
     env = {**os.environ, "SILOBRIDGE_HOME": str(tmp_path / "home"),
            "SILOBRIDGE_PROVINCE__BASE_URL": f"http://127.0.0.1:{port}", "COLUMNS": "300"}
@@ -96,6 +99,7 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
                            check=False)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "\x1b" not in first.stdout + first.stderr  # no terminal: nothing drawn
     assert "generated the mock world" in first.stdout
     for dag_id in ("ingest_province", "ingest_county", "ingest_township", "ingest_grid",
                    "merge"):
@@ -108,15 +112,25 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path) -
     assert first.stdout.count("ingest_province") == 2
     after_first = checksums(tmp_path / "home" / "warehouse.duckdb")
     assert after_first["core.cases"][0] > 3000 and after_first["marts.sync_status"][0] > 500
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                           check=False)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "reusing the mock world" in second.stdout
+    code, out = terminal([*command, "--json"], {**env, "TERM": "xterm-256color"})
+    assert code == 0, out
+    # on a terminal a bar followed the Airflow tasks, and went away
+    drawn = terminal.plain(out)
+    for task in ("ingest_county › extract", "ingest_grid › quality_gate",
+                 "merge › publish_snapshot", "merge › sync_to_province"):
+        assert f"Airflow: {task}" in drawn, task
+    # the summary comes once the drawing is done (it shows the cursor again last)
+    second = json.loads(terminal.plain(out.rsplit("\x1b[?25h", 1)[1]))
+    assert second["ok"] and not second["world"]["generated"]
+    assert second["gateway"] == {"url": f"http://127.0.0.1:{port}", "port_was_busy": False}
     # the second cycle reads nothing new, sends nothing, and changes no core or marts
     # table, byte for byte (our copies coming back overruled nothing the first time)
-    accounting = second.stdout.split("accounting of this run", 1)[1].split("linking", 1)[0]
-    assert "(nothing new)" in accounting
-    assert "sent 0 of" in second.stdout and "0 missing, 0 stale, 0 conflicting" in second.stdout
+    assert [a["source"] for a in second["accounting"]] == [None]  # nothing new
+    assert second["sync"]["sent"] == 0
+    reconciled = second["sync"]["reconciliation"]
+    assert (reconciled["missing"], reconciled["stale"], reconciled["conflicting"]) == (0, 0, 0)
+    assert [d["state"] for d in second["dags"]] == ["success"] * 5
+    assert second["example"]["columns"] == ["town_name", "open_cases", "overdue_cases"]
     assert checksums(tmp_path / "home" / "warehouse.duckdb") == after_first
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import xlsxwriter
 from typer.testing import CliRunner
 
 from silobridge.cli import app
@@ -73,14 +74,40 @@ def test_a_real_export_loads(home: Path, small_world: Path) -> None:
     _accounting_holds(home)
 
 
-@pytest.mark.parametrize("name,data", [
-    ("empty.csv", b""),
-    ("header_only.csv", "sjbh,sjmc,fsrq\r\n".encode("gbk")),
-])
-def test_empty_and_header_only_files_read_nothing(home: Path, name: str, data: bytes) -> None:
-    out = _ingest(_write(home / "in" / TOWN / name, data))
+@pytest.mark.parametrize("source,name,data,kind,said", [
+    ("township", f"{TOWN}/empty.csv", b"", "empty_file", "empty file"),
+    ("township", f"{TOWN}/blank.csv", b"\r\n  \r\n", "empty_file", "empty file"),
+    ("township", f"{TOWN}/header_only.csv", "sjbh,sjmc,fsrq\r\n".encode("gbk"), "header_only",
+     "header only, no records"),
+    ("grid", "empty.jsonl", b"", "empty_file", "empty file"),
+], ids=["empty", "blank", "header-only", "empty-jsonl"])
+def test_empty_and_header_only_files_are_said_so(home: Path, source: str, name: str,
+                                                 data: bytes, kind: str, said: str) -> None:
+    path = _write(home / "in" / name, data)
+    out = _ingest(path, source)
     assert (out["read"], out["loaded"], out["quarantined"]) == (0, 0, 0)
+    origin = name if source == "township" else path.name
+    assert [(n["origin"], n["kind"]) for n in out["notices"]] == [(origin, kind)]
+    assert out["drift"] == []  # a header without records is not a list of missing columns
     _accounting_holds(home)
+    # the same file under another name, for people: one line saying so, no drift lines
+    again = _write(path.with_name("again-" + path.name), data)
+    result = runner.invoke(app, ["ingest", source, "--path", str(again)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    notes = [line.strip() for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert notes == [f"{origin.replace(path.name, again.name)}: {said}: nothing to load"]
+
+
+def test_a_workbook_with_a_header_only_is_said_so(home: Path) -> None:
+    path = home / "in" / TOWN / "ledger.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("台账").write_row(0, 0, ["sjbh", "sjmc", "fsrq"])
+    book.close()
+    out = _ingest(path)
+    assert out["read"] == 0 and out["drift"] == []
+    assert [n["kind"] for n in out["notices"]] == ["header_only"]
 
 
 def test_a_file_in_no_known_encoding_is_quarantined_whole(home: Path) -> None:

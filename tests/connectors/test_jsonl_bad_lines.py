@@ -173,7 +173,7 @@ def test_empty_and_blank_files(tmp_path: Path) -> None:
     assert empty.num_rows == 0 and empty.notes == ("empty file (0 bytes)",)
     assert empty.columns == ()
     [blank] = read(tmp_path, b" \r\n\n\t\n")
-    assert blank.num_rows == 0 and blank.notes == ()
+    assert blank.num_rows == 0 and blank.notes == ("empty file (blank lines only)",)
 
 
 def test_lines_of_distinct_keys_are_cut_into_batches_of_bounded_size(

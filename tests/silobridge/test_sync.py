@@ -214,10 +214,13 @@ def test_an_expired_key_fails_at_once_and_sends_nothing(home: Path) -> None:
                "SILOBRIDGE_PROVINCE__APP_SECRET": secret}
         result = CliRunner().invoke(app, ["sync"], env=env)
         assert result.exit_code == 1
-        assert "key expired" in result.output and "next sync sends the rest" in result.output
+        (line,) = result.stderr.splitlines()
+        assert "key expired" in line and "next sync sends the rest" in line
         result = CliRunner().invoke(app, ["sync", "--json"], env=env)
         assert result.exit_code == 1
-        assert json.loads(result.output)["error_class"] == "SourceAuthError"
+        error = json.loads(result.stdout)["error"]
+        assert (error["kind"], error["error_class"]) == ("source", "SourceAuthError")
+        assert error["message"] == line.removeprefix("error: ")
 
 
 def test_a_crash_mid_sync_stores_nothing_twice(home: Path, tmp_path: Path) -> None:
