@@ -82,7 +82,10 @@ CANONICAL: tuple[type[BaseModel], ...] = (DisputeCase, Party, FlowEvent)
 
 SHARED = {
     "case_id": col("L1", "案件编号", "case id: one per real dispute across levels"),
+    "county_name": col("L1", "县(市、区)", "county name"),
     "town_name": col("L1", "乡镇街道", "township name"),
+    "status_family": col("L1", "状态族", "status family: open, escalated (handed up, in "
+                         "flight), resolved or void (never counted)"),
     "category_name": col("L1", "事件类别名称", "category name"),
     "bucket": col("L1", "报表大类", "report bucket (8 families of categories)"),
     "level": col("L1", "层级", "level: 0 grid, 10 village, 20 township, 30 county, 50 province"),
@@ -147,10 +150,15 @@ TABLES = (
                    None, {"as_of": col("L2", "数据时点", "newest state time")}),
     PublishedTable("marts.backlog_by_township", "各镇街积案", "open and overdue cases by "
                    "township", None, {
-                       "open_cases": col("L1", "未结案件", "open cases"),
-                       "overdue_cases": col("L1", "超期案件", "open cases past their SLA"),
-                       "oldest_open_days": col("L1", "最久未结天数", "age of the oldest open case"),
-                       "mean_open_days": col("L1", "平均未结天数", "mean age of open cases"),
+                       "open_cases": col("L1", "未结案件", "open cases (status family open)"),
+                       "escalated_cases": col("L1", "上报中案件", "escalated cases in flight "
+                                              "(status family escalated)"),
+                       "overdue_cases": col("L1", "超期案件", "open or in-flight cases past "
+                                            "the SLA of the level handling them"),
+                       "oldest_open_days": col("L1", "最久未结天数", "age of the oldest open or "
+                                               "in-flight case"),
+                       "mean_open_days": col("L1", "平均未结天数", "mean age of open and in-flight "
+                                             "cases"),
                    }),
     PublishedTable("marts.escalation_rate", "上报率", "share of cases escalated to the county, "
                    "by township and month", None, {
@@ -161,7 +169,6 @@ TABLES = (
     PublishedTable("marts.level_status", "各层级状态", "each level's latest statement of a "
                    "case's status", None, {
                        "stated_at": col("L2", "陈述时间", "when the level stated it"),
-                       "family": col("L1", "状态族", "open or resolved"),
                    }),
     PublishedTable("marts.open_cases", "未结案件", "open cases with their age and SLA", None, {
         "open_since": col("L2", "未结起始", "open since"),
