@@ -8,7 +8,7 @@ categories into the county report's 8 buckets is our assignment; counties differ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 from types import MappingProxyType
 
 # Every code of every list is declared once, with its Chinese and English labels: the
@@ -280,11 +280,13 @@ class CodeList:
     en: str
     codes: tuple[Code, ...]
     group: str | None = None  # the list its codes' groups come from
+    enum: type[Enum] | None = None  # the enum that declares it, if one does
 
 
 def _of(enum: type[LabelledStrEnum] | type[LabelledIntEnum], zh: str, en: str) -> CodeList:
     name = "".join(f"_{c.lower()}" if c.isupper() else c for c in enum.__name__).lstrip("_")
-    return CodeList(name, zh, en, tuple(Code(str(m.value), m.zh, m.en) for m in enum))
+    return CodeList(name, zh, en, tuple(Code(str(m.value), m.zh, m.en) for m in enum),
+                    enum=enum)
 
 
 #: Every code list, in the order the data dictionary shows them.
@@ -294,7 +296,7 @@ CODE_LISTS: tuple[CodeList, ...] = (
     _of(Bucket, "报表大类", "report buckets"),
     CodeList("case_status", "案件状态", "canonical case statuses",
              tuple(Code(s.value, s.zh, s.en, s.family.value) for s in CaseStatus),
-             "status_family"),
+             "status_family", CaseStatus),
     _of(StatusFamily, "状态族", "status families"),
     _of(Level, "层级", "levels"),
     _of(Channel, "来源渠道", "intake channels"),
