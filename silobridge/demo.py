@@ -29,9 +29,9 @@ from warehouse.db import session
 from .run import score_step
 from .settings import Settings
 
-EXAMPLE = """SELECT town_name, open_cases, overdue_cases
-FROM marts.backlog_by_township WHERE county_code = '330421'
-ORDER BY open_cases DESC LIMIT 3"""
+EXAMPLE = """SELECT town_name, cases, open_cases, escalated_cases, overdue_cases
+FROM backlog_by_township WHERE county_code = '330421'
+ORDER BY open_cases DESC, town_name LIMIT 3"""
 
 
 def run_demo(settings: Settings, console: Console) -> int:
