@@ -194,8 +194,11 @@ def _point(link: Path, target: str, version: str) -> None:
 def _write(warehouse: Path, folder: Path, pseudonym_key: str,
            tables: tuple[PublishedTable, ...], summary: PublishSummary,
            wait: LockWait | None) -> None:
-    # in memory, with the snapshot attached in the storage format DuckDB 1.5 reads
-    con = duckdb.connect()
+    # in memory, with the snapshot attached in the storage format DuckDB 1.5 reads; what
+    # does not fit in memory spills beside the version (an in-memory database has no
+    # temporary directory of its own)
+    spill = folder / ".spill"
+    con = duckdb.connect(config={"temp_directory": str(spill)})
     try:
         wait_for_lock(lambda: con.execute(f"ATTACH {_literal(str(warehouse))} AS wh "
                                           "(READ_ONLY)"), warehouse, wait)
@@ -234,6 +237,7 @@ def _write(warehouse: Path, folder: Path, pseudonym_key: str,
         con.execute("DETACH snap")
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, pseudonym_key: str,
