@@ -1,9 +1,10 @@
 """The division and grid registry conforming consults (ref.divisions, ref.grids).
 
-Counties and townships come from the vendored NBS codes (schemas.divisions), with the
-old names legacy exports still use (schemas/reference/divisions/former_names.csv);
-villages and grids from the grid system's registry folder (villages.csv, grids.csv, as
-the mock world writes them). Loading replaces the previous contents in one transaction.
+The province, its cities, counties and townships come from the vendored NBS codes
+(schemas.divisions), with the old names legacy exports still use
+(schemas/reference/divisions/former_names.csv); villages and grids from the grid system's
+registry folder (villages.csv, grids.csv, as the mock world writes them). Loading
+replaces the previous contents in one transaction.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def _division_rows(registry_dir: Path | None) -> list[dict[str, object]]:
     for f in divs.former_names:
         former.setdefault(f.current_code, []).append(f.former_name)
     rows: list[dict[str, object]] = [
+        {"code": p.code, "name": p.name, "level": "province", "parent_code": None,
+         "kind": None, "former_names": []} for p in divs.provinces.values()]
+    rows += [
+        {"code": c.code, "name": c.name, "level": "city", "parent_code": c.parent,
+         "kind": None, "former_names": []} for c in divs.cities.values()]
+    rows += [
         {"code": c.code, "name": c.name, "level": "county", "parent_code": c.parent,
          "kind": _county_kind(c.name), "former_names": former.get(c.code, [])}
         for c in divs.counties.values()]
@@ -75,7 +82,8 @@ def _grid_rows(registry_dir: Path | None) -> list[dict[str, object]]:
 def load_reference(con: duckdb.DuckDBPyConnection, registry_dir: Path | None) -> dict[str, int]:
     """Fill ref.divisions and ref.grids, replacing what they held; returns row counts.
 
-    Without `registry_dir` only counties and townships are loaded (no villages or grids).
+    Without `registry_dir` only the province, cities, counties and townships are loaded
+    (no villages or grids).
     """
     division_table = pa.Table.from_pylist(_division_rows(registry_dir), _DIVISION_SCHEMA)
     grid_table = pa.Table.from_pylist(_grid_rows(registry_dir), _GRID_SCHEMA)

@@ -45,15 +45,19 @@ def _marts(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
             con, scope="warehouse", suite="warehouse", check="backlog_adds_up",
             severity=CRITICAL,
             sql="SELECT (SELECT count(*) FROM marts.open_cases), abs((SELECT coalesce(sum("
-                "open_cases), 0) FROM marts.backlog_by_township) - (SELECT count(*) FROM "
-                "marts.open_cases))",
-            detail="backlog by township differs by {bad} from the {n} open cases"),
+                "open_cases + escalated_cases), 0) FROM marts.backlog_by_township) - "
+                "(SELECT count(*) FROM marts.open_cases))",
+            detail="backlog by township differs by {bad} from the {n} open and in-flight "
+                   "cases"),
         count_check(
             con, scope="warehouse", suite="warehouse", check="resolution_adds_up",
             severity=CRITICAL,
-            sql="SELECT (SELECT count(*) FROM core.cases), abs((SELECT coalesce(sum(cases), 0) "
-                "FROM marts.resolution_by_category_level) - (SELECT count(*) FROM core.cases))",
-            detail="resolution by category and level differs by {bad} from the {n} cases"),
+            sql="WITH counted AS (SELECT count(*) AS n FROM core.cases c JOIN "
+                "ref.status_family f ON f.status = c.status WHERE f.status_family <> 'void') "
+                "SELECT n, abs((SELECT coalesce(sum(cases), 0) FROM "
+                "marts.resolution_by_category_level) - n) FROM counted",
+            detail="resolution by category and level differs by {bad} from the {n} cases "
+                   "it counts (all but void ones)"),
     ]
 
 

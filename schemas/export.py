@@ -101,8 +101,11 @@ def _write_text(path: Path, text: str) -> Path:
 def _enums() -> Iterator[type[Enum]]:
     """The enums defined in schemas.codes, in the order they are declared there."""
     for value in vars(codes).values():
+        # the province's status codes are published in a shape of their own (above), and
+        # the labelled bases hold no codes
         if isinstance(value, type) and issubclass(value, Enum) \
-                and value.__module__ == codes.__name__:
+                and value.__module__ == codes.__name__ and len(value) \
+                and value is not codes.ProvinceStatus:
             yield value
 
 
@@ -110,17 +113,18 @@ def code_lists() -> dict[str, Any]:
     """Every code list of schemas.codes as plain JSON, keyed by snake-case list name."""
     lists: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "categories": [{"code": code, "name": name, "bucket": codes.CATEGORY_BUCKET[code].value,
-                        "bucket_key": codes.CATEGORY_BUCKET[code].name}
-                       for code, name in codes.CATEGORIES.items()],
-        "province_status": [{"code": code, "zh": label}
-                            for code, label in codes.PROVINCE_STATUS.items()],
+        "categories": [{"code": c.code, "name": c.zh, "en": c.en, "bucket": c.bucket.value,
+                        "bucket_key": c.bucket.name}
+                       for c in codes.CATEGORY_LIST],
+        "province_status": [{"code": s.value, "zh": s.zh, "en": s.en}
+                            for s in codes.ProvinceStatus],
     }
     for enum in _enums():
-        members: list[dict[str, Any]] = [{"name": m.name, "value": m.value} for m in enum]
+        members: list[dict[str, Any]] = [{"name": m.name, "value": m.value, "zh": m.zh,
+                                          "en": m.en} for m in enum]
         if enum is codes.CaseStatus:
             for member, row in zip(codes.CaseStatus, members, strict=True):
-                row["zh"] = codes.STATUS_LABELS[member]
+                row["family"] = member.family.value
                 row["is_resolved"] = member.is_resolved
         lists[snake_name(enum.__name__)] = members
     return lists
@@ -382,16 +386,17 @@ def _model_section(model: type[BaseModel]) -> list[str]:
 
 def _code_list_section() -> list[str]:
     lines = ["## Code lists", "", "All lists are also in `code_lists.json`.", "",
-             f"### Categories ({len(codes.CATEGORIES)})", "", "| code | 名称 | report bucket |",
-             "|---|---|---|"]
-    lines += [f"| {code} | {_cell(name)} | {_cell(codes.CATEGORY_BUCKET[code].value)} |"
-              for code, name in codes.CATEGORIES.items()]
-    lines += ["", "### Canonical statuses (CaseStatus)", "", "| code | 中文 | counts as resolved |",
-              "|---|---|---|"]
-    lines += [f"| {s.value} | {codes.STATUS_LABELS[s]} | {'yes' if s.is_resolved else 'no'} |"
+             f"### Categories ({len(codes.CATEGORIES)})", "",
+             "| code | 名称 | English | report bucket |", "|---|---|---|---|"]
+    lines += [f"| {c.code} | {_cell(c.zh)} | {_cell(c.en)} | {_cell(c.bucket.value)} |"
+              for c in codes.CATEGORY_LIST]
+    lines += ["", "### Canonical statuses (CaseStatus)", "",
+              "| code | 中文 | English | status family |", "|---|---|---|---|"]
+    lines += [f"| {s.value} | {s.zh} | {_cell(s.en)} | {s.family.value} |"
               for s in codes.CaseStatus]
-    lines += ["", "### Province platform status codes", "", "| code | 中文 |", "|---|---|"]
-    lines += [f"| {code} | {label} |" for code, label in codes.PROVINCE_STATUS.items()]
+    lines += ["", "### Province platform status codes", "", "| code | 中文 | English |",
+              "|---|---|---|"]
+    lines += [f"| {s.value} | {s.zh} | {s.en} |" for s in codes.ProvinceStatus]
     for enum in _enums():
         if enum is codes.CaseStatus:
             continue
@@ -399,8 +404,9 @@ def _code_list_section() -> list[str]:
         lines += ["", f"### {enum.__name__}", ""]
         if own_doc and not own_doc.startswith("An enumeration"):
             lines += [inspect.cleandoc(own_doc).splitlines()[0], ""]
-        lines += ["| code | name |", "|---|---|"]
-        lines += [f"| {_cell(str(m.value))} | {m.name} |" for m in enum]
+        lines += ["| code | name | 中文 | English |", "|---|---|---|---|"]
+        lines += [f"| {_cell(str(m.value))} | {m.name} | {_cell(m.zh)} | {_cell(m.en)} |"
+                  for m in enum]
     lines.append("")
     return lines
 

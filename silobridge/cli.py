@@ -566,6 +566,35 @@ def query_command(
         console.print(table)
 
 
+@app.command("tables")
+@_errors_in_one_line()
+def tables_command(
+    table: Annotated[str | None, typer.Argument(help="A table (core.cases, or its name in "
+                                                "main: cases): list its columns.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+) -> None:
+    """The analyst snapshot's tables with their labels and rows, or one table's columns."""
+    from .snapshot import QueryRefused, tables  # noqa: PLC0415
+
+    try:
+        result = tables(_settings(), table)
+    except QueryRefused as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+        return
+    headers = (["name (SHOW TABLES)", "table", "中文", "English", "rows"] if table is None
+               else ["column", "中文", "English", "grade", "mask", "codes", "decodes"])
+    out = Table(*headers, title=None if table is None else table)
+    for row in result.rows:
+        cells = list(row)
+        if table is None:
+            cells[0] = str(cells[0]).removeprefix("main.")
+        out.add_row(*(Text("" if v is None else f"{v:,}" if isinstance(v, int) else str(v))
+                      for v in cells))
+    console.print(out)
+
+
 @app.command("verify")
 @_errors_in_one_line()
 def verify_command(

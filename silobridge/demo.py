@@ -38,9 +38,9 @@ from .run import score_step
 from .settings import Settings, env_variable
 
 EXAMPLE_QUESTION = "which Jiashan townships carry the largest backlog?"
-EXAMPLE = """SELECT town_name, open_cases, overdue_cases
-FROM marts.backlog_by_township WHERE county_code = '330421'
-ORDER BY open_cases DESC LIMIT 3"""
+EXAMPLE = """SELECT town_name, cases, open_cases, escalated_cases, overdue_cases
+FROM backlog_by_township WHERE county_code = '330421'
+ORDER BY open_cases DESC, town_name LIMIT 3"""
 LOOPBACK = ("127.0.0.1", "localhost")
 
 Say = Callable[..., None]

@@ -39,6 +39,8 @@ def snapshot_dir(settings: Settings) -> Path:
 def publish_step(settings: Settings) -> PublishSummary:
     """Publish a fresh masked snapshot of the marts and core; recorded in the audit trail."""
     key = vault(settings).link("snapshot party pseudonyms")
+    with session(settings.warehouse_path):
+        pass  # opening applies the migrations a warehouse of an earlier release lacks
     summary = publish(settings.warehouse_path, snapshot_dir(settings), key)
     with session(settings.warehouse_path) as con:
         audit(con, "export", f"analyst snapshot {summary.path} ({len(summary.tables)} tables, "
@@ -64,8 +66,10 @@ class QueryResult:
                            for row in self.rows], ensure_ascii=False)
 
 
-def query(settings: Settings, sql: str, *, limit: int | None = None) -> QueryResult:
-    """Run `sql` (statements that read only) against the published snapshot."""
+def query(settings: Settings, sql: str, *, limit: int | None = None,
+          params: list[Any] | None = None) -> QueryResult:
+    """Run `sql` (statements that read only) against the published snapshot; `params`
+    bind the last statement's placeholders."""
     path = snapshot_dir(settings) / SNAPSHOT
     if not path.exists():
         raise QueryRefused(f"no snapshot at {path} yet: run the pipeline (make demo, "
@@ -84,14 +88,31 @@ def query(settings: Settings, sql: str, *, limit: int | None = None) -> QueryRes
                 raise QueryRefused(f"only statements that read are allowed here, not "
                                    f"{st.type.name}: the snapshot is read-only")
         result = None
-        for st in statements:
-            result = con.execute(st)
+        for i, st in enumerate(statements):
+            last = i == len(statements) - 1
+            result = con.execute(st, params) if last and params else con.execute(st)
         assert result is not None
         columns = [d[0] for d in result.description or []]
         rows = result.fetchmany(limit) if limit else result.fetchall()
         return QueryResult(columns, rows)
     finally:
         con.close()
+
+
+def tables(settings: Settings, table: str | None = None) -> QueryResult:
+    """The snapshot's tables with their labels and row counts (meta.tables), or with
+    `table` (schema.table or its name in main) that table's columns (meta.columns)."""
+    if table is None:
+        return query(settings, "SELECT view_name, table_name, label_zh, label_en, row_count "
+                               "FROM meta.tables ORDER BY table_name")
+    result = query(settings, "SELECT c.column_name, c.label_zh, c.label_en, c.grade, c.mask, "
+                             "c.code_list, c.decodes FROM meta.columns c JOIN meta.tables t "
+                             "USING (table_name) WHERE t.table_name = $1 OR t.view_name IN "
+                             "($1, 'main.' || $1) ORDER BY c.rowid", params=[table])
+    if not result.rows:
+        raise QueryRefused(f"the snapshot has no table {table!r}: `silobridge tables` lists "
+                           "them")
+    return result
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,12 @@ case, a 浙里办 case the province keeps), the province's records are the sourc
 Among the origin records, field by field (documented in the README too):
 - status, status_at, handling org and handler: the most recently updated record (its
   source's update time, else its report time); at equal times the higher level; a
-  re-registration the county merged into its original ('merged') never wins;
+  re-registration the county merged into its original ('merged') never wins, and nor
+  does an escalation (a status of the family `escalated`) once a record of a higher level
+  is in: the level it was handed to speaks for the case from then on, whatever the
+  clocks say (a township ledger dates its resolution at midnight, the grid app times its
+  escalation of that day to the second);
+- resolved: the status's family is `resolved` (ref.status_family, from schemas.codes);
 - handling level: that record's, else the highest level any record puts the case at;
 - location (township, village, grid, address, WGS84 point): the lowest level that saw the
   dispute (grid, then village ledger, township, county, province): it was there;
@@ -60,8 +65,9 @@ WITH a AS (
            -- when the record last said anything: its update time, else its latest event
            coalesce(s.source_updated_at, greatest(s.reported_at, s.accepted_at,
                     s.resolved_at, s.closed_at, s.occurred_at)) AS seen_at,
-           {is_copy} AS is_copy
+           {is_copy} AS is_copy, f.status_family AS family
     FROM {records} c JOIN staging.cases s USING (batch_id, row_no)
+    LEFT JOIN ref.status_family f ON f.status = s.status
 ),
 r AS (
     SELECT *,
@@ -72,7 +78,12 @@ r AS (
            -- a re-registration the county merged into its original says nothing about
            -- the case's state: it loses to every other record
            status IS NOT DISTINCT FROM 'merged' AS merged,
-           (status IS DISTINCT FROM 'merged', seen_at, source_level, record_uid) AS state_key
+           (status IS DISTINCT FROM 'merged',
+            -- not an escalation a higher level's record of the case has taken on
+            NOT coalesce(family = 'escalated'
+                         AND source_level < max(source_level) OVER (PARTITION BY case_id),
+                         false),
+            seen_at, source_level, record_uid) AS state_key
     FROM a WHERE NOT is_copy
 ),
 g AS (
@@ -144,11 +155,12 @@ SELECT g.case_id, g.category_code, b.bucket, g.title, g.summary, g.scale, g.peop
        g.resolved_at, g.closed_at, g.channel, g.status, g.status_source, g.status_at,
        coalesce(g.latest_level, g.highest_level) AS handling_level,
        coalesce(g.highest_level, 0) AS highest_level, g.handling_org, g.handler,
-       g.status IN ('resolved', 'verifying', 'verified', 'closed') AS resolved,
+       coalesce(f.status_family = 'resolved', false) AS resolved,
        g.satisfaction, k.supervision, g.major, g.urgent, k.sources, k.records,
        k.grid_report_ids, k.township_ids, k.county_ids, k.province_ids,
        k.province_status, k.province_status_at
 FROM g JOIN k USING (case_id) JOIN ref.category_buckets b ON b.code = g.category_code
+LEFT JOIN ref.status_family f ON f.status = g.status
 """
 
 # one row per distinct party of a case: mentions of the same name (and kind) in one case

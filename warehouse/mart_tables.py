@@ -1,7 +1,8 @@
 """The marts kept as tables by the merge (migration 0008), recomputed for the cases it touches.
 
 - core.case_conflicts (marts.status_conflicts): a case where one level's latest word is
-  resolved and another level's is open;
+  resolved and another level's is open (by the status family, ref.status_family: an
+  escalation in flight is neither);
 - core.unsynced (marts.sync_gap): county records whose case holds no province record;
 - core.party_pairs (marts.repeat_disputes): two parties who meet in more than one case.
 
@@ -22,11 +23,9 @@ _CONFLICTS = """
 WITH w AS (
     SELECT r.case_id, r.source,
            coalesce(s.source_updated_at, s.reported_at, s.occurred_at) AS stated_at,
-           CASE WHEN s.status IN ('resolved', 'verifying', 'verified', 'closed') THEN 'resolved'
-                WHEN s.status IN ('registered', 'accepted', 'assigned', 'in_progress',
-                                  'verify_failed') THEN 'open'
-                ELSE 'other' END AS family
+           f.status_family AS family
     FROM {records} r JOIN staging.cases s USING (batch_id, row_no)
+    LEFT JOIN ref.status_family f ON f.status = s.status
     QUALIFY row_number() OVER (PARTITION BY r.case_id, r.source
                                ORDER BY coalesce(s.source_updated_at, s.reported_at,
                                                  s.occurred_at) DESC, r.record_uid DESC) = 1

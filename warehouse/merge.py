@@ -14,7 +14,8 @@ only on its own case's (or record's) records, so the result is the one a full re
 gives (pairs of parties span cases: warehouse.mart_tables recomputes those of every party
 the scope touches); a full recompute runs when asked for, when most records are touched
 anyway, when the category buckets changed (they feed every record's linking and every
-golden record), or when the rules changed (core.merge_rules keeps the digest of the
+golden record) or a status's family did (ref.codes: every golden record's `resolved`),
+or when the rules changed (core.merge_rules keeps the digest of the
 linking and survivorship code core was built with).
 
 Memory: the merge caps DuckDB's memory (MEMORY_LIMIT; DuckDB spills to its temp directory
@@ -36,6 +37,7 @@ import duckdb
 from schemas.codes import CATEGORIES, CATEGORY_BUCKET
 
 from . import linking
+from .code_lists import refresh_codes
 from .db import transaction
 from .golden import golden_sql, parties_sql, records_in, timeline_sql
 from .linking import LinkResult, case_id_of, link
@@ -96,6 +98,7 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
     with _merge_settings(con, memory_limit), transaction(con, "merge"):
         rules_changed = _refresh_rules(con)
         buckets_changed = _refresh_buckets(con)
+        families_changed = refresh_codes(con)
         summary.records_new, summary.records_changed = _refresh_records(con, run_id)
         (touched, total) = con.execute(
             "SELECT (SELECT count(*) FROM _touched), count(*) FROM core.records"
@@ -103,7 +106,7 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
         summary.records_touched = int(touched)
         if full is None:
             full = touched > FULL_SHARE * total
-        full = full or buckets_changed or rules_changed
+        full = full or buckets_changed or families_changed or rules_changed
         summary.mode = "full" if full else "incremental"
         started = time.perf_counter()
         result: LinkResult = link(con, run_id, None if full else "_touched")

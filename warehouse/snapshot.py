@@ -8,7 +8,7 @@ pipeline writes a fresh snapshot version in a folder of its own and swaps it in 
 ONE atomic step, repointing the `current` link:
 
     published/versions/<id>/silobridge.duckdb     a version: the DuckDB snapshot and its
-    published/versions/<id>/parquet/              Parquet files (one per table)
+    published/versions/<id>/parquet/              Parquet files (a folder per table)
     published/current -> versions/<id>           swapped by os.replace of a symlink
     published/silobridge.duckdb -> current/silobridge.duckdb    the names analysts use,
     published/parquet -> current/parquet                         links made once
@@ -16,22 +16,30 @@ ONE atomic step, repointing the `current` link:
 So the DuckDB file and the Parquet files always come from the same version, whenever
 the publishing process dies: before the swap the old version stands, after it the new
 one. meta.snapshot.snapshot_id names the version, in the DuckDB file, in
-parquet/meta.snapshot.parquet and in every Parquet file's key-value metadata
-(`snapshot_id`). Readers that opened the old version keep it: the previous version is
-kept until the next publication; older ones and versions a crash left unfinished are
-removed. (A reader that wants several Parquet files of one version resolves
-`published/current` once.)
+parquet/meta/snapshot/ and in every Parquet file's key-value metadata (`snapshot_id`).
+Readers that opened the old version keep it: the previous version is kept until the
+next publication; older ones and versions a crash left unfinished are removed. (A
+reader that wants several Parquet files of one version resolves `published/current`
+once.)
 
 Every column goes through its mask from schemas.catalogue (grade metadata): names keep
 their first character, addresses lose their house numbers, coordinates are rounded,
 free text has the case's names and addresses and every ID- or phone-shaped number
 masked, party keys become keyed pseudonyms, and ciphertexts and link keys stay behind.
-Tables and columns carry their Chinese and English labels as comments, and the
-`meta` schema holds the whole data dictionary.
+Beside every column of codes stand its labels (catalogue.decodings: `status` →
+`status_zh`, `status_en`, `status_family`; `village_code` → `village_name`), from the
+reference tables the snapshot also holds (ref.divisions, ref.grids, ref.codes).
+Tables and columns carry their Chinese and English labels as comments, the Parquet
+files as field metadata, and the `meta` schema holds the whole data dictionary.
+
+Readers: the file is written in the storage format of DuckDB 1.5 (STORAGE_VERSION), so
+1.5 clients open it as well as 2.x; every table is also a view in the main schema, under
+its own name, where `SHOW TABLES` and clients' default schema look.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -41,14 +49,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from schemas.catalogue import TABLES, CatalogueError, Column, PublishedTable
+from schemas.catalogue import (
+    DIVISIONS,
+    GRIDS,
+    META,
+    TABLES,
+    CatalogueError,
+    Column,
+    PublishedTable,
+    decodings,
+)
 
 from .db import LockWait, wait_for_lock
 from .faults import fault_point
 
 SNAPSHOT = "silobridge.duckdb"
 PARQUET = "parquet"
+#: the storage format the snapshot is written in: the oldest DuckDB that opens it. Most
+#: analysts' clients (the DuckDB CLI, DBeaver's driver, harlequin) still ship 1.5, which
+#: cannot read a file in 2.0's own format ("version number 69")
+STORAGE_VERSION = "v1.5.0"
+#: a new Parquet file of a table every so many rows; Arrow batches of so many rows
+ROWS_PER_FILE = 1_000_000
+ROWS_PER_BATCH = 100_000
 VERSIONS = "versions"
 CURRENT = "current"
 #: the fault points of a publication (warehouse.faults), in order
@@ -168,71 +194,195 @@ def _point(link: Path, target: str, version: str) -> None:
 def _write(warehouse: Path, folder: Path, pseudonym_key: str,
            tables: tuple[PublishedTable, ...], summary: PublishSummary,
            wait: LockWait | None) -> None:
-    parquet_dir = folder / PARQUET
-    con = duckdb.connect(str(folder / SNAPSHOT))
+    # in memory, with the snapshot attached in the storage format DuckDB 1.5 reads; what
+    # does not fit in memory spills beside the version (an in-memory database has no
+    # temporary directory of its own)
+    spill = folder / ".spill"
+    con = duckdb.connect(config={"temp_directory": str(spill)})
     try:
         wait_for_lock(lambda: con.execute(f"ATTACH {_literal(str(warehouse))} AS wh "
                                           "(READ_ONLY)"), warehouse, wait)
+        con.execute(f"ATTACH {_literal(str(folder / SNAPSHOT))} AS snap "
+                    f"(STORAGE_VERSION {_literal(STORAGE_VERSION)})")
+        con.execute("USE snap")
         con.execute(MACROS)
         con.execute(HIDE)
         con.execute("CREATE SCHEMA meta")
         con.execute("CREATE TABLE meta.columns (table_name VARCHAR, column_name VARCHAR, "
-                    "grade VARCHAR, mask VARCHAR, label_zh VARCHAR, label_en VARCHAR)")
+                    "grade VARCHAR, mask VARCHAR, label_zh VARCHAR, label_en VARCHAR, "
+                    "code_list VARCHAR, decodes VARCHAR)")
         for table in tables:
             summary.tables[table.name] = _copy(con, table, pseudonym_key, summary)
-        con.execute("CREATE TABLE meta.tables (table_name VARCHAR, label_zh VARCHAR, "
-                    "label_en VARCHAR)")
-        con.executemany("INSERT INTO meta.tables VALUES (?, ?, ?)",
-                        [(t.name, t.zh, t.en) for t in tables])
+        con.execute("CREATE TABLE meta.tables (table_name VARCHAR, view_name VARCHAR, "
+                    "label_zh VARCHAR, label_en VARCHAR, row_count BIGINT)")
         con.execute("CREATE TABLE meta.snapshot AS SELECT ? AS snapshot_id, "
-                    "now() AS published_at, (SELECT max(as_of) FROM marts.as_of) AS data_as_of",
-                    [summary.version])
+                    "now() AS published_at, (SELECT max(as_of) FROM marts.as_of) AS data_as_of, "
+                    "? AS storage_version", [summary.version, STORAGE_VERSION])
         con.execute("DETACH wh")
-        parquet_dir.mkdir()
-        tag = f"KV_METADATA {{snapshot_id: {_literal(summary.version)}}}"
-        for name in [t.name for t in tables] + ["meta.columns", "meta.tables", "meta.snapshot"]:
-            target = parquet_dir / f"{name}.parquet"
-            con.execute(f"COPY {name} TO {_literal(str(target))} (FORMAT parquet, {tag})")
+        published = (*tables, *META)
+        for table in META:
+            _describe(con, table, [(c, table.columns[c], None) for c in table.columns])
+        con.executemany("INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?)",
+                        [(t.name, f"main.{_view_name(t)}", t.zh, t.en,
+                          summary.tables.get(t.name)) for t in published])
+        for table in META:
+            con.execute(f"UPDATE meta.tables SET row_count = (SELECT count(*) FROM "  # noqa: S608
+                        f"{table.name}) WHERE table_name = ?", [table.name])
+        _main_views(con, published)
+        columns = _dictionary(con)
+        for table in published:
+            _parquet(con, table, columns[table.name], folder / PARQUET, summary.version)
         con.execute("CHECKPOINT")
+        con.execute("USE memory")
+        con.execute("DETACH snap")
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, pseudonym_key: str,
           summary: PublishSummary) -> int:
     schema, name = table.name.split(".")
-    columns = con.execute(
+    columns = [c for (c,) in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = 'wh' AND "
-        "schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
+        "schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
     if not columns:
         raise SnapshotError(f"the warehouse has no {table.name}")
-    exprs, kept = [], []
+    plan = _Plan(present=set(columns))
     needs_hide = False
-    for (column,) in columns:
+    for column in columns:
         meta = table.column(column)
         if meta.mask == "withheld":
             summary.withheld.append(f"{table.name}.{column}")
             continue
-        expr = _masked(table, column, meta, pseudonym_key)
         needs_hide = needs_hide or meta.mask == "text"
-        exprs.append(f"{expr} AS {_ident(column)}")
-        kept.append((column, meta))
-    if needs_hide and ("case_id",) not in columns:
+        plan.add(column, _masked(table, column, meta, pseudonym_key), meta, None)
+        plan.decode(f"src.{_ident(column)}", column, meta)
+    if needs_hide and "case_id" not in columns:
         raise CatalogueError(f"{table.name}: free text is masked with its case's names, and "
                              "this table has no case_id")
-    joined = "LEFT JOIN _hide h ON h.case_id = src.case_id" if needs_hide else ""
+    joins = ["LEFT JOIN _hide h ON h.case_id = src.case_id"] if needs_hide else []
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
     # table and column names come from the catalogue and the warehouse's own DDL
-    con.execute(f"CREATE TABLE {table.name} AS SELECT {', '.join(exprs)} "  # noqa: S608
-                f"FROM wh.{table.name} AS src {joined}")
-    con.execute(f"COMMENT ON TABLE {table.name} IS {_literal(f'{table.zh} / {table.en}')}")
-    for column, meta in kept:
-        label = f"{meta.zh} / {meta.en} [{meta.grade}" + (f", {meta.mask}]" if meta.mask
-                                                           else "]")
-        con.execute(f"COMMENT ON COLUMN {table.name}.{_ident(column)} IS {_literal(label)}")
-        con.execute("INSERT INTO meta.columns VALUES (?, ?, ?, ?, ?, ?)",
-                    [table.name, column, meta.grade.value, meta.mask, meta.zh, meta.en])
+    con.execute(f"CREATE TABLE {table.name} AS SELECT "  # noqa: S608
+                f"{', '.join(f'{e} AS {_ident(c)}' for c, e, _, _ in plan.columns)} "
+                f"FROM wh.{table.name} AS src {' '.join(joins + plan.joins)}")
+    _describe(con, table, [(c, m, d) for c, _, m, d in plan.columns])
     return con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]  # noqa: S608
+
+
+@dataclass
+class _Plan:
+    """The columns of a published table: each column as masked, then the labels that
+    decode it (catalogue.decodings), from one join per coded column."""
+
+    present: set[str]
+    columns: list[tuple[str, str, Column, str | None]] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)
+
+    def add(self, name: str, expr: str, meta: Column, decodes: str | None) -> None:
+        self.columns.append((name, expr, meta, decodes))
+
+    def decode(self, key: str, name: str, meta: Column) -> None:
+        found = decodings(name, meta)
+        if not found:
+            return
+        alias = f"_d{len(self.joins)}"
+        if meta.codes in (DIVISIONS, GRIDS):
+            on = f"{alias}.code = {key}"
+        else:
+            on = (f"{alias}.list_name = {_literal(str(meta.codes))} "
+                  f"AND {alias}.code = CAST({key} AS VARCHAR)")
+        lookup = meta.codes if meta.codes in (DIVISIONS, GRIDS) else "ref.codes"
+        self.joins.append(f"LEFT JOIN wh.{lookup} {alias} ON {on}")
+        for d in found:
+            if d.name in self.present:  # the table holds it already (a mart's town_name)
+                continue
+            self.present.add(d.name)
+            self.add(d.name, f"{alias}.{d.takes}", d.column, name)
+            self.decode(f"{alias}.{d.takes}", d.name, d.column)  # a status's family
+
+
+def _describe(con: duckdb.DuckDBPyConnection, table: PublishedTable,
+              columns: list[tuple[str, Column, str | None]]) -> None:
+    """Labels as DuckDB comments, and the table's rows of meta.columns."""
+    con.execute(f"COMMENT ON TABLE {table.name} IS {_literal(f'{table.zh} / {table.en}')}")
+    for column, meta, decodes in columns:
+        con.execute(f"COMMENT ON COLUMN {table.name}.{_ident(column)} IS "
+                    f"{_literal(_label(meta))}")
+        con.execute("INSERT INTO meta.columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [table.name, column, meta.grade.value, meta.mask, meta.zh, meta.en,
+                     meta.codes, decodes])
+
+
+def _label(meta: Column) -> str:
+    return f"{meta.zh} / {meta.en} [{meta.grade}" + (f", {meta.mask}]" if meta.mask else "]")
+
+
+def _view_name(table: PublishedTable) -> str:
+    return table.name.split(".")[1]
+
+
+def _main_views(con: duckdb.DuckDBPyConnection, tables: tuple[PublishedTable, ...]) -> None:
+    """Every table again in the main schema, where SHOW TABLES and a client's default
+    schema look (a schema search path is a setting of a connection, not of the file)."""
+    names = [_view_name(t) for t in tables]
+    if len(set(names)) != len(names):
+        raise CatalogueError(f"two published tables share a name: {sorted(names)}")
+    for table, view in zip(tables, names, strict=True):
+        con.execute(f"CREATE VIEW main.{_ident(view)} AS SELECT * FROM {table.name}")  # noqa: S608
+        con.execute(f"COMMENT ON VIEW main.{_ident(view)} IS "
+                    f"{_literal(f'{table.zh} / {table.en} ({table.name})')}")
+    for schema_table, column, comment in con.execute("""
+            SELECT schema_name || '.' || table_name, column_name, comment FROM duckdb_columns()
+            WHERE database_name = 'snap' AND schema_name <> 'main' AND comment IS NOT NULL
+            """).fetchall():
+        view = schema_table.split(".")[1]
+        con.execute(f"COMMENT ON COLUMN main.{_ident(view)}.{_ident(column)} IS "
+                    f"{_literal(comment)}")
+
+
+def _dictionary(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str, str]]]:
+    """meta.columns as {table: {column: labels}}, for the Parquet files' metadata."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for table, column, *values in con.execute(
+            "SELECT table_name, column_name, label_zh, label_en, grade, mask, code_list, "
+            "decodes FROM meta.columns").fetchall():
+        keys = ("label_zh", "label_en", "grade", "mask", "code_list", "decodes")
+        out.setdefault(table, {})[column] = {k: v for k, v in zip(keys, values, strict=True)
+                                             if v is not None}
+    return out
+
+
+def _parquet(con: duckdb.DuckDBPyConnection, table: PublishedTable,
+             columns: dict[str, dict[str, str]], root: Path, version: str) -> None:
+    """The table as Parquet files in a folder of its own (parquet/<schema>/<table>/), a
+    new file every ROWS_PER_FILE rows. Each field carries its labels, grade, mask and
+    code list as Arrow field metadata; each file the snapshot id, the table's labels and
+    the same column labels as JSON (for readers that show only file metadata)."""
+    folder = root.joinpath(*table.name.split("."))
+    folder.mkdir(parents=True)
+    reader = con.sql(f"SELECT * FROM {table.name}").arrow(batch_size=ROWS_PER_BATCH)  # noqa: S608
+    schema = pa.schema(
+        [f.with_metadata(columns.get(f.name, {})) for f in reader.schema],
+        metadata={"snapshot_id": version, "table": table.name, "label_zh": table.zh,
+                  "label_en": table.en,
+                  "silobridge.columns": json.dumps(columns, ensure_ascii=False)})
+    writer, part, rows = None, 0, 0
+    try:
+        for batch in reader:
+            if writer is None or rows >= ROWS_PER_FILE:
+                if writer is not None:
+                    writer.close()
+                writer = pq.ParquetWriter(folder / f"part-{part}.parquet", schema)
+                part, rows = part + 1, 0
+            writer.write_batch(batch)
+            rows += batch.num_rows
+        if writer is None:  # an empty table is one file holding its columns
+            pq.write_table(schema.empty_table(), folder / "part-0.parquet")
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _masked(table: PublishedTable, column: str, meta: Column, pseudonym_key: str) -> str:

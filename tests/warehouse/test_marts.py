@@ -6,6 +6,11 @@
     X3  county case C2 in town B (resolved), which the province never received: sync gap
     X4  grid report G2 in town B (待处理 since 09-15, grid SLA 3 days): overdue;
         张三 and 李四 again: a repeat dispute
+    X5  grid report G3 in town B, escalated to the township on 09-18, which has no record
+        of it yet: in flight (status family `escalated`)
+    X6  grid report G4 in town A, escalated on 09-10 at 12:19, and the township's ledger
+        T2, which dates its resolution 09-10 (midnight): the township's word wins, the
+        case is resolved (the grid's later clock made it open and overdue)
 The data's clock (marts.as_of) is the newest state: C2's, 2026-09-20 12:00.
 """
 
@@ -20,6 +25,7 @@ import pyarrow as pa
 import pytest
 
 from conform.reference import load_reference
+from schemas.codes import CaseStatus
 from silobridge.ingest import protect
 from warehouse.db import migrations, session
 from warehouse.merge import merge
@@ -57,6 +63,13 @@ RECORDS = [
             source_updated_at=t(20, 12), handling_level=30),
     _record(6, "grid", "G2", B, "04", "registered", t(15), 0, grid_report_ref="G2",
             reported_at=t(15, 11), source_updated_at=t(15, 11), handling_level=0),
+    _record(7, "grid", "G3", B, "04", "escalated", t(18, 9), 0, grid_report_ref="G3",
+            reported_at=t(18, 10), source_updated_at=t(18, 14), handling_level=20),
+    _record(8, "grid", "G4", A, "04", "escalated", t(9, 9), 0, grid_report_ref="G4",
+            reported_at=t(9, 12), source_updated_at=t(10, 12) + timedelta(minutes=19),
+            handling_level=20),
+    _record(9, "township", "T2", A, "04", "resolved", t(9, 0), 20, grid_report_ref="G4",
+            township_ref="T2", resolved_at=t(10, 0), resolved=True),
 ]
 PARTIES = [
     {"batch_id": 1, "row_no": row, "seq": seq, "role": "其他", "kind": "person", "name": name,
@@ -74,7 +87,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         load_reference(con, None)  # township names; this world needs no village registry
         _stage(con, RECORDS, PARTIES)
         summary = merge(con, "run-hand")
-        assert summary.link["cases"] == 4
+        assert summary.link["cases"] == 6
     return db
 
 
@@ -99,29 +112,52 @@ def test_as_of_is_the_newest_state(marts: Path) -> None:
 
 
 def test_backlog_and_overdue_by_township(marts: Path) -> None:
-    rows = query(marts, "SELECT town_code, town_name, open_cases, overdue_cases, "
-                        "oldest_open_days FROM marts.backlog_by_township ORDER BY town_code")
-    # A: C1 open 17 days at the county (SLA 60); B: G2 open 5 days at the grid (SLA 3)
-    assert rows == [(A, "魏塘街道", 1, 0, 17), (B, "罗星街道", 1, 1, 5)]
+    rows = query(marts, "SELECT county_name, town_code, town_name, cases, open_cases, "
+                        "escalated_cases, overdue_cases, oldest_open_days "
+                        "FROM marts.backlog_by_township ORDER BY town_code")
+    # A: X1 and X6 resolved, C1 open 17 days at the county (SLA 60); B: C2 resolved, G2
+    # open 5 days at the grid (SLA 3), G3 in flight for 2 days to the township (SLA 30)
+    assert rows == [("嘉善县", A, "魏塘街道", 3, 1, 0, 0, 17),
+                    ("嘉善县", B, "罗星街道", 3, 1, 1, 1, 5)]
+
+
+def test_one_status_family_in_every_mart(marts: Path) -> None:
+    cases = query(marts, """
+        SELECT c.grid_report_ids, c.status, c.status_source, c.resolved, o.status_family
+        FROM core.cases c LEFT JOIN marts.open_cases o USING (case_id)
+        WHERE c.grid_report_ids && ['G3', 'G4'] ORDER BY 1""")
+    assert cases == [(["G3"], "escalated", "grid", False, "escalated"),
+                     (["G4"], "resolved", "township", True, None)]
+    words = query(marts, "SELECT source_record_id, status_family FROM marts.level_status "
+                         "WHERE source_record_id IN ('G3', 'G4', 'T2') ORDER BY 1")
+    assert words == [("G3", "escalated"), ("G4", "escalated"), ("T2", "resolved")]
+    # a grid escalation that the township resolved is no conflict between the levels
+    assert query(marts, "SELECT count(*) FROM marts.status_conflicts s JOIN core.cases c "
+                        "USING (case_id) WHERE c.grid_report_ids = ['G4']") == [(0,)]
+    families = dict(query(marts, "SELECT status, status_family FROM ref.status_family"))
+    assert families == {s.value: s.family.value for s in CaseStatus}
 
 
 def test_resolution_by_category_and_level(marts: Path) -> None:
     rows = query(marts, """
         SELECT category_code, level, cases, resolved_cases, resolution_rate,
                mean_days_to_resolve
-        FROM marts.resolution_by_category_level ORDER BY category_code, level""")
+        FROM marts.resolution_by_category_level WHERE county_name = '嘉善县'
+        ORDER BY category_code, level""")
     assert rows == [
         ("04", 0, 1, 0, 0.0, None),      # G2, still open at the grid
-        ("04", 20, 1, 1, 1.0, 3.96),     # X1: reported 09-01 11:00, resolved 09-05 10:00
+        # X1: reported 09-01 11:00, resolved 09-05 10:00 (3.96 days); X6: reported 09-09
+        # 12:00, resolved 09-10 00:00 (0.5 days); X5 in flight
+        ("04", 20, 3, 2, 0.6667, 2.23),
         ("04", 30, 1, 0, 0.0, None),     # X2, open at the county
         ("11", 30, 1, 1, 1.0, 12.0),     # C2: reported 09-07, resolved 09-19
     ]
 
 
 def test_escalation_rate(marts: Path) -> None:
-    rows = query(marts, "SELECT town_code, month, cases, escalated_to_county, escalation_rate "
-                        "FROM marts.escalation_rate ORDER BY town_code")
-    assert rows == [(A, "2026-09", 2, 1, 0.5), (B, "2026-09", 2, 1, 0.5)]
+    rows = query(marts, "SELECT county_name, town_code, month, cases, escalated_to_county, "
+                        "escalation_rate FROM marts.escalation_rate ORDER BY town_code")
+    assert rows == [("嘉善县", A, "2026-09", 3, 1, 0.3333), ("嘉善县", B, "2026-09", 3, 1, 0.3333)]
 
 
 def test_repeat_disputes(marts: Path) -> None:

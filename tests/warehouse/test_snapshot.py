@@ -5,6 +5,7 @@ at any step leaves the DuckDB file and the Parquet files of one version."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
-from schemas.catalogue import TABLES, CatalogueError
+from conform.reference import load_reference
+from schemas.catalogue import META, TABLES, CatalogueError
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
+from warehouse import snapshot
 from warehouse.db import session
 from warehouse.faults import ENV_ACTION, ENV_POINT
 from warehouse.snapshot import CURRENT, MACROS, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
@@ -68,6 +72,7 @@ def test_masked_text_keeps_its_meaning_without_its_people() -> None:
 def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with session(path) as con:
+        load_reference(con, None)  # the province, cities, counties and townships
         con.execute("""
             INSERT INTO core.cases (case_id, category_code, bucket, title, county_code,
                 town_code, address, occurred_at, status, sources, records, content_hash,
@@ -101,15 +106,17 @@ def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
     try:
         comments = con.execute("""
             SELECT schema_name || '.' || table_name, column_name, comment FROM duckdb_columns()
-            WHERE schema_name IN ('core', 'marts')""").fetchall()
+            WHERE schema_name IN ('core', 'marts', 'ref')""").fetchall()
         assert comments and all(c and " / " in c and "[L" in c for _, _, c in comments)
         names = {f"{t}.{c}" for t, c, _ in comments}
         assert not [n for n in names if n.endswith(("_cipher", "_link"))]
         tables = con.execute("SELECT schema_name || '.' || table_name, comment FROM "
-                             "duckdb_tables() WHERE schema_name IN ('core', 'marts')").fetchall()
+                             "duckdb_tables() WHERE schema_name IN ('core', 'marts', 'ref')"
+                             ).fetchall()
         assert {t for t, _ in tables} == {t.name for t in TABLES}
         assert all(c for _, c in tables)
-        assert con.execute("SELECT count(*) FROM meta.columns").fetchall()[0][0] == len(names)
+        assert con.execute("SELECT count(*) FROM meta.columns WHERE table_name NOT LIKE "
+                           "'meta.%'").fetchall()[0][0] == len(names)
         case = con.execute("SELECT title, address, handler, lon_wgs84, lat_wgs84 "
                            "FROM core.cases").fetchall()
         assert case == [("关于张*与李*邻里纠纷", "明旗社区…", "王*", 120.98, 30.89)]
@@ -120,11 +127,121 @@ def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
         assert all(p[0].startswith("P") and len(p[0]) == 17 for p in parties)
     finally:
         con.close()
-    # the Parquet copy holds the same tables
+    # the Parquet copy holds the same tables, a folder each
     parquet = out / PARQUET
     assert parquet.is_symlink()
-    files = {p.name for p in parquet.iterdir()}
-    assert {f"{t.name}.parquet" for t in TABLES} <= files
+    folders = {p.parent.relative_to(parquet).as_posix() for p in parquet.rglob("*.parquet")}
+    assert folders == {t.name.replace(".", "/") for t in (*TABLES, *META)}
+
+
+def test_labels_stand_beside_the_codes(warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    publish(warehouse, out, KEY)
+    con = _snapshot(out)
+    try:
+        row = con.execute("""
+            SELECT county_code, county_name, town_code, town_name, category_zh, category_en,
+                   status, status_zh, status_en, status_family, status_family_zh,
+                   highest_level_zh, highest_level_en
+            FROM core.cases""").fetchall()
+        assert row == [("330421", "嘉善县", "330421001", "魏塘街道", "邻里纠纷",
+                        "neighbour disputes", "in_progress", "调处中", "in progress", "open",
+                        "未结", "网格", "grid")]
+        # the label columns follow their code column, and say which one they decode
+        columns = [c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'core' AND "
+            "table_name = 'cases' ORDER BY column_index").fetchall()]
+        at = columns.index("status")
+        assert columns[at:at + 6] == ["status", "status_zh", "status_en", "status_family",
+                                      "status_family_zh", "status_family_en"]
+        decodes = dict(con.execute(
+            "SELECT column_name, decodes FROM meta.columns WHERE table_name = 'core.cases' "
+            "AND decodes IS NOT NULL").fetchall())
+        assert decodes["status_family"] == "status" and decodes["town_name"] == "town_code"
+        assert decodes["status_family_zh"] == "status_family"
+        # the reference tables: every code list, and the divisions the codes name
+        assert con.execute("SELECT label_zh, label_en, group_code FROM ref.codes WHERE "
+                           "list_name = 'case_status' AND code = 'escalated'").fetchall() == [
+            ("已上报", "escalated to a higher level", "escalated")]
+        assert con.execute("SELECT count(DISTINCT list_name) FROM ref.codes").fetchall() == \
+            con.execute("SELECT count(*) FROM ref.code_lists").fetchall()
+        assert con.execute("SELECT level, count(*) FROM ref.divisions GROUP BY level "
+                           "ORDER BY level").fetchall() == [
+            ("city", 11), ("county", 90), ("province", 1), ("township", 1387)]
+    finally:
+        con.close()
+
+
+def test_every_table_is_in_the_main_schema_for_show_tables(warehouse: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    publish(warehouse, out, KEY)
+    con = _snapshot(out)
+    try:
+        shown = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
+        assert shown == {t.name.split(".")[1] for t in (*TABLES, *META)}
+        assert con.execute("SELECT status_zh FROM cases").fetchall() == [("调处中",)]
+        views = dict(con.execute("SELECT table_name, view_name FROM meta.tables").fetchall())
+        assert views["core.cases"] == "main.cases" and len(views) == len(shown)
+        assert con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = 'main' "
+                           "AND table_name = 'cases' AND column_name = 'status_zh'"
+                           ).fetchall() == [("状态(中文) / canonical status: Chinese label [L1]",)]
+    finally:
+        con.close()
+
+
+def _duckdb_15(*args: str) -> str:
+    """The DuckDB 1.5 CLI (PyPI duckdb-cli, in the dev environment: what most analysts'
+    clients still ship), run on the snapshot."""
+    done = subprocess.run([sys.executable, "-m", "duckdb_cli", *args], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_snapshot_opens_in_duckdb_15(warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "published"
+    publish(warehouse, out, KEY)
+    snap = str(out / SNAPSHOT)
+    (version,) = json.loads(_duckdb_15("-json", "-c", "SELECT version() AS v"))
+    assert version["v"].startswith("v1.5.")
+    shown = {r["name"] for r in json.loads(_duckdb_15("-readonly", snap, "-json", "-c",
+                                                      "SHOW TABLES"))}
+    assert shown == {t.name.split(".")[1] for t in (*TABLES, *META)}
+    rows = json.loads(_duckdb_15(
+        "-readonly", snap, "-json", "-c",
+        "SELECT c.title, c.status_zh, c.town_name, s.storage_version, count(p.*) AS parties "
+        "FROM cases c, snapshot s, case_parties p GROUP BY ALL"))
+    assert rows == [{"title": "关于张*与李*邻里纠纷", "status_zh": "调处中",
+                     "town_name": "魏塘街道", "storage_version": "v1.5.0", "parties": 2}]
+    parquet = out / PARQUET / "core" / "cases" / "*.parquet"
+    assert json.loads(_duckdb_15("-json", "-c", f"SELECT status_family FROM '{parquet}'")
+                      ) == [{"status_family": "open"}]
+
+
+def test_parquet_files_carry_column_labels_one_folder_per_table(
+        warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshot, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
+    monkeypatch.setattr(snapshot, "ROWS_PER_BATCH", 1)  # as many files as the table needs
+    out = tmp_path / "published"
+    summary = publish(warehouse, out, KEY)
+    parties = sorted((out / PARQUET / "core" / "case_parties").iterdir())
+    assert [p.name for p in parties] == ["part-0.parquet", "part-1.parquet"]
+    assert pq.read_table(out / PARQUET / "core" / "case_parties").num_rows == 2
+    schema = pq.read_schema(out / PARQUET / "core" / "cases" / "part-0.parquet")
+    assert schema.field("status_zh").metadata == {
+        b"label_zh": "状态(中文)".encode(), b"label_en": b"canonical status: Chinese label",
+        b"grade": b"L1", b"decodes": b"status"}
+    assert schema.field("title").metadata[b"mask"] == b"text"
+    assert schema.field("status").metadata[b"code_list"] == b"case_status"
+    assert schema.metadata[b"snapshot_id"] == summary.version.encode()
+    assert schema.metadata[b"label_zh"] == "案件黄金记录".encode()
+    labels = json.loads(schema.metadata[b"silobridge.columns"])
+    assert labels["village_name"] == {"label_zh": "村社名称", "label_en": "village name",
+                                      "grade": "L1", "decodes": "village_code"}
+    # an empty table is a file with its columns
+    merges = pq.read_table(out / PARQUET / "core" / "case_merges")
+    assert merges.num_rows == 0 and "old_case_id" in merges.column_names
 
 
 def test_an_ungraded_column_stops_publication_and_the_old_snapshot_stays(
@@ -182,10 +299,11 @@ def _published_versions(out: Path) -> tuple[str, set[str]] | None:
     con = duckdb.connect(str(out / SNAPSHOT), read_only=True)
     try:
         (snapshot_id,) = con.execute("SELECT snapshot_id FROM meta.snapshot").fetchall()[0]
-        files = sorted((out / PARQUET).glob("*.parquet"))
-        assert {f.name for f in files} >= {f"{t.name}.parquet" for t in TABLES}
+        files = sorted((out / PARQUET).rglob("*.parquet"))
+        assert {f.parent.relative_to(out / PARQUET).as_posix() for f in files} >= {
+            t.name.replace(".", "/") for t in TABLES}
         ids = {v for (v,) in con.execute(
-            f"SELECT snapshot_id FROM read_parquet('{out / PARQUET}/meta.snapshot.parquet')"
+            f"SELECT snapshot_id FROM read_parquet('{out / PARQUET}/meta/snapshot/*.parquet')"
             ).fetchall()}
         for f in files:
             ids |= {v.decode() for (v,) in con.execute(
