@@ -130,7 +130,8 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
     reconciled = second["sync"]["reconciliation"]
     assert (reconciled["missing"], reconciled["stale"], reconciled["conflicting"]) == (0, 0, 0)
     assert [d["state"] for d in second["dags"]] == ["success"] * 5
-    assert second["example"]["columns"] == ["town_name", "open_cases", "overdue_cases"]
+    assert second["example"]["columns"] == ["town_name", "cases", "open_cases", "escalated_cases",
+                                            "overdue_cases"]
     assert checksums(tmp_path / "home" / "warehouse.duckdb") == after_first
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0
