@@ -14,13 +14,12 @@ under a cursor of their own; what was already loaded counts as duplicates.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import Param, dag, get_current_context, task
 
 from silobridge.airflow_support import (
     EXTRACT_RETRIES,
     SCHEDULES,
+    START,
     WAREHOUSE_POOL,
     schedule_of,
     staged,
@@ -31,7 +30,7 @@ def ingest_dag(source: str, schedule: str, why: str) -> None:
     @dag(
         dag_id=f"ingest_{source}",
         schedule=schedule_of(source),
-        start_date=datetime(2026, 1, 1),
+        start_date=START,
         catchup=False,
         max_active_runs=1,
         tags=["silobridge", "ingest", source],

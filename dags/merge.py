@@ -13,12 +13,11 @@ source-status task says which is stale.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import dag, task
 
 from silobridge.airflow_support import (
     SCHEDULES,
+    START,
     SYNC_RETRIES,
     WAREHOUSE_POOL,
     staged,
@@ -33,7 +32,7 @@ for _source in list(SCHEDULES)[1:]:
 @dag(
     dag_id="merge",
     schedule=_any_source,
-    start_date=datetime(2026, 1, 1),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["silobridge", "merge"],

@@ -1,5 +1,5 @@
-"""What the DAG files share: schedules, assets, the pool, settings from Airflow's world,
-and how errors fail tasks. Only the DAG files import this module.
+"""What the DAG files share: schedules and their time zone, assets, the pool, settings from
+Airflow's world, and how errors fail tasks. Only the DAG files import this module.
 
 This is the only place that knows about Airflow Connections: a `silobridge_province`
 connection (host = gateway URL, login = app key, password = secret) overrides the
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import pendulum
 from airflow.sdk import Asset
 from pydantic import SecretStr
 
@@ -25,13 +26,17 @@ if TYPE_CHECKING:
 
 #: one slot: DuckDB lets one process write the warehouse file at a time
 WAREHOUSE_POOL = "warehouse"
-# source → (schedule, why that schedule)
+#: the zone every schedule is read in: the sources' day is Beijing time (Airflow's is UTC)
+SCHEDULE_ZONE = pendulum.timezone("Asia/Shanghai")
+#: the DAGs' start: no catch-up runs before it (catchup is off anyway)
+START = pendulum.datetime(2026, 1, 1, tz=SCHEDULE_ZONE)
+# source → (schedule in SCHEDULE_ZONE, why that schedule)
 SCHEDULES = {
-    "province": ("0 3 * * *", "the provincial platform is read once a night, after its "
-                              "own nightly sync"),
+    "province": ("0 3 * * *", "the provincial platform is read once a night at 03:00 "
+                              "Beijing time, after its own nightly sync"),
     "county": ("*/30 * * * *", "the county's intake system changes all day; every 30 min"),
-    "township": ("0 2 * * *", "townships drop one export a day, overnight"),
-    "grid": ("@hourly", "grid workers report on patrol; the app exports hourly"),
+    "township": ("0 2 * * *", "townships drop one export a day, read at 02:00 Beijing time"),
+    "grid": ("0 * * * *", "grid workers report on patrol; the app exports hourly"),
 }
 EXTRACT_RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=20),
                    "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=10)}
@@ -56,17 +61,16 @@ def uploaded() -> Asset:
 
 
 def schedule_of(source: str) -> Any:
-    """A source's schedule: its cron (SCHEDULES); the sync's target also as soon as a sync
-    changed its copies, so the warehouse reads back what it sent within the same cycle
-    (the copies come back as the province's records; they never overrule the county's,
-    see warehouse/golden.py) and the next cycle finds nothing new."""
-    cron = SCHEDULES[source][0]
-    if source != SYNC_TARGET:
-        return cron
+    """A source's schedule: its cron (SCHEDULES) in SCHEDULE_ZONE; the sync's target also
+    as soon as a sync changed its copies, so the warehouse reads back what it sent within
+    the same cycle (the copies come back as the province's records; they never overrule
+    the county's, see warehouse/golden.py) and the next cycle finds nothing new."""
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable  # noqa: PLC0415
 
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"),
-                               assets=uploaded())
+    timetable = CronTriggerTimetable(SCHEDULES[source][0], timezone=SCHEDULE_ZONE)
+    if source != SYNC_TARGET:
+        return timetable
+    return AssetOrTimeSchedule(timetable=timetable, assets=uploaded())
 
 
 def settings() -> Settings:
