@@ -21,6 +21,7 @@ from silobridge.airflow_support import (
     SCHEDULES,
     START,
     WAREHOUSE_POOL,
+    record_failure,
     schedule_of,
     staged,
 )
@@ -41,7 +42,7 @@ def ingest_dag(source: str, schedule: str, why: str) -> None:
             "until": Param(None, type=["null", "string"], format="date",
                            description="backfill up to this day, inclusive"),
         },
-        default_args={"owner": "silobridge"},
+        default_args={"owner": "silobridge", "on_failure_callback": record_failure},
     )
     def ingest() -> None:
         @task(pool=WAREHOUSE_POOL, **EXTRACT_RETRIES)

@@ -20,6 +20,7 @@ from silobridge.airflow_support import (
     START,
     SYNC_RETRIES,
     WAREHOUSE_POOL,
+    record_failure,
     staged,
     uploaded,
 )
@@ -37,7 +38,7 @@ for _source in list(SCHEDULES)[1:]:
     max_active_runs=1,
     tags=["silobridge", "merge"],
     doc_md=__doc__,
-    default_args={"owner": "silobridge"},
+    default_args={"owner": "silobridge", "on_failure_callback": record_failure},
 )
 def merge() -> None:
     @task(pool=WAREHOUSE_POOL)

@@ -1,5 +1,6 @@
 """What the DAG files share: schedules and their time zone, assets, the pool, settings from
-Airflow's world, and how errors fail tasks. Only the DAG files import this module.
+Airflow's world, how errors fail tasks and how a failed task is recorded. Only the DAG
+files import this module.
 
 This is the only place that knows about Airflow Connections: a `silobridge_province`
 connection (host = gateway URL, login = app key, password = secret) overrides the
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from airflow.sdk.definitions.context import Context
 
     from silobridge.settings import Settings
 
@@ -114,4 +116,28 @@ def failing_fast_on_permanent_errors() -> Iterator[None]:
     except SourceError as e:
         if e.transient:
             raise
-        raise AirflowFailException(str(e)) from e
+        # the task log shows this and, under it, the source's own error as its cause
+        raise AirflowFailException(f"not retried: {type(e).__name__} is permanent") from e
+
+
+def record_failure(context: Context) -> None:
+    """Every task's on_failure_callback (it runs once the retries are spent): the failing
+    step (DAG, task, run, the error and its cause) into the run ledger, and the quality
+    report rebuilt to list it. It never raises: the task has failed already, and its log
+    (above this) holds the error with its traceback."""
+    import logging  # noqa: PLC0415
+
+    from silobridge.failures import FailedStep, record  # noqa: PLC0415
+
+    ti = context["ti"]
+    step = FailedStep.of(ti.dag_id, ti.task_id, ti.run_id, ti.try_number,
+                         context.get("exception"))
+    log = logging.getLogger("silobridge")
+    try:
+        report = record(settings(), step)
+    except Exception as e:  # the warehouse itself may be what failed
+        log.warning("could not record the failed step (%s) in the run ledger: %s: %s",
+                    step.describe(), type(e).__name__, e)
+        return
+    log.info("recorded in the run ledger (ops.task_failures) and the quality report %s: %s",
+             report, step.describe())

@@ -87,3 +87,19 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     finally:
         con.close()
     assert status == "failed" and "14" in error  # the run ledger says which source failed
+    # the failure callback recorded the failing step with its cause, and the report lists it
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        failures = con.execute("""
+            SELECT dag_id, task_id, try_number, error, cause FROM ops.task_failures
+            ORDER BY failed_at DESC""").fetchall()
+    finally:
+        con.close()
+    assert len(failures) == 1, failures
+    dag_id, task_id, try_number, error, cause = failures[0]
+    assert (dag_id, task_id, try_number) == ("ingest_province", "extract", 1)
+    assert error.startswith("AirflowFailException: not retried: SourceAuthError")
+    assert cause.startswith("SourceAuthError: province") and "code 14" in cause
+    report = (settings.reports_dir / "quality" / "index.html").read_text("utf-8")
+    listed = report.split('id="failed-steps"', 1)[1].split("</table>", 1)[0]
+    assert "ingest_province" in listed and "code 14 (signature refused)" in listed

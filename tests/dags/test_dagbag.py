@@ -79,6 +79,14 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
     (announced,) = merge.get_task("read_back").outlets
     assert announced.uri == "silobridge://uploads/province"
     assert merge.get_task("read_back").upstream_task_ids == {"sync_to_province"}
+    # every task records its failure in the run ledger once its retries are spent
+    from silobridge.airflow_support import record_failure
+
+    for dag in dags.values():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert record_failure in callbacks, f"{dag.dag_id}.{task.task_id}"
 
 
 def _scheduled(dag_id: str):
