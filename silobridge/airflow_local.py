@@ -30,6 +30,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # the demo runs the DAGs in its own process: Airflow's INFO lines would fill its
+        # terminal (AirflowStack sets INFO, for the task logs)
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL",
                                                           "WARNING"),
         "SILOBRIDGE_HOME": str(settings.home),

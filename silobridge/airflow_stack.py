@@ -143,6 +143,11 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": self.url,
             # task workers reach the API server here; the default assumes port 8080
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            # task logs are what operators read: the steps tell what they did at INFO (the
+            # demo's dag.test keeps WARNING for its terminal). httpx's line per request
+            # would drown them, and carries the province gateway's request signature
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "httpx=WARNING httpcore=WARNING",
             "PYTHONWARNINGS": "ignore",
             "NO_COLOR": "1",
         })

@@ -11,6 +11,7 @@ breaks it rolls back and fails loudly.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,8 @@ from warehouse.vault import Vault
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
 
@@ -129,9 +132,16 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
             scope = settings.scope
-            for chunk in _chunks(pending):
-                total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
-                                         scope, pii))
+            chunks = _chunks(pending)
+            for number, chunk in enumerate(chunks, 1):
+                done = _process_chunk(con, source, chunk, run_id, mappings, registry, scope,
+                                      pii)
+                total.add(done)
+                log.info("%s: chunk %d of %d, %s batches: read %s, loaded %s, quarantined "
+                         "%s, duplicates %s (%.1f s)", source, number, len(chunks),
+                         f"{done.batches:,}", f"{done.read:,}", f"{done.loaded:,}",
+                         f"{done.quarantined:,}", f"{done.duplicates:,}",
+                         time.perf_counter() - started)
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))

@@ -35,6 +35,16 @@ def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) ->
     finally:
         con.close()
     assert sources == set(SCHEDULES)
+    # each step told what it did (Airflow's task log shows these lines)
+    told = [r.getMessage() for r in caplog.records if r.name.startswith("silobridge")]
+    for source in SCHEDULES:
+        assert any(line.startswith(f"extract {source}: ") and "rows read" in line
+                   for line in told), source
+        assert any(line.startswith(f"conform and validate {source}: ") and " = loaded " in line
+                   for line in told), source
+        assert f"quality gate {source}: done" in " ".join(told)
+    assert any(line.startswith("merge: ") and "merge: records" in line for line in told)
+    assert any(line.startswith("sync to the province: sent ") for line in told)
     # what the runs logged and handed between tasks holds no personal number
     assert caplog.records
     assert find_numbers(caplog.text) == []
@@ -103,3 +113,4 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     report = (settings.reports_dir / "quality" / "index.html").read_text("utf-8")
     listed = report.split('id="failed-steps"', 1)[1].split("</table>", 1)[0]
     assert "ingest_province" in listed and "code 14 (signature refused)" in listed
+

@@ -1,16 +1,19 @@
 """A failed step as operators read it: the error and its cause in one line each, in the
-run ledger and in the quality report (without Airflow: the DAG runs in tests/dags check
-the callback that calls this)."""
+steps' log, in the run ledger and in the quality report (without Airflow: the DAG runs in
+tests/dags check the callback that calls this)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from connectors.errors import SourceNotFoundError
 from schemas.pii import find_numbers
+from silobridge import steps
 from silobridge.failures import MAX_LINE, FailedStep, cause_line, error_line, record
 from silobridge.settings import Settings
 
@@ -57,6 +60,20 @@ def settings(tiny_world: Path, tmp_path: Path) -> Settings:
     home = tmp_path / "home"
     shutil.copytree(tiny_world, home / "world")
     return Settings(home=home)
+
+
+def test_a_failing_step_logs_its_time_error_and_cause(
+        settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="silobridge")
+    gone = settings.model_copy(update={"grid": settings.grid.model_copy(
+        update={"path": tmp_path / "no-such-folder"})})
+    with pytest.raises(SourceNotFoundError):
+        steps.extract(gone, "grid")
+    lines = [r.getMessage() for r in caplog.records if r.name == "silobridge.steps"]
+    assert lines[0] == "extract grid: started"
+    assert lines[-1].startswith("extract grid: failed after ")
+    assert "s: SourceNotFoundError: grid" in lines[-1]
+    assert caplog.records[-1].levelno == logging.ERROR
 
 
 def test_a_recorded_failure_is_in_the_ledger_and_the_report(settings: Settings) -> None:
