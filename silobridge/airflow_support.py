@@ -83,7 +83,9 @@ def settings() -> Settings:
     if province is not None:
         update = {k: v for k, v in (("base_url", province.host), ("app_key", province.login),
                                     ("app_secret", province.password)) if v}
-        base = base.model_copy(update={"province": base.province.model_copy(update=update)})
+        # validated like the environment's values (the secret becomes a SecretStr)
+        checked = base.province.model_validate(base.province.model_dump() | update)
+        base = base.model_copy(update={"province": checked})
     pii = _connection("silobridge_pii")
     if pii is not None and pii.password:
         base = base.model_copy(update={"pii_key": SecretStr(pii.password)})

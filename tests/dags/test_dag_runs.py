@@ -3,6 +3,7 @@ fails its own DAG only, and the merge goes on with what arrived."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -114,3 +115,19 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     listed = report.split('id="failed-steps"', 1)[1].split("</table>", 1)[0]
     assert "ingest_province" in listed and "code 14 (signature refused)" in listed
 
+
+def test_connections_override_the_province_and_the_key(
+        airflow_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's Airflow Connections (here from the environment, as Airflow reads them)
+    replace the province settings and the personal-data key, typed like the settings."""
+    from silobridge.airflow_support import settings
+
+    monkeypatch.setenv("AIRFLOW_CONN_SILOBRIDGE_PROVINCE", json.dumps(
+        {"conn_type": "http", "host": "http://127.0.0.1:9/gw", "login": "key-1",
+         "password": "secret-1"}))
+    monkeypatch.setenv("AIRFLOW_CONN_SILOBRIDGE_PII", json.dumps(
+        {"conn_type": "generic", "password": "ab" * 32}))
+    province = settings().province
+    assert (province.base_url, province.app_key) == ("http://127.0.0.1:9/gw", "key-1")
+    assert province.app_secret.get_secret_value() == "secret-1"
+    assert settings().pii_key.get_secret_value() == "ab" * 32
