@@ -55,7 +55,7 @@ def merge() -> None:
 
         return steps.after_merge(settings(), merged["run_id"])
 
-    @task
+    @task(pool=WAREHOUSE_POOL)  # a read, but DuckDB lets no reader in beside a writer
     def source_status() -> list[dict]:
         from silobridge import steps
         from silobridge.airflow_support import settings

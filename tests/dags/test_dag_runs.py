@@ -116,6 +116,25 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     assert "ingest_province" in listed and "code 14 (signature refused)" in listed
 
 
+def test_dag_test_runs_leave_no_asset_trigger_behind(airflow_home) -> None:
+    """A scheduler started later on the same home (`silobridge airflow` after the demo)
+    must not start a merge for asset events a dag.test() merge has handled already."""
+    settings, _ = airflow_home
+
+    def queued_for(dag_id: str) -> int:
+        db = sqlite3.connect(settings.airflow_home / "airflow.db")
+        try:
+            return db.execute("SELECT count(*) FROM asset_dag_run_queue "
+                              "WHERE target_dag_id = ?", [dag_id]).fetchone()[0]
+        finally:
+            db.close()
+
+    assert _outcome("ingest_grid").state == "success"
+    assert queued_for("merge") == 1  # the grid's staging asset asks for a merge
+    assert _outcome("merge").state == "success"
+    assert queued_for("merge") == 0  # which this merge was
+
+
 def test_connections_override_the_province_and_the_key(
         airflow_home, monkeypatch: pytest.MonkeyPatch) -> None:
     """An operator's Airflow Connections (here from the environment, as Airflow reads them)
