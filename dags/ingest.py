@@ -14,14 +14,14 @@ under a cursor of their own; what was already loaded counts as duplicates.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import Param, dag, get_current_context, task
 
 from silobridge.airflow_support import (
     EXTRACT_RETRIES,
     SCHEDULES,
+    START,
     WAREHOUSE_POOL,
+    record_failure,
     schedule_of,
     staged,
 )
@@ -31,7 +31,7 @@ def ingest_dag(source: str, schedule: str, why: str) -> None:
     @dag(
         dag_id=f"ingest_{source}",
         schedule=schedule_of(source),
-        start_date=datetime(2026, 1, 1),
+        start_date=START,
         catchup=False,
         max_active_runs=1,
         tags=["silobridge", "ingest", source],
@@ -42,7 +42,7 @@ def ingest_dag(source: str, schedule: str, why: str) -> None:
             "until": Param(None, type=["null", "string"], format="date",
                            description="backfill up to this day, inclusive"),
         },
-        default_args={"owner": "silobridge"},
+        default_args={"owner": "silobridge", "on_failure_callback": record_failure},
     )
     def ingest() -> None:
         @task(pool=WAREHOUSE_POOL, **EXTRACT_RETRIES)

@@ -13,14 +13,14 @@ source-status task says which is stale.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import dag, task
 
 from silobridge.airflow_support import (
     SCHEDULES,
+    START,
     SYNC_RETRIES,
     WAREHOUSE_POOL,
+    record_failure,
     staged,
     uploaded,
 )
@@ -33,12 +33,12 @@ for _source in list(SCHEDULES)[1:]:
 @dag(
     dag_id="merge",
     schedule=_any_source,
-    start_date=datetime(2026, 1, 1),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["silobridge", "merge"],
     doc_md=__doc__,
-    default_args={"owner": "silobridge"},
+    default_args={"owner": "silobridge", "on_failure_callback": record_failure},
 )
 def merge() -> None:
     @task(pool=WAREHOUSE_POOL)
@@ -55,7 +55,7 @@ def merge() -> None:
 
         return steps.after_merge(settings(), merged["run_id"])
 
-    @task
+    @task(pool=WAREHOUSE_POOL)  # a read, but DuckDB lets no reader in beside a writer
     def source_status() -> list[dict]:
         from silobridge import steps
         from silobridge.airflow_support import settings

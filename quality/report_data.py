@@ -18,6 +18,7 @@ from .masking import Example, example
 
 EXAMPLES_PER_REASON = 3
 GATES_SHOWN = 40
+FAILED_STEPS_SHOWN = 20
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
@@ -136,6 +137,13 @@ def trends(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WHERE r.kind = 'ingest' GROUP BY ALL ORDER BY r.started_at""")
 
 
+def failed_steps(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The Airflow tasks that failed for good, newest first (silobridge/failures.py)."""
+    return _rows(con, """
+        SELECT failed_at, dag_id, task_id, run_id, try_number, error, cause
+        FROM ops.task_failures ORDER BY failed_at DESC LIMIT ?""", [FAILED_STEPS_SHOWN])
+
+
 def gather(con: duckdb.DuckDBPyConnection, mappings: list[Mapping]) -> dict[str, Any]:
     return {
         "accounting": accounting(con),
@@ -145,4 +153,5 @@ def gather(con: duckdb.DuckDBPyConnection, mappings: list[Mapping]) -> dict[str,
         "gates": gates(con),
         "status": source_status(con),
         "trends": trends(con),
+        "failed_steps": failed_steps(con),
     }

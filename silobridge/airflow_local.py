@@ -4,7 +4,8 @@
 metadata database there, this repository's dags/ folder, no examples), migrates the
 metadata database and creates the one-slot `warehouse` pool. It must run before Airflow
 is imported in the process: Airflow reads its configuration once, at import.
-`run_dag` runs one whole DAG in this process with `dag.test()`.
+`run_dag` runs one whole DAG in this process with `dag.test()`, consuming the asset events
+queued for it as a scheduler-made run does.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # the demo runs the DAGs in its own process: Airflow's INFO lines would fill its
+        # terminal (AirflowStack sets INFO, for the task logs)
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL",
                                                           "WARNING"),
         "SILOBRIDGE_HOME": str(settings.home),
@@ -88,6 +91,21 @@ def run_dag(dag_id: str, conf: dict | None = None) -> DagOutcome:
     dag = dag_bag().get_dag(dag_id)
     if dag is None:
         raise KeyError(f"no DAG {dag_id} in {DAGS_FOLDER}")
+    _consume_queued_asset_events(dag_id)
     run = dag.test(run_conf=conf)
     return DagOutcome(dag_id, str(run.state),
                       {ti.task_id: str(ti.state) for ti in run.get_task_instances()})
+
+
+def _consume_queued_asset_events(dag_id: str) -> None:
+    """Take the asset events queued for `dag_id`, as the scheduler does when it starts an
+    asset-triggered run. dag.test() leaves them queued: a scheduler started later on the
+    same home (`silobridge airflow` after the demo) would then start that run once more,
+    as its first act, for events this run has handled."""
+    from airflow.models.asset import AssetDagRunQueue  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    with create_session() as session:
+        session.execute(delete(AssetDagRunQueue)
+                        .where(AssetDagRunQueue.target_dag_id == dag_id))

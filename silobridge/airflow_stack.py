@@ -143,6 +143,18 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": self.url,
             # task workers reach the API server here; the default assumes port 8080
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            # standalone starts the scheduler beside the API server, not after it: a run due
+            # at start (the latest tick of a schedule) has its first task ask the API server
+            # before it listens, and with the default 5 tries (~6 s) the task failed without
+            # a line of log. At least 55 s of tries (5 s or more apart, up to 90 s) outlast
+            # its start on two busy cores.
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "12",
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "5",
+            # task logs are what operators read: the steps tell what they did at INFO (the
+            # demo's dag.test keeps WARNING for its terminal). httpx's line per request
+            # would drown them, and carries the province gateway's request signature
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "httpx=WARNING httpcore=WARNING",
             "PYTHONWARNINGS": "ignore",
             "NO_COLOR": "1",
         })

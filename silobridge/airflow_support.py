@@ -1,5 +1,6 @@
-"""What the DAG files share: schedules, assets, the pool, settings from Airflow's world,
-and how errors fail tasks. Only the DAG files import this module.
+"""What the DAG files share: schedules and their time zone, assets, the pool, settings from
+Airflow's world, how errors fail tasks and how a failed task is recorded. Only the DAG
+files import this module.
 
 This is the only place that knows about Airflow Connections: a `silobridge_province`
 connection (host = gateway URL, login = app key, password = secret) overrides the
@@ -15,23 +16,29 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import pendulum
 from airflow.sdk import Asset
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from airflow.sdk.definitions.context import Context
 
     from silobridge.settings import Settings
 
 #: one slot: DuckDB lets one process write the warehouse file at a time
 WAREHOUSE_POOL = "warehouse"
-# source → (schedule, why that schedule)
+#: the zone every schedule is read in: the sources' day is Beijing time (Airflow's is UTC)
+SCHEDULE_ZONE = pendulum.timezone("Asia/Shanghai")
+#: the DAGs' start: no catch-up runs before it (catchup is off anyway)
+START = pendulum.datetime(2026, 1, 1, tz=SCHEDULE_ZONE)
+# source → (schedule in SCHEDULE_ZONE, why that schedule)
 SCHEDULES = {
-    "province": ("0 3 * * *", "the provincial platform is read once a night, after its "
-                              "own nightly sync"),
+    "province": ("0 3 * * *", "the provincial platform is read once a night at 03:00 "
+                              "Beijing time, after its own nightly sync"),
     "county": ("*/30 * * * *", "the county's intake system changes all day; every 30 min"),
-    "township": ("0 2 * * *", "townships drop one export a day, overnight"),
-    "grid": ("@hourly", "grid workers report on patrol; the app exports hourly"),
+    "township": ("0 2 * * *", "townships drop one export a day, read at 02:00 Beijing time"),
+    "grid": ("0 * * * *", "grid workers report on patrol; the app exports hourly"),
 }
 EXTRACT_RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=20),
                    "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=10)}
@@ -56,17 +63,16 @@ def uploaded() -> Asset:
 
 
 def schedule_of(source: str) -> Any:
-    """A source's schedule: its cron (SCHEDULES); the sync's target also as soon as a sync
-    changed its copies, so the warehouse reads back what it sent within the same cycle
-    (the copies come back as the province's records; they never overrule the county's,
-    see warehouse/golden.py) and the next cycle finds nothing new."""
-    cron = SCHEDULES[source][0]
-    if source != SYNC_TARGET:
-        return cron
+    """A source's schedule: its cron (SCHEDULES) in SCHEDULE_ZONE; the sync's target also
+    as soon as a sync changed its copies, so the warehouse reads back what it sent within
+    the same cycle (the copies come back as the province's records; they never overrule
+    the county's, see warehouse/golden.py) and the next cycle finds nothing new."""
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable  # noqa: PLC0415
 
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"),
-                               assets=uploaded())
+    timetable = CronTriggerTimetable(SCHEDULES[source][0], timezone=SCHEDULE_ZONE)
+    if source != SYNC_TARGET:
+        return timetable
+    return AssetOrTimeSchedule(timetable=timetable, assets=uploaded())
 
 
 def settings() -> Settings:
@@ -77,7 +83,9 @@ def settings() -> Settings:
     if province is not None:
         update = {k: v for k, v in (("base_url", province.host), ("app_key", province.login),
                                     ("app_secret", province.password)) if v}
-        base = base.model_copy(update={"province": base.province.model_copy(update=update)})
+        # validated like the environment's values (the secret becomes a SecretStr)
+        checked = base.province.model_validate(base.province.model_dump() | update)
+        base = base.model_copy(update={"province": checked})
     pii = _connection("silobridge_pii")
     if pii is not None and pii.password:
         base = base.model_copy(update={"pii_key": SecretStr(pii.password)})
@@ -110,4 +118,28 @@ def failing_fast_on_permanent_errors() -> Iterator[None]:
     except SourceError as e:
         if e.transient:
             raise
-        raise AirflowFailException(str(e)) from e
+        # the task log shows this and, under it, the source's own error as its cause
+        raise AirflowFailException(f"not retried: {type(e).__name__} is permanent") from e
+
+
+def record_failure(context: Context) -> None:
+    """Every task's on_failure_callback (it runs once the retries are spent): the failing
+    step (DAG, task, run, the error and its cause) into the run ledger, and the quality
+    report rebuilt to list it. It never raises: the task has failed already, and its log
+    (above this) holds the error with its traceback."""
+    import logging  # noqa: PLC0415
+
+    from silobridge.failures import FailedStep, record  # noqa: PLC0415
+
+    ti = context["ti"]
+    step = FailedStep.of(ti.dag_id, ti.task_id, ti.run_id, ti.try_number,
+                         context.get("exception"))
+    log = logging.getLogger("silobridge")
+    try:
+        report = record(settings(), step)
+    except Exception as e:  # the warehouse itself may be what failed
+        log.warning("could not record the failed step (%s) in the run ledger: %s: %s",
+                    step.describe(), type(e).__name__, e)
+        return
+    log.info("recorded in the run ledger (ops.task_failures) and the quality report %s: %s",
+             report, step.describe())

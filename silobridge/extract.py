@@ -8,6 +8,7 @@ was landed and repeats nothing that was.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +26,8 @@ from warehouse.runs import finish_run, new_run_id, start_run
 
 from . import progress
 from .settings import Settings, SourceName
+
+log = logging.getLogger(__name__)
 
 LAND_ROWS = 50_000
 #: a township file is a batch of a dozen rows, so this bound decides how often township
@@ -86,6 +89,9 @@ def extract_source(settings: Settings, source: SourceName, cursor_key: str | Non
         nonlocal group_rows
         with session(settings.warehouse_path) as con:
             land(con, group, run_id, cursor_key)
+        log.info("%s: landed %s batches, %s rows (%s rows so far, %.1f s)", source,
+                 f"{len(group):,}", f"{group_rows:,}", f"{result.rows:,}",
+                 time.perf_counter() - started)
         group.clear()
         group_rows = 0
 

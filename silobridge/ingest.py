@@ -13,6 +13,7 @@ drifted columns.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,8 @@ from . import progress
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
 
@@ -136,13 +139,20 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
                 "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
                 "ORDER BY batch_id", [source]).fetchall()
             scope = settings.scope
+            chunks = _chunks(pending)
             with progress.step(f"conform and validate {source}",
                                total=sum(n for _, n in pending)) as shown:
-                for chunk in _chunks(pending):
-                    total.add(_process_chunk(con, source, chunk, run_id, mappings, registry,
-                                             scope, pii))
+                for number, chunk in enumerate(chunks, 1):
+                    done = _process_chunk(con, source, chunk, run_id, mappings, registry,
+                                          scope, pii)
+                    total.add(done)
                     shown.update(f"{total.loaded:,} loaded, {total.quarantined:,} quarantined",
                                  completed=total.read)
+                    log.info("%s: chunk %d of %d, %s batches: read %s, loaded %s, "
+                             "quarantined %s, duplicates %s (%.1f s)", source, number,
+                             len(chunks), f"{done.batches:,}", f"{done.read:,}",
+                             f"{done.loaded:,}", f"{done.quarantined:,}",
+                             f"{done.duplicates:,}", time.perf_counter() - started)
         except Exception as e:
             total.seconds = time.perf_counter() - started
             finish_run(con, run_id, "failed", total.to_dict(), str(e))

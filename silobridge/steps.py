@@ -1,7 +1,8 @@
 """The pipeline's steps as the DAGs call them: plain functions, JSON-ready results.
 
 Each takes settings and simple arguments and returns a small dict (Airflow keeps it as
-the task's XCom). None of them imports Airflow; the DAG files only wire them.
+the task's XCom), and logs what it did (silobridge.step_log: Airflow's task log shows it).
+None of them imports Airflow; the DAG files only wire them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 
 from warehouse.db import session
 
+from . import step_log
 from .extract import extract_source
 from .ingest import process_pending
 from .run import merge_step
@@ -30,6 +32,15 @@ def extract(settings: Settings, source: SourceName, since: str | None = None,
     A backfill keeps a cursor of its own, so the regular schedule's cursor is untouched;
     what it re-reads that was already landed is counted as duplicates downstream.
     """
+    range_ = "" if since is None and until is None else f" {since or '…'}..{until or '…'}"
+    with step_log.step(f"extract {source}{range_}") as done:
+        result = _extract(settings, source, since, until)
+        done(step_log.extracted(result))
+    return result
+
+
+def _extract(settings: Settings, source: SourceName, since: str | None,
+             until: str | None) -> dict[str, Any]:
     if since is None and until is None:
         return extract_source(settings, source).to_dict()
     first = date.fromisoformat(since) if since else date(2000, 1, 1)
@@ -60,7 +71,9 @@ def extract(settings: Settings, source: SourceName, since: str | None = None,
 
 def conform_and_validate(settings: Settings, source: SourceName) -> dict[str, Any]:
     """Conform, validate and stage every landed batch of `source` not yet ingested."""
-    summary = process_pending(settings, source).to_dict()
+    with step_log.step(f"conform and validate {source}") as done:
+        summary = process_pending(settings, source).to_dict()
+        done(step_log.validated(summary))
     summary["drift"] = summary["drift"][:50]  # keep the XCom small; ops.drift has them all
     return summary
 
@@ -69,26 +82,34 @@ def quality_gate(settings: Settings, source: SourceName) -> dict[str, Any]:
     """Run the source's batch suite over what was just staged and decide its gate."""
     from quality.pipeline import gate_source  # noqa: PLC0415 - Great Expectations is heavy
 
-    decision = gate_source(settings, source)
-    return {"source": source, "status": decision.status, "reason": decision.reason,
-            "batches": len(decision.batch_ids)}
+    with step_log.step(f"quality gate {source}") as done:
+        decision = gate_source(settings, source)
+        result = {"source": source, "status": decision.status, "reason": decision.reason,
+                  "batches": len(decision.batch_ids)}
+        done(step_log.gated(result))
+    return result
 
 
 def merge(settings: Settings) -> dict[str, Any]:
-    return merge_step(settings).to_dict()
+    with step_log.step("merge") as done:
+        result = merge_step(settings).to_dict()
+        done(step_log.merged(result))
+    return result
 
 
 def source_status(settings: Settings) -> list[dict[str, Any]]:
     """Each source's last good and failed runs; the stale ones are logged as warnings."""
     from quality.pipeline import source_status as status_of  # noqa: PLC0415
 
-    with session(settings.warehouse_path, read_only=True) as con:
-        status = status_of(con)
-    for row in status:
-        if row.get("stale"):
-            log.warning("source %s is stale: last good run at %s, last failure at %s (%s)",
-                        row["source"], row.get("last_ok_at"), row.get("last_failed_at"),
-                        row.get("error_class"))
+    with step_log.step("source status") as done:
+        with session(settings.warehouse_path, read_only=True) as con:
+            status = status_of(con)
+        for row in status:
+            if row.get("stale"):
+                log.warning("source %s is stale: last good run at %s, last failure at %s "
+                            "(%s)", row["source"], row.get("last_ok_at"),
+                            row.get("last_failed_at"), row.get("error_class"))
+        done(step_log.statuses(status))
     return status
 
 
@@ -96,18 +117,27 @@ def after_merge(settings: Settings, run_id: str) -> dict[str, Any]:
     """Warehouse checks, freshness and volume, and the reports."""
     from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
 
-    return run_after_merge(settings, run_id)
+    with step_log.step("quality checks and reports") as done:
+        result = run_after_merge(settings, run_id)
+        done(step_log.checked(result))
+    return result
 
 
 def sync(settings: Settings) -> dict[str, Any]:
     """Send new and changed county cases to the province, then reconcile."""
     from .sync import sync_step  # noqa: PLC0415
 
-    return sync_step(settings).to_dict()
+    with step_log.step("sync to the province") as done:
+        result = sync_step(settings).to_dict()
+        done(step_log.synced(result))
+    return result
 
 
 def publish(settings: Settings) -> dict[str, Any]:
     """Publish the masked analyst snapshot (DuckDB + Parquet)."""
     from .snapshot import publish_step  # noqa: PLC0415
 
-    return publish_step(settings).to_dict()
+    with step_log.step("publish the snapshot") as done:
+        result = publish_step(settings).to_dict()
+        done(step_log.published(result))
+    return result

@@ -93,3 +93,13 @@ ABANDONED = "ended without finishing"
 
 def abandoned_message(pid: int, host: str) -> str:
     return f"process {pid} on host {host} {ABANDONED} (killed?)"
+
+
+def record_task_failure(con: duckdb.DuckDBPyConnection, dag_id: str, task_id: str,
+                        run_id: str, try_number: int, error: str,
+                        cause: str | None) -> None:
+    """A task that failed for good, once per try (a second report of the same try, e.g.
+    from the scheduler after the task's own, is ignored)."""
+    con.execute("INSERT OR IGNORE INTO ops.task_failures (failed_at, dag_id, task_id, run_id, "
+                "try_number, error, cause) VALUES (now(), ?, ?, ?, ?, ?, ?)",
+                [dag_id, task_id, run_id, try_number, error, cause])

@@ -130,6 +130,9 @@ def test_children_get_airflow_on_the_chosen_port(settings: Settings) -> None:
     assert env["AIRFLOW__API__PORT"] == "18999"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18999/execution/"
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True"
+    # the steps' INFO lines reach the task logs; httpx's request lines (signed URLs) do not
+    assert env["AIRFLOW__LOGGING__LOGGING_LEVEL"] == "INFO"
+    assert "httpx=WARNING" in env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"].split()
     # standalone finds `airflow` on PATH: it must be this environment's
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert stack.url == "http://127.0.0.1:18999"

@@ -3,6 +3,7 @@ fails its own DAG only, and the merge goes on with what arrived."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -35,6 +36,16 @@ def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) ->
     finally:
         con.close()
     assert sources == set(SCHEDULES)
+    # each step told what it did (Airflow's task log shows these lines)
+    told = [r.getMessage() for r in caplog.records if r.name.startswith("silobridge")]
+    for source in SCHEDULES:
+        assert any(line.startswith(f"extract {source}: ") and "rows read" in line
+                   for line in told), source
+        assert any(line.startswith(f"conform and validate {source}: ") and " = loaded " in line
+                   for line in told), source
+        assert f"quality gate {source}: done" in " ".join(told)
+    assert any(line.startswith("merge: ") and "merge: records" in line for line in told)
+    assert any(line.startswith("sync to the province: sent ") for line in told)
     # what the runs logged and handed between tasks holds no personal number
     assert caplog.records
     assert find_numbers(caplog.text) == []
@@ -87,3 +98,55 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     finally:
         con.close()
     assert status == "failed" and "14" in error  # the run ledger says which source failed
+    # the failure callback recorded the failing step with its cause, and the report lists it
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        failures = con.execute("""
+            SELECT dag_id, task_id, try_number, error, cause FROM ops.task_failures
+            ORDER BY failed_at DESC""").fetchall()
+    finally:
+        con.close()
+    assert len(failures) == 1, failures
+    dag_id, task_id, try_number, error, cause = failures[0]
+    assert (dag_id, task_id, try_number) == ("ingest_province", "extract", 1)
+    assert error.startswith("AirflowFailException: not retried: SourceAuthError")
+    assert cause.startswith("SourceAuthError: province") and "code 14" in cause
+    report = (settings.reports_dir / "quality" / "index.html").read_text("utf-8")
+    listed = report.split('id="failed-steps"', 1)[1].split("</table>", 1)[0]
+    assert "ingest_province" in listed and "code 14 (signature refused)" in listed
+
+
+def test_dag_test_runs_leave_no_asset_trigger_behind(airflow_home) -> None:
+    """A scheduler started later on the same home (`silobridge airflow` after the demo)
+    must not start a merge for asset events a dag.test() merge has handled already."""
+    settings, _ = airflow_home
+
+    def queued_for(dag_id: str) -> int:
+        db = sqlite3.connect(settings.airflow_home / "airflow.db")
+        try:
+            return db.execute("SELECT count(*) FROM asset_dag_run_queue "
+                              "WHERE target_dag_id = ?", [dag_id]).fetchone()[0]
+        finally:
+            db.close()
+
+    assert _outcome("ingest_grid").state == "success"
+    assert queued_for("merge") == 1  # the grid's staging asset asks for a merge
+    assert _outcome("merge").state == "success"
+    assert queued_for("merge") == 0  # which this merge was
+
+
+def test_connections_override_the_province_and_the_key(
+        airflow_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's Airflow Connections (here from the environment, as Airflow reads them)
+    replace the province settings and the personal-data key, typed like the settings."""
+    from silobridge.airflow_support import settings
+
+    monkeypatch.setenv("AIRFLOW_CONN_SILOBRIDGE_PROVINCE", json.dumps(
+        {"conn_type": "http", "host": "http://127.0.0.1:9/gw", "login": "key-1",
+         "password": "secret-1"}))
+    monkeypatch.setenv("AIRFLOW_CONN_SILOBRIDGE_PII", json.dumps(
+        {"conn_type": "generic", "password": "ab" * 32}))
+    province = settings().province
+    assert (province.base_url, province.app_key) == ("http://127.0.0.1:9/gw", "key-1")
+    assert province.app_secret.get_secret_value() == "secret-1"
+    assert settings().pii_key.get_secret_value() == "ab" * 32

@@ -75,7 +75,46 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
     condition = merge.timetable.asset_condition  # any one source's new records trigger it
     assert type(condition).__name__ == "AssetAny"
     assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SCHEDULES}
-    assert merge.get_task("merge_cases").pool == "warehouse"
+    for task_id in ("merge_cases", "quality_and_reports", "publish_snapshot",
+                    "sync_to_province", "source_status"):  # source_status reads: no writer
+        assert merge.get_task(task_id).pool == "warehouse", task_id
     (announced,) = merge.get_task("read_back").outlets
     assert announced.uri == "silobridge://uploads/province"
     assert merge.get_task("read_back").upstream_task_ids == {"sync_to_province"}
+    # every task records its failure in the run ledger once its retries are spent
+    from silobridge.airflow_support import record_failure
+
+    for dag in dags.values():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert record_failure in callbacks, f"{dag.dag_id}.{task.task_id}"
+
+
+def _scheduled(dag_id: str):
+    """The DAG as the scheduler holds it (serialized from the real DAG file)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from silobridge.airflow_local import dag_bag
+
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag_bag().dags[dag_id]))
+
+
+def test_schedules_run_on_beijing_time(airflow_home) -> None:
+    import pendulum
+    from airflow.timetables.base import DagRunInfo
+
+    beijing = pendulum.timezone("Asia/Shanghai")
+    province = _scheduled("ingest_province")
+    # the run after the night of 3 September: 03:00 Beijing time on the 4th (19:00 UTC)
+    last = pendulum.datetime(2026, 9, 3, 3, tz=beijing)
+    following = province.next_dagrun_info(
+        last_automated_run_info=DagRunInfo.interval(last, last), restricted=False)
+    assert following.run_after == pendulum.datetime(2026, 9, 4, 3, tz=beijing)
+    assert following.run_after.in_timezone("UTC").hour == 19
+    # and from now on, whatever the day: at 03:00 in Beijing, never 03:00 UTC (11:00 there)
+    first = province.next_dagrun_info(last_automated_run_info=None, restricted=False)
+    assert (first.run_after.in_timezone(beijing).hour, first.run_after.minute) == (3, 0)
+    township = _scheduled("ingest_township").next_dagrun_info(
+        last_automated_run_info=DagRunInfo.interval(last, last), restricted=False)
+    assert township.run_after == pendulum.datetime(2026, 9, 4, 2, tz=beijing)
