@@ -54,11 +54,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -98,8 +98,17 @@ CASES_PATH = "/api/v1/mdjf/cases"
 OK, KEY_EXPIRED, BAD_SIGN, OVER_QUOTA = "00", "11", "14", "18"
 
 
+def _http_address(value: str) -> str:
+    """An http(s) address with a host, kept as written (the API's paths are appended)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// address with a host, "
+                         "e.g. http://127.0.0.1:18421")
+    return value
+
+
 class ProvinceApiConfig(BaseModel):
-    base_url: str = "http://127.0.0.1:18421"
+    base_url: Annotated[str, AfterValidator(_http_address)] = "http://127.0.0.1:18421"
     app_key: str = "jiashan-county"
     app_secret: SecretStr = SecretStr("mock-secret-330421")
     page_size: int = Field(default=200, ge=1)

@@ -22,8 +22,11 @@ class _StopRequested(Exception):
 
 
 def airflow_command(settings: Settings, console: Console, port: int) -> int:
-    """Run the stack in the foreground; return the exit code (0 when it stopped clean)."""
+    """Run the stack in the foreground; return the exit code (0 when it stopped clean).
+    A port in use raises PortTaken before anything starts (the caller says it in one
+    line)."""
     stack = AirflowStack(settings, port=port)
+    stack.check_ports()
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

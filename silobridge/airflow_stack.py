@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .airflow_local import INGEST_DAGS, airflow_env
-from .settings import Settings
+from .settings import Settings, env_variable
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,14 @@ create_auth_manager().init()
 
 class StackError(RuntimeError):
     """The stack could not start, did not become ready, or left processes behind."""
+
+
+class PortTaken(StackError):
+    """A port the stack needs answers already; the message names the fix."""
+
+    def __init__(self, message: str, port: int) -> None:
+        super().__init__(message)
+        self.port = port
 
 
 class AirflowStack:
@@ -175,9 +183,7 @@ class AirflowStack:
         """Generate the world if missing, prepare Airflow, start the gateway and Airflow."""
         if self._procs:
             raise StackError("the stack is already started")
-        self._check_port_free(self.port, "Airflow's API server")
-        if self._with_gateway:
-            self._check_port_free(self._gateway_port, "the province gateway")
+        self.check_ports()
         self._ensure_world()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
@@ -256,10 +262,20 @@ class AirflowStack:
 
     # -- starting -----------------------------------------------------------------------------
 
-    def _check_port_free(self, port: int, what: str) -> None:
+    def check_ports(self) -> None:
+        """Raise PortTaken when a port the stack needs answers already."""
+        self._check_port_free(self.port, "Airflow's API server",
+                              "stop that process, or choose a free port with --port N")
+        if self._with_gateway:
+            self._check_port_free(self._gateway_port, "the province gateway",
+                                  "stop that process, or point "
+                                  f"{env_variable('province', 'base_url')} at a free port")
+
+    def _check_port_free(self, port: int, what: str, fix: str) -> None:
         if port_answers(self.host, port):
-            raise StackError(f"port {port} on {self.host} is taken; {what} needs it "
-                                 "(another Airflow or gateway still running?)")
+            raise PortTaken(f"port {port} on {self.host} is in use by another process "
+                            f"(another Airflow or gateway still running?), so {what} cannot "
+                            f"serve there: {fix}", port)
 
     def _ensure_world(self) -> None:
         world = self.settings.world_dir

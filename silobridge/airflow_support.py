@@ -76,15 +76,31 @@ def schedule_of(source: str) -> Any:
 
 
 def settings() -> Settings:
-    from silobridge.settings import Settings  # noqa: PLC0415
+    """The task's settings: the environment's, with the province's and the personal-data
+    key's Airflow connections over them. A bad value fails the task at once (no retry
+    can mend it) with the one line naming the variable and what it allows."""
+    from airflow.sdk.exceptions import AirflowFailException  # noqa: PLC0415
+    from pydantic import ValidationError  # noqa: PLC0415
 
-    base = Settings()
+    from silobridge.settings import SettingsError, load_settings  # noqa: PLC0415
+
+    try:
+        base = load_settings()
+    except SettingsError as e:
+        raise AirflowFailException(f"not retried: {e}") from None
     province = _connection("silobridge_province")
     if province is not None:
         update = {k: v for k, v in (("base_url", province.host), ("app_key", province.login),
                                     ("app_secret", province.password)) if v}
         # validated like the environment's values (the secret becomes a SecretStr)
-        checked = base.province.model_validate(base.province.model_dump() | update)
+        try:
+            checked = base.province.model_validate(base.province.model_dump() | update)
+        except ValidationError as e:  # named by the connection's fields, values withheld
+            field = {"base_url": "host", "app_key": "login", "app_secret": "password"}
+            problems = "; ".join(f"{field.get(str(x['loc'][0]), x['loc'][0])}: {x['msg']}"
+                                 for x in e.errors(include_url=False, include_input=False))
+            raise AirflowFailException("not retried: the Airflow connection "
+                                       f"silobridge_province: {problems}") from None
         base = base.model_copy(update={"province": checked})
     pii = _connection("silobridge_pii")
     if pii is not None and pii.password:

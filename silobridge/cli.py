@@ -711,8 +711,13 @@ def airflow(
 ) -> None:
     """Run Airflow (standalone) and the mock province gateway until Ctrl-C."""
     from .airflow_command import airflow_command  # noqa: PLC0415 - keep `silobridge --help` fast
+    from .airflow_stack import PortTaken  # noqa: PLC0415
 
-    raise typer.Exit(code=airflow_command(_settings(), console, port))
+    try:
+        code = airflow_command(_settings(), console, port)
+    except PortTaken as e:
+        raise _fail(str(e), "port_in_use", port=e.port) from None
+    raise typer.Exit(code=code)
 
 
 @app.command("reveal")

@@ -127,6 +127,16 @@ def test_the_gateway_module_says_the_same_in_one_line(small_world: Path, held_po
                                         "another process: choose another with --port"]
 
 
+def test_airflow_on_a_busy_port_says_so_before_starting_anything(tmp_path: Path,
+                                                                 held_port: int) -> None:
+    done = _run(tmp_path, "airflow", "--port", str(held_port))
+    line = _one_line(done, "port_in_use")
+    assert line.startswith(f"port {held_port} on 127.0.0.1 is in use by another process")
+    assert line.endswith("choose a free port with --port N")
+    assert done.stdout == ""  # nothing started, nothing to stop
+    assert not (tmp_path / "world").exists()
+
+
 @pytest.mark.parametrize("why,accepted", [
     ("核实身份", True), ("核实当事人身份", True), ("court order 12", True),
     ("核实", False), ("ok", False), ("。。。。。。", False), ("     ", False),

@@ -150,3 +150,26 @@ def test_connections_override_the_province_and_the_key(
     assert (province.base_url, province.app_key) == ("http://127.0.0.1:9/gw", "key-1")
     assert province.app_secret.get_secret_value() == "secret-1"
     assert settings().pii_key.get_secret_value() == "ab" * 32
+
+
+def test_a_bad_setting_fails_the_task_at_once_naming_the_variable(
+        airflow_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an operator's task log shows for a bad value: the variable and what it
+    allows, one line, not retried (no retry mends a setting)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from silobridge.airflow_support import settings
+
+    monkeypatch.setenv("SILOBRIDGE_SYNC__BATCH_SIZE", "1000")
+    with pytest.raises(AirflowFailException) as raised:
+        settings()
+    assert str(raised.value) == ("not retried: SILOBRIDGE_SYNC__BATCH_SIZE=1000 is out of "
+                                 "range: allowed 1 to 500")
+    monkeypatch.delenv("SILOBRIDGE_SYNC__BATCH_SIZE")
+    monkeypatch.setenv("AIRFLOW_CONN_SILOBRIDGE_PROVINCE", json.dumps(
+        {"conn_type": "http", "host": "not a url", "password": "secret-1"}))
+    with pytest.raises(AirflowFailException) as raised:
+        settings()
+    message = str(raised.value)
+    assert message.startswith("not retried: the Airflow connection silobridge_province: host:")
+    assert "secret-1" not in message and "\n" not in message
