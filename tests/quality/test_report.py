@@ -23,7 +23,8 @@ from schemas.reasons import Reason
 if TYPE_CHECKING:
     from conftest import QualityRun
 
-TEMPLATE = (TEMPLATES / "quality_report.html.j2").read_text("utf-8")
+#: the report's template and the blocks it includes
+TEMPLATE = "\n".join(p.read_text("utf-8") for p in sorted(TEMPLATES.glob("*.html.j2")))
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -52,7 +53,7 @@ def test_every_label_the_template_asks_for_is_in_the_catalog() -> None:
     listed = re.search(r"set sections = \[(.*?)\]", TEMPLATE, re.S)
     assert listed
     sections = re.findall(r'"([^"]+)"', listed.group(1))
-    assert len(keys) > 60 and len(sections) == 7
+    assert len(keys) > 60 and len(sections) == 8
     missing = {k for k in keys if k not in catalog()} | \
         {s for s in sections if f"section.{s}" not in catalog()}
     assert missing == set()
@@ -106,8 +107,9 @@ def test_contents_and_collapsed_sections(quality_run: QualityRun) -> None:
     assert toc
     targets = re.findall(r'href="#([^"]+)"', toc.group(0))
     sections = re.findall(r'<details class="section" id="([^"]+)"( open)?>', page)
-    assert targets == [s for s, _ in sections] and len(targets) == 7
-    # the overview stays open; long lists start collapsed
+    assert targets == [s for s, _ in sections] and len(targets) == 8
+    # the overview stays open; long lists start collapsed; failed steps open only when
+    # there are any (none here)
     assert {s for s, is_open in sections if is_open} == {"accounting-section",
                                                          "trends-section"}
     assert page.count('<details class="reason"') >= 5
