@@ -7,9 +7,11 @@ categories into the county report's 8 buckets is our assignment; counties differ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
 from types import MappingProxyType
+from typing import Any
 
 # Every code of every list is declared once, with its Chinese and English labels: the
 # enums below take them as member values (`MANUAL = "人工录入", "人工录入", "manual entry"`:
@@ -17,17 +19,24 @@ from types import MappingProxyType
 # published code lists, the warehouse's ref.codes, the snapshot's label columns.
 
 
+def _labelled(base: type) -> Callable[..., Any]:
+    """The `__new__` of a code list over `base` (str or int) whose members carry labels."""
+
+    def __new__(cls: type, value: Any, zh: str, en: str) -> Any:
+        member = base.__new__(cls, value)
+        member._value_ = value
+        member.zh, member.en = zh, en
+        return member
+
+    return __new__
+
+
 class LabelledStrEnum(StrEnum):
     """A text code list whose members carry `zh` and `en` labels."""
 
     zh: str
     en: str
-
-    def __new__(cls, value: str, zh: str, en: str) -> LabelledStrEnum:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
+    __new__ = _labelled(str)
 
 
 class LabelledIntEnum(IntEnum):
@@ -35,12 +44,7 @@ class LabelledIntEnum(IntEnum):
 
     zh: str
     en: str
-
-    def __new__(cls, value: int, zh: str, en: str) -> LabelledIntEnum:
-        member = int.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
+    __new__ = _labelled(int)
 
 
 class Bucket(LabelledStrEnum):
