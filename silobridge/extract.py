@@ -9,7 +9,6 @@ was landed and repeats nothing that was.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -22,7 +21,7 @@ from connectors.province_api import ProvinceApiConnector
 from connectors.sql_db import SqlConnector
 from warehouse.db import session
 from warehouse.landing import land, load_cursor
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 
 from . import progress
 from .settings import Settings, SourceName
@@ -75,27 +74,24 @@ def extract_source(settings: Settings, source: SourceName, cursor_key: str | Non
     starting from `start_cursor` when nothing is stored under it yet; `row_filter` drops
     records a backfill should not take before they are landed.
     """
-    run_id = new_run_id("extract", source)
-    result = ExtractResult(source=source, run_id=run_id)
-    with session(settings.warehouse_path) as con:
-        start_run(con, run_id, "extract", source)
-        cursor = load_cursor(con, cursor_key or source) or start_cursor
-    connector = build_connector(settings, source)
-    started = time.perf_counter()
-    group: list[RawBatch] = []
-    group_rows = 0
-
-    def flush() -> None:
-        nonlocal group_rows
+    with tracked_run(settings.warehouse_path, "extract", source, timed=True,
+                     describe=lambda e: f"{type(e).__name__}: {e}") as run:
+        result = run.summary = ExtractResult(source=source, run_id=run.run_id)
         with session(settings.warehouse_path) as con:
-            land(con, group, run_id, cursor_key)
-        log.info("%s: landed %s batches, %s rows (%s rows so far, %.1f s)", source,
-                 f"{len(group):,}", f"{group_rows:,}", f"{result.rows:,}",
-                 time.perf_counter() - started)
-        group.clear()
+            cursor = load_cursor(con, cursor_key or source) or start_cursor
+        connector = build_connector(settings, source)
+        group: list[RawBatch] = []
         group_rows = 0
 
-    try:
+        def flush() -> None:
+            nonlocal group_rows
+            with session(settings.warehouse_path) as con:
+                land(con, group, run.run_id, cursor_key)
+            log.info("%s: landed %s batches, %s rows (%s rows so far, %.1f s)", source,
+                     f"{len(group):,}", f"{group_rows:,}", f"{result.rows:,}", run.seconds)
+            group.clear()
+            group_rows = 0
+
         with progress.step(f"extract {source}") as shown:
             for received in connector.extract(cursor):
                 batch = received if row_filter is None else replace(
@@ -116,12 +112,4 @@ def extract_source(settings: Settings, source: SourceName, cursor_key: str | Non
                 shown.update(f"{result.rows:,} rows in {result.batches:,} batches")
         if group:
             flush()
-    except Exception as e:
-        result.seconds = time.perf_counter() - started
-        with session(settings.warehouse_path) as con:
-            finish_run(con, run_id, "failed", result.to_dict(), f"{type(e).__name__}: {e}")
-        raise
-    result.seconds = time.perf_counter() - started
-    with session(settings.warehouse_path) as con:
-        finish_run(con, run_id, "ok", result.to_dict())
     return result

@@ -37,7 +37,7 @@ from schemas.reasons import Reason
 from schemas.scope import Scope
 from warehouse.db import session, transaction
 from warehouse.manifests import seal_accounting
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
 from . import progress
@@ -125,40 +125,32 @@ def with_path(settings: Settings, source: SourceName, path: str) -> Settings:
 
 def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     """Conform and validate every landed batch of `source` that is not ingested yet."""
-    run_id = new_run_id("ingest", source)
-    total = IngestSummary(source=source, run_id=run_id)
-    started = time.perf_counter()
     mappings = load_mappings(settings.mappings_dir)
     pii = vault(settings)
-    with session(settings.warehouse_path) as con:
-        start_run(con, run_id, "ingest", source)
-        try:
-            load_reference(con, settings.reference_dir)
-            registry = DivisionRegistry.from_warehouse(con)
-            pending = con.execute(
-                "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
-                "ORDER BY batch_id", [source]).fetchall()
-            scope = settings.scope
-            chunks = _chunks(pending)
-            with progress.step(f"conform and validate {source}",
-                               total=sum(n for _, n in pending)) as shown:
-                for number, chunk in enumerate(chunks, 1):
-                    done = _process_chunk(con, source, chunk, run_id, mappings, registry,
-                                          scope, pii)
-                    total.add(done)
-                    shown.update(f"{total.loaded:,} loaded, {total.quarantined:,} quarantined",
-                                 completed=total.read)
-                    log.info("%s: chunk %d of %d, %s batches: read %s, loaded %s, "
-                             "quarantined %s, duplicates %s (%.1f s)", source, number,
-                             len(chunks), f"{done.batches:,}", f"{done.read:,}",
-                             f"{done.loaded:,}", f"{done.quarantined:,}",
-                             f"{done.duplicates:,}", time.perf_counter() - started)
-        except Exception as e:
-            total.seconds = time.perf_counter() - started
-            finish_run(con, run_id, "failed", total.to_dict(), str(e))
-            raise
-        total.seconds = time.perf_counter() - started
-        finish_run(con, run_id, "ok", total.to_dict())
+    with session(settings.warehouse_path) as con, \
+            tracked_run(con, "ingest", source, timed=True) as run:
+        run_id = run.run_id
+        total = run.summary = IngestSummary(source=source, run_id=run_id)
+        load_reference(con, settings.reference_dir)
+        registry = DivisionRegistry.from_warehouse(con)
+        pending = con.execute(
+            "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
+            "ORDER BY batch_id", [source]).fetchall()
+        scope = settings.scope
+        chunks = _chunks(pending)
+        with progress.step(f"conform and validate {source}",
+                           total=sum(n for _, n in pending)) as shown:
+            for number, chunk in enumerate(chunks, 1):
+                done = _process_chunk(con, source, chunk, run_id, mappings, registry,
+                                      scope, pii)
+                total.add(done)
+                shown.update(f"{total.loaded:,} loaded, {total.quarantined:,} quarantined",
+                             completed=total.read)
+                log.info("%s: chunk %d of %d, %s batches: read %s, loaded %s, "
+                         "quarantined %s, duplicates %s (%.1f s)", source, number,
+                         len(chunks), f"{done.batches:,}", f"{done.read:,}",
+                         f"{done.loaded:,}", f"{done.quarantined:,}",
+                         f"{done.duplicates:,}", run.seconds)
     return total
 
 

@@ -20,7 +20,7 @@ from schemas.pii import mask_text
 from schemas.scope import Scope
 from warehouse.db import session, transaction
 from warehouse.manifests import seal_accounting
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
 from .ingest import AccountingError, conform_and_validate, stage
@@ -109,29 +109,23 @@ class ReplaySummary:
 
 def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     """Run open quarantine records through the current mappings and models again."""
-    run_id = new_run_id("replay", source)
-    summary = ReplaySummary(run_id=run_id)
     mappings = load_mappings(settings.mappings_dir)
     pii = vault(settings)
-    with session(settings.warehouse_path) as con:
-        start_run(con, run_id, "replay", source)
+    with session(settings.warehouse_path) as con, \
+            tracked_run(con, "replay", source) as run:
+        summary = run.summary = ReplaySummary(run_id=run.run_id)
         load_reference(con, settings.reference_dir)
         registry = DivisionRegistry.from_warehouse(con)
         sources = [s for (s,) in con.execute(
             "SELECT DISTINCT source FROM quarantine.records WHERE status = 'open' "
             "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
-        try:
-            for name in sources:
-                counts = _replay_source(con, name, run_id, mappings, registry, settings.scope,
-                                        pii)
-                summary.by_source[name] = counts
-                summary.read += counts["read"]
-                summary.loaded += counts["loaded"]
-                summary.quarantined += counts["quarantined"]
-        except Exception as e:
-            finish_run(con, run_id, "failed", summary.to_dict(), str(e))
-            raise
-        finish_run(con, run_id, "ok", summary.to_dict())
+        for name in sources:
+            counts = _replay_source(con, name, run.run_id, mappings, registry, settings.scope,
+                                    pii)
+            summary.by_source[name] = counts
+            summary.read += counts["read"]
+            summary.loaded += counts["loaded"]
+            summary.quarantined += counts["quarantined"]
     return summary
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from connectors.errors import SourceError
 from warehouse.db import session
 from warehouse.merge import MergeSummary, merge
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 
 from . import progress
 from .ingest import IngestSummary, ingest_source
@@ -54,15 +54,9 @@ class RunSummary:
 
 def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
     """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
-    run_id = new_run_id("merge")
-    with session(settings.warehouse_path) as con, progress.step("merge"):
-        start_run(con, run_id, "merge", None)
-        try:
-            summary = merge(con, run_id, full=full)
-        except Exception as e:
-            finish_run(con, run_id, "failed", {}, str(e))
-            raise
-        finish_run(con, run_id, "ok", summary.to_dict())
+    with session(settings.warehouse_path) as con, progress.step("merge"), \
+            tracked_run(con, "merge") as run:
+        summary = run.summary = merge(con, run.run_id, full=full)
     return summary
 
 

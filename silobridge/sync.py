@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from typing import Any
 from connectors.province_api import ProvinceApiConnector
 from schemas.outbound import OutboundMapping
 from warehouse.db import session
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 from warehouse.sync_ledger import (
     CountyCase,
     Sent,
@@ -212,18 +211,16 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
               province: ProvinceApiConnector | None = None) -> SyncSummary:
     """Send new and changed county cases to the province; then reconcile (by default).
     `province`: the connector to use (default: one built from settings.province)."""
-    started = time.perf_counter()
     mapping = mapping or OutboundMapping.load(name=TARGET)
     cfg = settings.sync
-    summary = SyncSummary(new_run_id("sync"))
-    with session(settings.warehouse_path) as con:
-        start_run(con, summary.run_id, "sync", None)
-        cases = county_cases(con, cfg.source, cfg.county_code)
-        sent = ledger(con, TARGET)
-    summary.county_cases = len(cases)
-    summary.further_records = sum(len(c.keys) - 1 for c in cases)
-    connector = province or ProvinceApiConnector(settings.province)
-    try:
+    with tracked_run(settings.warehouse_path, "sync", timed=True) as run:
+        summary = run.summary = SyncSummary(run.run_id)
+        with session(settings.warehouse_path) as con:
+            cases = county_cases(con, cfg.source, cfg.county_code)
+            sent = ledger(con, TARGET)
+        summary.county_cases = len(cases)
+        summary.further_records = sum(len(c.keys) - 1 for c in cases)
+        connector = province or ProvinceApiConnector(settings.province)
         held = Held.read(connector, cfg.county_code, mapping)
         pending: list[tuple[str, str, CountyCase]] = []
         for case in cases:
@@ -241,14 +238,6 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
         if reconcile:
             summary.reconciliation = reconcile_step(settings, summary.run_id, mapping,
                                                     province=connector)
-    except Exception as e:
-        summary.seconds = time.perf_counter() - started
-        with session(settings.warehouse_path) as con:
-            finish_run(con, summary.run_id, "failed", summary.to_dict(), str(e))
-        raise
-    summary.seconds = time.perf_counter() - started
-    with session(settings.warehouse_path) as con:
-        finish_run(con, summary.run_id, "ok", summary.to_dict())
     return summary
 
 
@@ -293,17 +282,23 @@ def _duplicate(copies: list[dict[str, Any]], ours: set[str]) -> str | None:
 def reconcile_step(settings: Settings, run_id: str | None = None,
                    mapping: OutboundMapping | None = None, *,
                    province: ProvinceApiConnector | None = None) -> Reconciliation:
-    """Compare every county case with the province's copy of it, and record the result."""
+    """Compare every county case with the province's copy of it, and record the result
+    under `run_id` (a sync's), or under a reconcile run of its own."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
+    held = Held.read(province or ProvinceApiConnector(settings.province),
+                     settings.sync.county_code, mapping)
+    if run_id is not None:
+        return _reconcile(settings, run_id, mapping, held)
+    with tracked_run(settings.warehouse_path, "reconcile") as run:
+        run.summary = _reconcile(settings, run.run_id, mapping, held)
+    return run.summary
+
+
+def _reconcile(settings: Settings, run_id: str, mapping: OutboundMapping,
+               held: Held) -> Reconciliation:
     cfg = settings.sync
-    held = Held.read(province or ProvinceApiConnector(settings.province), cfg.county_code,
-                     mapping)
     pii = vault(settings)
-    own_run = run_id is None
-    run_id = run_id or new_run_id("reconcile")
     with session(settings.warehouse_path) as con:
-        if own_run:
-            start_run(con, run_id, "reconcile", None)
         cases = county_cases(con, cfg.source, cfg.county_code)
         sent = ledger(con, TARGET)
         ours = created_remote_ids(con, TARGET)
@@ -358,6 +353,4 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
         record_reconciliation(con, run_id, TARGET, rows)
         # acknowledged once, gone now: the next sync sends them again
         forget(con, TARGET, [r["case_key"] for r in rows if r["state"] == "missing"])
-        if own_run:
-            finish_run(con, run_id, "ok", result.to_dict())
     return result

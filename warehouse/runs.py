@@ -5,6 +5,10 @@ Each run records who runs it: the host, the process id and that process's start 
 before it could finish stays 'running'; the next run to start on the same host closes
 every such run whose process is gone as 'abandoned', with a message saying so. Runs of
 another host are left alone: from here we cannot tell whether they still run.
+
+`tracked_run()` is the one bracket every step runs under: it starts the run, lets the
+step fill in its summary, and finishes the run 'ok', or 'failed' with the error that
+stopped it, which it raises again as it was.
 """
 
 from __future__ import annotations
@@ -12,12 +16,18 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import psutil
+
+from .db import session
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,68 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str,
     con.execute("UPDATE ops.runs SET finished_at = now(), status = ?, summary = ?, error = ? "
                 "WHERE run_id = ?",
                 [status, json.dumps(summary, ensure_ascii=False, default=str), error, run_id])
+
+
+@dataclass
+class Run:
+    """A run under way; the step sets `summary` to what the ledger should record."""
+
+    run_id: str
+    kind: str
+    source: str | None
+    #: an object with to_dict(), a dict, or None (recorded as {})
+    summary: Any = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def recorded(self, timed: bool) -> dict[str, Any]:
+        if timed and self.summary is not None:
+            self.summary.seconds = self.seconds
+        if self.summary is None:
+            return {}
+        return self.summary if isinstance(self.summary, dict) else self.summary.to_dict()
+
+
+#: the warehouse to note the run in: an open connection, or the file's path when the
+#: step opens short sessions of its own (then start and finish each open one)
+Ledger = duckdb.DuckDBPyConnection | Path
+
+
+@contextmanager
+def tracked_run(ledger: Ledger, kind: str, source: str | None = None, *,
+                run_id: str | None = None, timed: bool = False,
+                describe: Callable[[Exception], str] = str) -> Iterator[Run]:
+    """Run the block as a run in ops.runs: 'running' at the start (closing this host's
+    abandoned runs first), 'ok' with the run's summary at the end, or 'failed' with the
+    summary so far and the error, described by `describe`, before the error is raised
+    again unchanged. `timed`: the summary's `seconds` is set to the run's time, however
+    it ends."""
+    run = Run(run_id or new_run_id(kind, source), kind, source)
+    with _connection(ledger) as con:
+        start_run(con, run.run_id, kind, source)
+    run.started = time.perf_counter()
+    try:
+        yield run
+    except Exception as e:
+        summary = run.recorded(timed)
+        with _connection(ledger) as con:
+            finish_run(con, run.run_id, "failed", summary, describe(e))
+        raise
+    summary = run.recorded(timed)
+    with _connection(ledger) as con:
+        finish_run(con, run.run_id, "ok", summary)
+
+
+@contextmanager
+def _connection(ledger: Ledger) -> Iterator[duckdb.DuckDBPyConnection]:
+    if isinstance(ledger, Path):
+        with session(ledger) as con:
+            yield con
+    else:
+        yield ledger
 
 
 def close_abandoned(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 from mockworld.world import advance
 from warehouse.db import session
 from warehouse.merge import MERGED_TABLES, MergeSummary, merge
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import tracked_run
 
 #: the `checksums` fixture (tests/warehouse/conftest.py)
 Checksums = Callable[..., dict[str, str]]
@@ -31,10 +31,9 @@ WALL_CLOCK = ("merged_at",)
 
 def _merge(home: Path, run_id: str, *, full: bool | None) -> MergeSummary:
     """What merge_step does, under a run id of the test's choosing."""
-    with session(home / "warehouse.duckdb") as con:
-        start_run(con, run_id, "merge", None)
-        summary = merge(con, run_id, full=full)
-        finish_run(con, run_id, "ok", summary.to_dict())
+    with session(home / "warehouse.duckdb") as con, \
+            tracked_run(con, "merge", run_id=run_id) as run:
+        summary = run.summary = merge(con, run_id, full=full)
     return summary
 
 
