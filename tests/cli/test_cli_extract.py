@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from bench.differential.checksums import checksums
 from mockworld.gateway import ProvinceGateway
 from mockworld.spec import Manifest
 from mockworld.world import advance
@@ -110,7 +110,7 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
     assert "duplicates we created: 0" in first.stdout
     # the sync sent cases, and the province's copies were read back within the cycle
     assert first.stdout.count("ingest_province") == 2
-    after_first = checksums(tmp_path / "home" / "warehouse.duckdb")
+    after_first = checksums(tmp_path / "home" / "warehouse.duckdb", ("core", "marts"))
     assert after_first["core.cases"][0] > 3000 and after_first["marts.sync_status"][0] > 500
     code, out = terminal([*command, "--json"], {**env, "TERM": "xterm-256color"})
     assert code == 0, out
@@ -132,27 +132,6 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
     assert [d["state"] for d in second["dags"]] == ["success"] * 5
     assert second["example"]["columns"] == ["town_name", "cases", "open_cases", "escalated_cases",
                                             "overdue_cases"]
-    assert checksums(tmp_path / "home" / "warehouse.duckdb") == after_first
+    assert checksums(tmp_path / "home" / "warehouse.duckdb", ("core", "marts")) == after_first
     with socket.socket() as s:  # the gateway is gone
         assert s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def checksums(warehouse: Path) -> dict[str, tuple[int, str]]:
-    """(rows, content checksum) of every table and view of the core and marts schemas."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        out = {}
-        for schema, table in con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_schema IN ('core', 'marts') ORDER BY ALL").fetchall():
-            cols = [c for (c,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()]
-            row = ", ".join(f'"{c}"' for c in cols)
-            out[f"{schema}.{table}"] = con.execute(f"""
-                SELECT count(*), coalesce(md5(string_agg(h, ',' ORDER BY h)), 'empty')
-                FROM (SELECT md5(CAST(struct_pack({row}) AS VARCHAR)) AS h
-                      FROM {schema}.{table})""").fetchall()[0]
-        return out
-    finally:
-        con.close()

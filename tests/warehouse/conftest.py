@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from bench.differential.checksums import CIPHERTEXTS, table_checksum
 from warehouse.merge import MERGED_TABLES
 
 CORE = tuple(t.removeprefix("core.") for t in MERGED_TABLES)
@@ -28,11 +29,7 @@ def core_checksums(home: Path, *, with_runs: bool = True,
                 "'core' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
                 if (with_runs or not (c.endswith("_run") or c in ("run_id", "merged_at")))
                 and c not in ignore]
-            row = ", ".join(f'"{c}"' for c in cols)
-            (out[table],) = con.execute(f"""
-                SELECT coalesce(md5(string_agg(h, ',' ORDER BY h)), 'empty') FROM (
-                    SELECT md5(CAST(struct_pack({row}) AS VARCHAR)) AS h
-                    FROM (SELECT {row} FROM core.{table}))""").fetchall()[0]
+            out[table] = table_checksum(con, f"core.{table}", cols)[1]
         return out
     finally:
         con.close()
@@ -46,7 +43,7 @@ def checksums() -> Checksums:
 
 #: what differs between two homes that ingested the same data apart (with one PII key):
 #: when a record was first seen (the clock's), and ciphertexts (each has a random nonce)
-APART = ("first_seen_at", "id_number_cipher", "phone_cipher")
+APART = ("first_seen_at", *CIPHERTEXTS)
 
 
 @pytest.fixture
