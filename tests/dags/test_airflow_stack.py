@@ -117,7 +117,7 @@ def test_start_refuses_a_port_already_taken(settings: Settings) -> None:
         s.listen()
         stack = AirflowStack(settings, port=s.getsockname()[1], migrate=False, gateway=False,
                              standalone_command=[sys.executable, "-c", "pass"])
-        with pytest.raises(StackError, match="is taken"):
+        with pytest.raises(StackError, match="is in use by another process"):
             stack.start()
     assert stack.pgids == set()
 
