@@ -179,6 +179,13 @@ SHARED = {
     "row_no": col("L1", "行号", "row in the batch's origin"),
 }
 
+#: what ref.code_lists and ref.codes both say of a list
+_CODE_LIST_COLUMNS = {
+    "list_name": col("L1", "代码表名", "code list name"),
+    "label_zh": col("L1", "中文名称", "Chinese label"),
+    "label_en": col("L1", "英文名称", "English label"),
+}
+
 TABLES = (
     PublishedTable("core.cases", "案件黄金记录", "cases: one golden record per real dispute, "
                    "merged across levels", DisputeCase, {
@@ -296,18 +303,14 @@ TABLES = (
     PublishedTable("ref.grids", "网格", "the deployment's grids, each in one village or "
                    "community", Grid),
     PublishedTable("ref.code_lists", "代码表", "every code list, with its labels", None, {
-        "list_name": col("L1", "代码表名", "code list name"),
-        "label_zh": col("L1", "中文名称", "Chinese label"),
-        "label_en": col("L1", "英文名称", "English label"),
+        **_CODE_LIST_COLUMNS,
         "group_list": col("L1", "分组代码表", "the list its codes' groups come from"),
         "position": col("L1", "顺序", "position"),
     }),
     PublishedTable("ref.codes", "代码", "every code of every list, with its Chinese and "
                    "English labels", None, {
-                       "list_name": col("L1", "代码表名", "code list name"),
+                       **_CODE_LIST_COLUMNS,
                        "code": col("L1", "代码", "code (integer codes as digits)"),
-                       "label_zh": col("L1", "中文名称", "Chinese label"),
-                       "label_en": col("L1", "英文名称", "English label"),
                        "group_code": col("L1", "分组", "the group it rolls up into: a "
                                          "category's report bucket, a status's family"),
                        "position": col("L1", "顺序", "position in its list"),

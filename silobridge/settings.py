@@ -172,9 +172,14 @@ class SettingsError(ValueError):
 def env_variable(*path: str) -> str:
     """The environment variable of a setting: env_variable("sync", "batch_size") is
     SILOBRIDGE_SYNC__BATCH_SIZE."""
-    prefix = str(Settings.model_config.get("env_prefix", ""))
-    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    prefix, delimiter = _env_naming()
     return (prefix + delimiter.join(path)).upper()
+
+
+def _env_naming() -> tuple[str, str]:
+    """(prefix, nested delimiter) of the settings' environment variables."""
+    return (str(Settings.model_config.get("env_prefix", "")),
+            str(Settings.model_config.get("env_nested_delimiter") or "__"))
 
 
 def load_settings(**values: Any) -> Settings:
@@ -224,8 +229,7 @@ def describe(error: ValidationError) -> list[SettingProblem]:
 def _not_json(name: str) -> SettingProblem:
     """The variable under `name` whose value should be JSON (a list, a table) and is not."""
     variable = env_variable(name)
-    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
-    prefix = str(Settings.model_config.get("env_prefix", ""))
+    prefix, delimiter = _env_naming()
     for name_given, value in sorted(os.environ.items()):
         key = name_given.upper()
         if key != variable and not key.startswith(variable + delimiter):

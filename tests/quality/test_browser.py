@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,6 +87,26 @@ def _chromium() -> None:
                     "tests never download one)")
 
 
+@contextmanager
+def _offline_browser(offline: Offline) -> Iterator[Callable[..., Any]]:
+    """Debian's Chromium, as `new_page(**context_options)`: each page in a context of its
+    own that `offline` watches (requests beyond 127.0.0.1 aborted and recorded)."""
+    _chromium()
+    from playwright.sync_api import sync_playwright
+
+    def new_page(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        offline.watch(context)
+        return context.new_page()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield new_page
+        finally:
+            browser.close()
+
+
 STYLE = """() => {
   const css = (selector, property) => {
     const el = document.querySelector(selector);
@@ -132,50 +153,41 @@ def _styled(page: Any) -> dict[str, Any]:
 
 def test_data_docs_render_offline(quality_run: QualityRun, served: str,
                                   tmp_path: Path) -> None:
-    _chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     offline = Offline()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            offline.watch(context)
-            page = context.new_page()
-            page.goto(f"{served}/data_docs/index.html", wait_until="networkidle")
-            offline.check()
-            validations = page.locator("#Validation-Results tbody tr").all_inner_texts()
-            index_style = _styled(page)
-            index_linked = _linked(page)
-            page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
-            suites_pane = page.locator("#Expectation-Suites")
-            suites_hidden = suites_pane.is_hidden()
-            page.get_by_role("tab", name="Expectation Suites").click()  # Bootstrap's tabs
-            expect(suites_pane).to_be_visible()
-            suites = [r.strip() for r in suites_pane.locator("tbody tr").all_inner_texts()]
-            page.get_by_role("tab", name="Validation Results").click()
-            expect(page.locator("#Validation-Results")).to_be_visible()
-            # a validation of the grid batch, reached as a user would: its row's link
-            page.locator("tbody tr", has_text="batch_grid").locator(
-                "a[href^='validations/']").first.click()
-            page.wait_for_load_state("networkidle")
-            offline.check()
-            validation_url = page.url
-            heading = page.locator("h4").first.inner_text()
-            validation_style = _styled(page)
-            validation_linked = _linked(page)
-            more = page.get_by_text("Show more info...").first
-            target = page.locator(more.get_attribute("href") or "")
-            shown_before = target.is_visible()
-            more.click()
-            target.wait_for(state="visible")  # Bootstrap's collapse, from the site's script
-            page.screenshot(path=str(tmp_path / "validation.png"), full_page=True)
-            # a dark system theme must not fetch GX's dark logo from the internet
-            dark = browser.new_context(color_scheme="dark")
-            offline.watch(dark)
-            dark.new_page().goto(validation_url, wait_until="networkidle")
-        finally:
-            browser.close()
+    with _offline_browser(offline) as new_page:
+        page = new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{served}/data_docs/index.html", wait_until="networkidle")
+        offline.check()
+        validations = page.locator("#Validation-Results tbody tr").all_inner_texts()
+        index_style = _styled(page)
+        index_linked = _linked(page)
+        page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+        suites_pane = page.locator("#Expectation-Suites")
+        suites_hidden = suites_pane.is_hidden()
+        page.get_by_role("tab", name="Expectation Suites").click()  # Bootstrap's tabs
+        expect(suites_pane).to_be_visible()
+        suites = [r.strip() for r in suites_pane.locator("tbody tr").all_inner_texts()]
+        page.get_by_role("tab", name="Validation Results").click()
+        expect(page.locator("#Validation-Results")).to_be_visible()
+        # a validation of the grid batch, reached as a user would: its row's link
+        page.locator("tbody tr", has_text="batch_grid").locator(
+            "a[href^='validations/']").first.click()
+        page.wait_for_load_state("networkidle")
+        offline.check()
+        validation_url = page.url
+        heading = page.locator("h4").first.inner_text()
+        validation_style = _styled(page)
+        validation_linked = _linked(page)
+        more = page.get_by_text("Show more info...").first
+        target = page.locator(more.get_attribute("href") or "")
+        shown_before = target.is_visible()
+        more.click()
+        target.wait_for(state="visible")  # Bootstrap's collapse, from the site's script
+        page.screenshot(path=str(tmp_path / "validation.png"), full_page=True)
+        # a dark system theme must not fetch GX's dark logo from the internet
+        new_page(color_scheme="dark").goto(validation_url, wait_until="networkidle")
     offline.check()
     assert suites_hidden
     assert suites == SUITES  # sorted by name, as GX's table options ask
@@ -198,38 +210,31 @@ def test_data_docs_render_offline(quality_run: QualityRun, served: str,
 
 def test_quality_report_renders_offline_in_both_languages(
         quality_run: QualityRun, served: str, tmp_path: Path) -> None:
-    _chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     page_file = quality_run.settings.reports_dir / "quality" / "index.html"
     shots = [page_file.parent / "screenshot.png", tmp_path / "screenshot.png"]
     offline = Offline()
     seen: dict[str, dict[str, Any]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            offline.watch(context)
-            page = context.new_page()
-            page.goto(f"{served}/quality/index.html", wait_until="networkidle")
-            offline.check()
-            page.screenshot(path=str(shots[0]), full_page=True)
-            seen["zh"] = _report(page)
-            # the table of contents leads to a collapsed section; its summary opens it
-            page.locator("nav.toc a[href='#quarantine-section']").click()
-            quarantine = page.locator("#quarantine-section")
-            reasons = quarantine.locator("details.reason")
-            hidden_before = not reasons.first.is_visible()
-            quarantine.locator("summary").first.click()
-            expect(reasons.first).to_be_visible()
-            reasons.first.locator("summary").click()
-            expect(reasons.first.locator(".example").first).to_be_visible()
-            # the language switch
-            page.locator("#language").click()
-            page.wait_for_load_state("networkidle")
-            seen["en"] = {**_report(page), "url": page.url}
-        finally:
-            browser.close()
+    with _offline_browser(offline) as new_page:
+        page = new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{served}/quality/index.html", wait_until="networkidle")
+        offline.check()
+        page.screenshot(path=str(shots[0]), full_page=True)
+        seen["zh"] = _report(page)
+        # the table of contents leads to a collapsed section; its summary opens it
+        page.locator("nav.toc a[href='#quarantine-section']").click()
+        quarantine = page.locator("#quarantine-section")
+        reasons = quarantine.locator("details.reason")
+        hidden_before = not reasons.first.is_visible()
+        quarantine.locator("summary").first.click()
+        expect(reasons.first).to_be_visible()
+        reasons.first.locator("summary").click()
+        expect(reasons.first.locator(".example").first).to_be_visible()
+        # the language switch
+        page.locator("#language").click()
+        page.wait_for_load_state("networkidle")
+        seen["en"] = {**_report(page), "url": page.url}
     shutil.copyfile(shots[0], shots[1])
     offline.check()
     for lang, report in seen.items():
@@ -265,22 +270,13 @@ def _report(page: Any) -> dict[str, Any]:
 def test_the_guard_catches_a_page_that_reaches_out(served: str, quality_run: QualityRun
                                                    ) -> None:
     """The test's own net: a page linking a CDN stylesheet is caught, not let through."""
-    _chromium()
-    from playwright.sync_api import sync_playwright
-
     probe = quality_run.settings.reports_dir / "probe.html"
     probe.write_text('<link rel="stylesheet" href="https://cdn.example.org/x.css">'
                      '<img src="missing.png">', encoding="utf-8")
     offline = Offline()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-            try:
-                context = browser.new_context()
-                offline.watch(context)
-                context.new_page().goto(f"{served}/probe.html", wait_until="networkidle")
-            finally:
-                browser.close()
+        with _offline_browser(offline) as new_page:
+            new_page().goto(f"{served}/probe.html", wait_until="networkidle")
     finally:
         probe.unlink()
     assert offline.blocked == ["https://cdn.example.org/x.css"]
