@@ -189,7 +189,7 @@ class AirflowStack:
         env = self.env()
         try:
             if self._with_gateway:
-                self._spawn("gateway", [sys.executable, "-m", "mockworld.gateway",
+                self._spawn("gateway", [sys.executable, "-m", "packs.disputes.mockworld.gateway",
                                         str(self.settings.world_dir),
                                         "--port", str(self._gateway_port)], env)
             if self._migrate:
@@ -281,8 +281,8 @@ class AirflowStack:
         world = self.settings.world_dir
         if (world / "world.json").exists():
             return
-        from mockworld.spec import WorldSpec  # noqa: PLC0415 - only on a fresh home
-        from mockworld.world import generate  # noqa: PLC0415
+        from packs.disputes.mockworld.spec import WorldSpec  # noqa: PLC0415 - only on a fresh home
+        from packs.disputes.mockworld.world import generate  # noqa: PLC0415
 
         log.info("generating the mock world into %s", world)
         generate(world, WorldSpec())

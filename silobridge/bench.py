@@ -66,8 +66,8 @@ def _days(records: int) -> int:
 
 
 def _world(work: Path, records: int, console: Any) -> Path:
-    from mockworld.spec import WorldSpec  # noqa: PLC0415
-    from mockworld.world import generate  # noqa: PLC0415
+    from packs.disputes.mockworld.spec import WorldSpec  # noqa: PLC0415
+    from packs.disputes.mockworld.world import generate  # noqa: PLC0415
 
     world = work / f"world-{records}"
     if (world / "world.json").exists():
@@ -95,8 +95,8 @@ def _step(step: str, home: Path, env: dict[str, str], *extra: str) -> dict[str, 
 
 def run_size(work: Path, records: int, sample: int, console: Any,
              mart_cases: int | None = None) -> dict[str, Any]:
-    from mockworld.gateway import ProvinceGateway  # noqa: PLC0415
-    from mockworld.world import advance  # noqa: PLC0415
+    from packs.disputes.mockworld.gateway import ProvinceGateway  # noqa: PLC0415
+    from packs.disputes.mockworld.world import advance  # noqa: PLC0415
 
     world = _world(work, records, console)
     home = work / f"home-{records}"

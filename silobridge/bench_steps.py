@@ -27,8 +27,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mockworld.clock import SHANGHAI
-from mockworld.spec import Manifest
+from packs.disputes.mockworld.clock import SHANGHAI
+from packs.disputes.mockworld.spec import Manifest
 
 from .settings import SOURCE_NAMES, Settings
 

@@ -199,8 +199,8 @@ def mock_generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Write a deterministic mock world: four source systems and their answer key."""
-    from mockworld.spec import WorldSpec  # noqa: PLC0415 - keep `silobridge --help` fast
-    from mockworld.world import generate  # noqa: PLC0415
+    from packs.disputes.mockworld.spec import WorldSpec  # noqa: PLC0415 - keep `silobridge --help` fast
+    from packs.disputes.mockworld.world import generate  # noqa: PLC0415
 
     overrides = []
     for item in source_defect_rate or []:
@@ -235,7 +235,7 @@ def mock_advance(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """Move the world forward: new disputes and updates at every level."""
-    from mockworld.world import advance  # noqa: PLC0415
+    from packs.disputes.mockworld.world import advance  # noqa: PLC0415
 
     target = world or _settings().world_dir
     try:
@@ -262,8 +262,8 @@ def mock_serve(
                                           "line once it listens.")] = False,
 ) -> None:
     """Serve the province gateway of a world on 127.0.0.1 until Ctrl-C."""
-    from mockworld.gateway import GatewayConfig, PortInUseError, ProvinceGateway  # noqa: PLC0415
-    from mockworld.spec import Layout, Manifest  # noqa: PLC0415
+    from packs.disputes.mockworld.gateway import GatewayConfig, PortInUseError, ProvinceGateway  # noqa: PLC0415
+    from packs.disputes.mockworld.spec import Layout, Manifest  # noqa: PLC0415
 
     settings = _settings()
     target = world or settings.world_dir

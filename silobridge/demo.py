@@ -88,8 +88,8 @@ def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> 
 
 
 def _world(settings: Settings, say: Say) -> dict[str, Any]:
-    from mockworld.spec import Manifest, WorldSpec  # noqa: PLC0415
-    from mockworld.world import generate  # noqa: PLC0415
+    from packs.disputes.mockworld.spec import Manifest, WorldSpec  # noqa: PLC0415
+    from packs.disputes.mockworld.world import generate  # noqa: PLC0415
 
     world = settings.world_dir
     if (world / "world.json").exists():
@@ -117,7 +117,7 @@ def serve_gateway(settings: Settings, stack: ExitStack,
     gateway takes a free port, and the settings, and the environment Airflow's tasks
     build their settings from, point the province connector at it until `stack` closes.
     """
-    from mockworld.gateway import PortInUseError, ProvinceGateway  # noqa: PLC0415
+    from packs.disputes.mockworld.gateway import PortInUseError, ProvinceGateway  # noqa: PLC0415
 
     url = urlsplit(settings.province.base_url)
     if url.hostname not in LOOPBACK:

@@ -22,9 +22,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from silobridge.run import run_pipeline
 from silobridge.settings import Settings
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mockworld.render_county import DDL
+from packs.disputes.mockworld.render_county import DDL
 from silobridge.cli import EXIT_CODES
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.differential.checksums import checksums
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import Manifest
-from mockworld.world import advance
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import Manifest
+from packs.disputes.mockworld.world import advance
 from silobridge.cli import app
 
 runner = CliRunner()

@@ -18,7 +18,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.gateway import ProvinceGateway
 from silobridge.cli import app
 
 runner = CliRunner()

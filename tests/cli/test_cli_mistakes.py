@@ -119,9 +119,9 @@ def test_a_busy_port_names_the_option_to_change(small_world: Path, tmp_path: Pat
 
 
 def test_the_gateway_module_says_the_same_in_one_line(small_world: Path, held_port: int) -> None:
-    done = subprocess.run([sys.executable, "-m", "mockworld.gateway", str(small_world),
-                           "--port", str(held_port)], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run([sys.executable, "-m", "packs.disputes.mockworld.gateway",
+                           str(small_world), "--port", str(held_port)],
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [f"error: port {held_port} on 127.0.0.1 is in use by "
                                         "another process: choose another with --port"]

@@ -17,8 +17,8 @@ from conform.mapping import Mapping, load_mappings, select_mapping
 from conform.reference import load_reference
 from connectors.base import RawBatch
 from connectors.lineage import build_table
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from silobridge.extract import extract_source
 from silobridge.settings import Settings
 from warehouse.db import session

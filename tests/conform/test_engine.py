@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from conform.engine import Conformed, ConformError, compile_sql, conform
 from conform.mapping import CASE_TARGETS, Mapping, load_mappings, select_mapping
 from conform.reference import load_reference
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from schemas.codes import CaseStatus
 from schemas.models import DisputeCase
 from silobridge.extract import extract_source

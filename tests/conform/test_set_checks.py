@@ -36,10 +36,10 @@ from conform.validate import (
     validate,
     validate_bulk,
 )
-from mockworld.gateway import ProvinceGateway
-from mockworld.people import credit_code, resident_id
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.people import credit_code, resident_id
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from schemas import divisions
 from schemas.identifiers import USCC_ALPHABET, resident_id_check_char, uscc_check_char
 from schemas.models import DIVISION_FIELDS, DisputeCase, Party

@@ -20,8 +20,8 @@ from connectors.base import RawBatch
 from connectors.errors import SourceNotFoundError
 from connectors.file_cursor import CHANGED_NOTE
 from connectors.file_drop import FileDropConfig, FileDropConnector
-from mockworld.spec import WorldSpec
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import advance, generate
 
 SPEC = WorldSpec(cases=600, days=15)
 RARE = "䶮𬌗𬍛"  # in GB18030, not in GBK

@@ -14,8 +14,8 @@ from connectors.base import RawBatch
 from connectors.errors import SourceNotFoundError
 from connectors.file_cursor import CHANGED_NOTE
 from connectors.jsonl_drop import JsonlDropConfig, JsonlDropConnector
-from mockworld.spec import WorldSpec
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import advance, generate
 
 SPEC = WorldSpec(cases=600, days=15)
 

@@ -24,9 +24,9 @@ from connectors.errors import (
     TransientSourceError,
 )
 from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
-from mockworld.clock import ManualClock
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import (
+from packs.disputes.mockworld.clock import ManualClock
+from packs.disputes.mockworld.gateway import GatewayConfig, ProvinceGateway
+from packs.disputes.mockworld.spec import (
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
     EXPIRED_APP_KEY,
@@ -35,7 +35,7 @@ from mockworld.spec import (
     Manifest,
     WorldSpec,
 )
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.world import advance, generate
 
 
 @pytest.fixture(scope="module")

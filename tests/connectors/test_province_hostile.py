@@ -36,10 +36,10 @@ from connectors.errors import SourceError, SourceProtocolError, TransientSourceE
 from connectors.jsonl_drop import JsonlDropConfig, JsonlDropConnector
 from connectors.limits import ReadLimits
 from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
-from mockworld.clock import ManualClock
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.clock import ManualClock
+from packs.disputes.mockworld.gateway import GatewayConfig, ProvinceGateway
+from packs.disputes.mockworld.spec import Layout, WorldSpec
+from packs.disputes.mockworld.world import generate
 
 T0 = "2026-09-01 08:00:00"
 

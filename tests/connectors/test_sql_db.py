@@ -25,8 +25,8 @@ from connectors.errors import (
 )
 from connectors.incremental import TIME_FORMAT, parse_time
 from connectors.sql_db import ChildTable, SqlConnector, SqlSourceConfig
-from mockworld.spec import Layout, Manifest, WorldSpec
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.spec import Layout, Manifest, WorldSpec
+from packs.disputes.mockworld.world import advance, generate
 
 
 @pytest.fixture(scope="module")

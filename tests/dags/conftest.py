@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.gateway import ProvinceGateway
 from silobridge.airflow_local import airflow_env
 from silobridge.settings import Settings
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
 from silobridge.ingest import ingest_source

@@ -54,7 +54,8 @@ def test_phone_message_does_not_echo_the_number() -> None:
 def utf8_read_as_gb18030(text: str) -> str | None:
     """None when the bytes do not decode at all: then no garbled text reaches us."""
     raw = text.encode("utf-8")
-    # an odd byte count leaves half a GB18030 character: pad it as mockworld/defects.py does
+    # an odd byte count leaves half a GB18030 character: pad it as the mock world's
+    # defects.py does
     try:
         return (raw + b" " * (len(raw) % 2)).decode("gb18030")
     except UnicodeDecodeError:

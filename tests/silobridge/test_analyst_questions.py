@@ -22,9 +22,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from schemas.codes import CATEGORY_LIST, CaseStatus, StatusFamily
 from schemas.divisions import JIASHAN
 from schemas.divisions import load as load_divisions

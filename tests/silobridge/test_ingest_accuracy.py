@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from mockworld.defects import QUARANTINE_DEFECTS, Defect
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.defects import QUARANTINE_DEFECTS, Defect
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import generate
 from silobridge.ingest import ingest_source
 from silobridge.settings import Settings
 

@@ -21,9 +21,9 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from mockworld.clock import SHANGHAI, epoch_ms
-from mockworld.gateway import ProvinceGateway
-from mockworld.world import advance
+from packs.disputes.mockworld.clock import SHANGHAI, epoch_ms
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.world import advance
 from quality.pipeline import gate_source
 from schemas.reasons import Reason
 from schemas.scope import Scope

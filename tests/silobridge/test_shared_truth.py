@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import Layout, WorldSpec
-from mockworld.world import generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import Layout, WorldSpec
+from packs.disputes.mockworld.world import generate
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
 from silobridge.settings import Settings

@@ -19,9 +19,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import Layout
-from mockworld.world import advance
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import Layout
+from packs.disputes.mockworld.world import advance
 from schemas.pii import find_numbers
 from silobridge.cli import app
 from silobridge.ingest import ingest_source

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from connectors.errors import SourceAuthError, TransientSourceError
 from connectors.province_api import ProvinceApiConnector
-from mockworld.clock import ManualClock
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import EXPIRED_APP_KEY, Layout
+from packs.disputes.mockworld.clock import ManualClock
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import EXPIRED_APP_KEY, Layout
 from silobridge.cli import app
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step

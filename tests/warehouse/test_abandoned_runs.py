@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.gateway import ProvinceGateway
 from quality.freshness import source_status
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.gateway import ProvinceGateway
 from silobridge.run import run_pipeline
 from silobridge.settings import Settings
 from warehouse.faults import ENV_ACTION, ENV_POINT

@@ -13,8 +13,8 @@ import pytest
 
 from connectors.base import RawBatch
 from connectors.lineage import build_table
-from mockworld.gateway import ProvinceGateway
-from mockworld.world import advance
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.world import advance
 from silobridge.extract import extract_source
 from silobridge.ingest import ingest_source, process_pending
 from silobridge.quarantine import replay

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.world import advance
+from packs.disputes.mockworld.world import advance
 from warehouse.db import session
 from warehouse.merge import MERGED_TABLES, MergeSummary, merge
 from warehouse.runs import tracked_run

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.spec import WorldSpec
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.spec import WorldSpec
+from packs.disputes.mockworld.world import advance, generate
 from silobridge.run import merge_step, run_pipeline, score_step
 from silobridge.settings import Settings
 from warehouse.faults import ENV_ACTION, ENV_POINT

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mockworld.gateway import ProvinceGateway
-from mockworld.world import advance
+from packs.disputes.mockworld.gateway import ProvinceGateway
+from packs.disputes.mockworld.world import advance
 from silobridge.run import merge_step, run_pipeline
 from silobridge.settings import Settings
 from warehouse import merge as merge_module

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mockworld.spec import Manifest, WorldSpec
-from mockworld.world import advance, generate
+from packs.disputes.mockworld.spec import Manifest, WorldSpec
+from packs.disputes.mockworld.world import advance, generate
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ tell the difference:
   missing signature, unknown key, or a requestTime more than 10 minutes off the server's
   clock; "11" key past its expiry; "18" over the key's quota in a rolling window; "20" bad
   parameters. The server's clock (for the skew, the expiry and the quota window) is
-  injectable: tests pass a `mockworld.clock.ManualClock`;
+  injectable: tests pass a `packs.disputes.mockworld.clock.ManualClock`;
 - answers are the envelope {"code","msg","datas","requestId","dataCount","totalPage"}
   whose `datas` is a JSON array serialised into a string;
 - now and then HTTP 500/502/503 with a short text body, drawn from a random stream seeded
@@ -636,7 +636,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m mockworld.gateway WORLD [--port N] [--fail-rate X]`."""
+    """`python -m packs.disputes.mockworld.gateway WORLD [--port N] [--fail-rate X]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("world", type=Path)
     parser.add_argument("--host", default="127.0.0.1")

@@ -15,9 +15,9 @@ import openpyxl
 import pytest
 from stdnum.cn import uscc
 
-from mockworld.defects import QUARANTINE_DEFECTS, Defect
-from mockworld.disputes import COUNTY_PATHS
-from mockworld.render_township import FEEDS
+from packs.disputes.mockworld.defects import QUARANTINE_DEFECTS, Defect
+from packs.disputes.mockworld.disputes import COUNTY_PATHS
+from packs.disputes.mockworld.render_township import FEEDS
 from schemas import divisions
 from schemas.divisions import JIASHAN
 from schemas.geo import gcj02_to_wgs84

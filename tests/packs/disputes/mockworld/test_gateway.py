@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockworld.clock import SHANGHAI, ManualClock
-from mockworld.gateway import GatewayConfig, ProvinceGateway
-from mockworld.spec import (
+from packs.disputes.mockworld.clock import SHANGHAI, ManualClock
+from packs.disputes.mockworld.gateway import GatewayConfig, ProvinceGateway
+from packs.disputes.mockworld.spec import (
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
     EXPIRED_APP_KEY,
@@ -31,7 +31,7 @@ from mockworld.spec import (
     Manifest,
     WorldSpec,
 )
-from mockworld.world import generate
+from packs.disputes.mockworld.world import generate
 
 CASES = "/api/v1/mdjf/cases"
 #: one client for the module: a new one per request costs an SSL context each time
@@ -325,7 +325,7 @@ def test_upload_needs_a_signature(own_world: Path) -> None:
 
 def test_logs_carry_no_secrets_or_personal_numbers(gateway: ProvinceGateway,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="mockworld.gateway")
+    caplog.set_level(logging.DEBUG, logger="packs.disputes.mockworld.gateway")
     get(gateway, pageSize=100)
     get(gateway, auth=signed(secret="wrong"))
     assert any("/api/v1/mdjf/cases" in m for m in caplog.messages)
