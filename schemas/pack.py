@@ -1,0 +1,121 @@
+"""What a domain pack declares: the pack, and each of its sources in one place.
+
+A pack is a folder with a `pack.toml` (see packs/disputes/pack.toml). Everything the
+engine needs to know about a source is declared there once, and the rest is derived from
+it: the settings' section and environment variables of the source (its connector kind's
+config, with the pack's defaults), its ingest DAG and schedule, its freshness limits, the
+order sources are listed in reports. The engine reads declarations; it never imports a
+pack's code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: the kinds of source system a connector exists for (connectors.kinds maps them)
+CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop")
+#: in a connector default, stands for the home folder's mock world (settings.world_dir)
+WORLD = "{world}"
+
+
+class PackError(ValueError):
+    """A pack.toml that cannot be used: names the file and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceDeclaration(_Strict):
+    """One source system of a pack."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title_zh: str
+    title_en: str
+    #: the administrative level of the system (a code list value of the pack's levels)
+    level: str
+    #: the department that owns the system and answers for its data (一数一源)
+    department: str
+    #: the kind of system (CONNECTOR_KINDS) and its connector's config defaults;
+    #: "{world}" in a text default is the home folder's mock world
+    connector: str
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    #: cron in `timezone`, and why that schedule fits the system
+    schedule: str
+    why: str
+    timezone: str = "Asia/Shanghai"
+    #: how often the source is expected to change: stale after twice this
+    freshness: timedelta
+    #: the column the source's incremental cursor follows
+    cursor: str
+    #: a known delay of the source's data behind the others (a platform that syncs late)
+    lag: timedelta = timedelta(0)
+
+    @field_validator("connector")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in CONNECTOR_KINDS:
+            raise ValueError(f"unknown connector kind {value!r}: use one of "
+                             + ", ".join(CONNECTOR_KINDS))
+        return value
+
+
+class PackDeclaration(_Strict):
+    """A domain pack: its name, titles, sources, and the folder its files live in."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title_zh: str
+    title_en: str
+    #: the Python package of the pack's code (models, mock world), e.g. packs.disputes
+    package: str
+    sources: tuple[SourceDeclaration, ...] = Field(min_length=1)
+    #: the source our outbound sync writes to (its ingest reads our copies back), if any
+    sync_target: str | None = None
+    folder: Path
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: tuple[SourceDeclaration, ...]) -> tuple[SourceDeclaration, ...]:
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source declared twice: {', '.join(twice)}")
+        return value
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sources)
+
+    def source(self, name: str) -> SourceDeclaration:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(f"pack {self.name!r} has no source {name!r} "
+                       f"(it has {', '.join(self.source_names)})")
+
+    def path(self, *parts: str) -> Path:
+        """A file or folder of the pack (mappings, marts, audits, expectations, …)."""
+        return self.folder.joinpath(*parts)
+
+
+def load_pack(folder: Path) -> PackDeclaration:
+    """The declaration in `folder`/pack.toml; a PackError names the file and the key."""
+    file = folder / "pack.toml"
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise PackError(f"{file}: {e}") from None
+    pack = data.get("pack", {})
+    sources = [{"name": name, **body} for name, body in data.get("sources", {}).items()]
+    try:
+        return PackDeclaration(**pack, sources=tuple(sources), folder=folder)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}"
+            for x in e.errors(include_url=False, include_input=False))
+        raise PackError(f"{file}: {problems}") from None

@@ -1,0 +1,38 @@
+"""The installed domain packs: every folder under packs/ that holds a pack.toml.
+
+The app layer finds packs here and hands their declarations to the engine; `--domain`
+picks one by name (default: all of them, in name order).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from schemas.pack import PackDeclaration, load_pack
+
+
+class UnknownPack(LookupError):
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"no domain pack named {name!r}: installed are {', '.join(known)}")
+
+
+@cache
+def installed() -> dict[str, PackDeclaration]:
+    """name → declaration of every installed pack."""
+    root = Path(str(resources.files("packs")))
+    found = [load_pack(d) for d in sorted(root.iterdir()) if (d / "pack.toml").is_file()]
+    return {p.name: p for p in found}
+
+
+def pack(name: str) -> PackDeclaration:
+    packs = installed()
+    if name not in packs:
+        raise UnknownPack(name, tuple(packs))
+    return packs[name]
+
+
+def selected(name: str | None) -> tuple[PackDeclaration, ...]:
+    """The pack `--domain` names, or every installed pack."""
+    return (pack(name),) if name else tuple(installed().values())
