@@ -1,6 +1,7 @@
-"""One ingest DAG per level: extract → conform and validate → quality gate.
+"""One ingest DAG per declared source (every installed pack's pack.toml): extract →
+conform and validate → quality gate.
 
-Each source keeps the schedule that fits its system. Extraction is incremental (the
+Each source keeps the schedule its pack declares for it. Extraction is incremental (the
 cursor lives in the warehouse) and retried with exponential backoff on transient
 failures; a permanent error (bad signature, expired key, missing drop folder) fails the
 DAG at once. Every task that writes the warehouse takes the one-slot `warehouse` pool.
@@ -18,7 +19,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from silobridge.airflow_support import (
     EXTRACT_RETRIES,
-    SCHEDULES,
+    PACKS,
     START,
     WAREHOUSE_POOL,
     record_failure,
@@ -27,15 +28,15 @@ from silobridge.airflow_support import (
 )
 
 
-def ingest_dag(source: str, schedule: str, why: str) -> None:
+def ingest_dag(source: str, title: str, schedule: str, why: str, tags: list[str]) -> None:
     @dag(
         dag_id=f"ingest_{source}",
         schedule=schedule_of(source),
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        tags=["silobridge", "ingest", source],
-        doc_md=f"### Ingest {source}\n\nSchedule `{schedule}`: {why}.\n\n{__doc__}",
+        tags=["silobridge", "ingest", *tags],
+        doc_md=f"### Ingest {source}: {title}\n\nSchedule `{schedule}`: {why}.\n\n{__doc__}",
         params={
             "since": Param(None, type=["null", "string"], format="date",
                            description="backfill from this day (YYYY-MM-DD)"),
@@ -80,5 +81,7 @@ def ingest_dag(source: str, schedule: str, why: str) -> None:
     ingest()
 
 
-for _source, (_schedule, _why) in SCHEDULES.items():
-    ingest_dag(_source, _schedule, _why)
+for _pack in PACKS.values():
+    for _s in _pack.sources:
+        ingest_dag(_s.name, f"{_s.title_zh} ({_s.title_en})", _s.schedule, _s.why,
+                   [_pack.name, _s.name])

@@ -1,4 +1,5 @@
-"""Merge: runs when any source's staging asset is updated.
+"""One merge DAG per installed pack: runs when any of the pack's sources' staging assets
+is updated.
 
 Merges staging into core in one transaction (linking the levels, golden records,
 history, timeline), then runs the warehouse quality checks, freshness and volume, and
@@ -13,10 +14,13 @@ source-status task says which is stale.
 
 from __future__ import annotations
 
+from functools import reduce
+
 from airflow.sdk import dag, task
 
+from schemas.pack import PackDeclaration
 from silobridge.airflow_support import (
-    SCHEDULES,
+    PACKS,
     START,
     SYNC_RETRIES,
     WAREHOUSE_POOL,
@@ -25,70 +29,73 @@ from silobridge.airflow_support import (
     uploaded,
 )
 
-_any_source = staged("province")
-for _source in list(SCHEDULES)[1:]:
-    _any_source = _any_source | staged(_source)
+
+def merge_dag(pack: PackDeclaration) -> None:
+    any_source = reduce(lambda a, b: a | b, (staged(s) for s in pack.source_names))
+
+    @dag(
+        dag_id=f"merge_{pack.name}",
+        schedule=any_source,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["silobridge", "merge", pack.name],
+        doc_md=f"### Merge {pack.title_zh} ({pack.title_en})\n\n{__doc__}",
+        default_args={"owner": "silobridge", "on_failure_callback": record_failure},
+    )
+    def merge() -> None:
+        @task(pool=WAREHOUSE_POOL)
+        def merge_cases() -> dict:
+            from silobridge import steps
+            from silobridge.airflow_support import settings
+
+            return steps.merge(settings())
+
+        @task(pool=WAREHOUSE_POOL)
+        def quality_and_reports(merged: dict) -> dict:
+            from silobridge import steps
+            from silobridge.airflow_support import settings
+
+            return steps.after_merge(settings(), merged["run_id"])
+
+        @task(pool=WAREHOUSE_POOL)  # a read, but DuckDB lets no reader in beside a writer
+        def source_status() -> list[dict]:
+            from silobridge import steps
+            from silobridge.airflow_support import settings
+
+            return steps.source_status(settings())
+
+        @task(task_id=f"sync_to_{pack.sync_target}", pool=WAREHOUSE_POOL, **SYNC_RETRIES)
+        def sync(merged: dict) -> dict:
+            from silobridge import steps
+            from silobridge.airflow_support import failing_fast_on_permanent_errors, settings
+
+            with failing_fast_on_permanent_errors():
+                return steps.sync(settings())
+
+        @task(outlets=[uploaded(pack.sync_target)] if pack.sync_target else [])
+        def read_back(synced: dict) -> None:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            if not synced["sent"]:
+                # nothing changed at the province: no asset event, no read-back round
+                raise AirflowSkipException("the sync sent nothing")
+
+        @task(pool=WAREHOUSE_POOL)
+        def publish_snapshot(merged: dict) -> dict:
+            from silobridge import steps
+            from silobridge.airflow_support import settings
+
+            return steps.publish(settings())
+
+        merged = merge_cases()
+        quality_and_reports(merged) >> source_status()
+        publish_snapshot(merged)
+        if pack.sync_target:
+            read_back(sync(merged))
+
+    merge()
 
 
-@dag(
-    dag_id="merge",
-    schedule=_any_source,
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    tags=["silobridge", "merge"],
-    doc_md=__doc__,
-    default_args={"owner": "silobridge", "on_failure_callback": record_failure},
-)
-def merge() -> None:
-    @task(pool=WAREHOUSE_POOL)
-    def merge_cases() -> dict:
-        from silobridge import steps
-        from silobridge.airflow_support import settings
-
-        return steps.merge(settings())
-
-    @task(pool=WAREHOUSE_POOL)
-    def quality_and_reports(merged: dict) -> dict:
-        from silobridge import steps
-        from silobridge.airflow_support import settings
-
-        return steps.after_merge(settings(), merged["run_id"])
-
-    @task(pool=WAREHOUSE_POOL)  # a read, but DuckDB lets no reader in beside a writer
-    def source_status() -> list[dict]:
-        from silobridge import steps
-        from silobridge.airflow_support import settings
-
-        return steps.source_status(settings())
-
-    @task(pool=WAREHOUSE_POOL, **SYNC_RETRIES)
-    def sync_to_province(merged: dict) -> dict:
-        from silobridge import steps
-        from silobridge.airflow_support import failing_fast_on_permanent_errors, settings
-
-        with failing_fast_on_permanent_errors():
-            return steps.sync(settings())
-
-    @task(outlets=[uploaded()])
-    def read_back(synced: dict) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not synced["sent"]:
-            # nothing changed at the province: no asset event, no read-back round
-            raise AirflowSkipException("the sync sent nothing")
-
-    @task(pool=WAREHOUSE_POOL)
-    def publish_snapshot(merged: dict) -> dict:
-        from silobridge import steps
-        from silobridge.airflow_support import settings
-
-        return steps.publish(settings())
-
-    merged = merge_cases()
-    quality_and_reports(merged) >> source_status()
-    publish_snapshot(merged)
-    read_back(sync_to_province(merged))
-
-
-merge()
+for _pack in PACKS.values():
+    merge_dag(_pack)

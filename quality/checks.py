@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from schemas.pack import SourceDeclaration
 from schemas.scope import Scope
 
 CRITICAL = "critical"
@@ -36,6 +37,9 @@ class QualitySettings(Protocol):
 
     @property
     def scope(self) -> Scope: ...
+
+    @property
+    def sources(self) -> tuple[SourceDeclaration, ...]: ...
 
 
 @dataclass

@@ -11,26 +11,23 @@ do not hold data back.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from statistics import median
 from typing import Any
 
 import duckdb
 
+from schemas.pack import SourceDeclaration
 from warehouse.runs import ABANDONED
 
 from .checks import WARNING, CheckResult, store_results
 
-#: each source's schedule (see the ingest DAGs); stale after twice the interval
-INTERVALS: dict[str, timedelta] = {
-    "province": timedelta(days=1),
-    "county": timedelta(minutes=30),
-    "township": timedelta(days=1),
-    "grid": timedelta(hours=1),
-}
-#: known delays of a source's data behind the others (the province syncs days late)
-SYNC_LAG: dict[str, timedelta] = {"province": timedelta(days=3)}
+#: a source is stale after twice its declared freshness (its schedule's interval); its
+#: data may lag the others' by its declared `lag` on top (a platform that syncs late)
 STALE_FACTOR = 2
+#: the limit for a source that ran but is not declared (a pack removed since)
+UNDECLARED_INTERVAL = timedelta(days=1)
 MIN_PREVIOUS_RUNS = 3
 VOLUME_LOW, VOLUME_HIGH = 0.5, 2.0
 
@@ -39,10 +36,22 @@ def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
-def _sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+Sources = Sequence[SourceDeclaration]
+
+
+def _intervals(sources: Sources) -> dict[str, timedelta]:
+    return {s.name: s.freshness for s in sources}
+
+
+def _sources(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[str]:
+    declared = [s.name for s in sources]
     seen = [s for (s,) in con.execute("SELECT DISTINCT source FROM ops.runs WHERE source IS "
                                       "NOT NULL ORDER BY source").fetchall()]
-    return [*INTERVALS, *(s for s in seen if s not in INTERVALS)]
+    return [*declared, *(s for s in seen if s not in declared)]
+
+
+def _limit(sources: Sources, source: str) -> float:
+    return _hours(_intervals(sources).get(source, UNDECLARED_INTERVAL) * STALE_FACTOR)
 
 
 def _last_extract_ages(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, float]]:
@@ -54,11 +63,11 @@ def _last_extract_ages(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, f
     return {s: (run, float(age)) for s, run, age in rows}
 
 
-def pipeline_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+def pipeline_freshness(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[CheckResult]:
     ages = _last_extract_ages(con)
     out = []
-    for source in _sources(con):
-        limit = _hours(INTERVALS.get(source, timedelta(days=1)) * STALE_FACTOR)
+    for source in _sources(con, sources):
+        limit = _limit(sources, source)
         if source not in ages:
             out.append(CheckResult(
                 scope="freshness", suite="freshness", check="pipeline_fresh", severity=WARNING,
@@ -74,7 +83,7 @@ def pipeline_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
     return out
 
 
-def data_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[CheckResult]:
     # what the merge takes: staged rows outside blocked batches
     newest = dict(con.execute("""
         SELECT source, max(coalesce(source_updated_at, reported_at, occurred_at))
@@ -83,9 +92,9 @@ def data_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
         GROUP BY source""").fetchall())
     clock = max(newest.values(), default=None)
     out = []
-    for source, interval in INTERVALS.items():
-        allowed = interval * STALE_FACTOR + SYNC_LAG.get(source, timedelta(0))
-        limit = _hours(allowed)
+    for declared in sources:
+        source = declared.name
+        limit = _hours(declared.freshness * STALE_FACTOR + declared.lag)
         if clock is None or newest.get(source) is None:
             out.append(CheckResult(
                 scope="freshness", suite="freshness", check="data_fresh", severity=WARNING,
@@ -102,8 +111,9 @@ def data_freshness(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
     return out
 
 
-def check_freshness(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckResult]:
-    results = [*pipeline_freshness(con), *data_freshness(con)]
+def check_freshness(con: duckdb.DuckDBPyConnection, run_id: str,
+                    sources: Sources) -> list[CheckResult]:
+    results = [*pipeline_freshness(con, sources), *data_freshness(con, sources)]
     store_results(con, run_id, results)
     return results
 
@@ -121,10 +131,11 @@ def ingest_history(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, 
     return out
 
 
-def check_volume(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckResult]:
+def check_volume(con: duckdb.DuckDBPyConnection, run_id: str,
+                 sources: Sources) -> list[CheckResult]:
     history = ingest_history(con)
     results = []
-    for source in INTERVALS:
+    for source in (s.name for s in sources):
         runs = history.get(source, [])
         base = CheckResult(scope="volume", suite="volume", check="volume_in_range",
                            severity=WARNING, success=True, source=source)
@@ -173,7 +184,7 @@ def error_class(message: str | None) -> str | None:
     return found.group(1) if found else "error"
 
 
-def source_status(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def source_status(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[dict[str, Any]]:
     """Per source: last successful and last failed run, the failure's class, staleness.
 
     Read-only (works on a read-only connection): the merge DAG logs it."""
@@ -187,9 +198,9 @@ def source_status(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WHERE source IS NOT NULL AND outcome IN ('ok', 'failed')
         GROUP BY source, outcome""").fetchall()}
     out = []
-    for source in _sources(con):
+    for source in _sources(con, sources):
         ok, failed = last.get((source, "ok")), last.get((source, "failed"))
-        limit = _hours(INTERVALS.get(source, timedelta(days=1)) * STALE_FACTOR)
+        limit = _limit(sources, source)
         age = ages.get(source, (None, None))[1]
         stale = age is None or age > limit
         out.append({

@@ -55,8 +55,9 @@ def after_merge(settings: QualitySettings, run_id: str) -> dict[str, Any]:
     as critical in the summary, in ops.quality_results and in the report."""
     started = time.perf_counter()
     with session(settings.warehouse_path) as con:
-        results = [*check_warehouse(con, run_id), *check_freshness(con, run_id),
-                   *check_volume(con, run_id)]
+        results = [*check_warehouse(con, run_id),
+                   *check_freshness(con, run_id, settings.sources),
+                   *check_volume(con, run_id, settings.sources)]
     paths = build_reports(settings)
     failed = [r for r in results if not r.success]
     return {

@@ -117,7 +117,7 @@ def build_quality_report(settings: QualitySettings) -> Path:
     mappings = load_mappings(settings.mappings_dir)
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
-        data = gather(con, mappings)
+        data = gather(con, mappings, settings.sources)
     folder = settings.reports_dir / QUALITY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     generated_at = datetime.now(UTC)

@@ -13,7 +13,7 @@ import duckdb
 
 from conform.mapping import Mapping
 
-from .freshness import INTERVALS, source_status
+from .freshness import Sources, source_status
 from .masking import Example, example
 
 EXAMPLES_PER_REASON = 3
@@ -28,7 +28,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def accounting(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def accounting(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[dict[str, Any]]:
     """Per source: the latest ingest run's counts, all-time counts, and the latest gate."""
     rows = _rows(con, """
         WITH runs AS (
@@ -62,8 +62,8 @@ def accounting(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM (SELECT unnest(?::VARCHAR[]) AS source) s
         LEFT JOIN runs r USING (source) LEFT JOIN per_run p ON p.run_id = r.latest_run
         LEFT JOIN total t USING (source) LEFT JOIN gate g USING (source)
-        LEFT JOIN blocked b USING (source)""", [list(INTERVALS)])
-    order = {s: i for i, s in enumerate(INTERVALS)}
+        LEFT JOIN blocked b USING (source)""", [names])
+    order = {s: i for i, s in enumerate(names)}
     return sorted(rows, key=lambda r: order[r["source"]])
 
 
@@ -144,14 +144,15 @@ def failed_steps(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM ops.task_failures ORDER BY failed_at DESC LIMIT ?""", [FAILED_STEPS_SHOWN])
 
 
-def gather(con: duckdb.DuckDBPyConnection, mappings: list[Mapping]) -> dict[str, Any]:
+def gather(con: duckdb.DuckDBPyConnection, mappings: list[Mapping],
+           sources: Sources) -> dict[str, Any]:
     return {
-        "accounting": accounting(con),
+        "accounting": accounting(con, [s.name for s in sources]),
         "quarantine": quarantine(con, mappings),
         "drift": drift(con),
         "checks": latest_checks(con),
         "gates": gates(con),
-        "status": source_status(con),
+        "status": source_status(con, sources),
         "trends": trends(con),
         "failed_steps": failed_steps(con),
     }

@@ -15,10 +15,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .packs import installed
 from .settings import Settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
-INGEST_DAGS = ("ingest_province", "ingest_county", "ingest_township", "ingest_grid")
+#: the DAGs the packs' declarations generate (dags/ingest.py, dags/merge.py), in run order
+INGEST_DAGS = tuple(f"ingest_{s.name}" for p in installed().values() for s in p.sources)
+MERGE_DAGS = tuple(f"merge_{p}" for p in installed())
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

@@ -35,12 +35,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .airflow_local import INGEST_DAGS, airflow_env
+from .airflow_local import INGEST_DAGS, MERGE_DAGS, airflow_env
 from .settings import Settings, env_variable
 
 log = logging.getLogger(__name__)
 
-PROJECT_DAGS = (*INGEST_DAGS, "merge")
+PROJECT_DAGS = (*INGEST_DAGS, *MERGE_DAGS)
 USERNAME = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SIMPLE_AUTH_MANAGER = ("airflow.api_fastapi.auth.managers.simple.simple_auth_manager."

@@ -1,4 +1,4 @@
-"""What the DAG files share: schedules and their time zone, assets, the pool, settings from
+"""What the DAG files share: the packs' sources and schedules, assets, the pool, settings from
 Airflow's world, how errors fail tasks and how a failed task is recorded. Only the DAG
 files import this module.
 
@@ -20,6 +20,8 @@ import pendulum
 from airflow.sdk import Asset
 from pydantic import SecretStr
 
+from silobridge.packs import installed
+
 if TYPE_CHECKING:
     from airflow.sdk import Connection
     from airflow.sdk.definitions.context import Context
@@ -28,18 +30,12 @@ if TYPE_CHECKING:
 
 #: one slot: DuckDB lets one process write the warehouse file at a time
 WAREHOUSE_POOL = "warehouse"
-#: the zone every schedule is read in: the sources' day is Beijing time (Airflow's is UTC)
-SCHEDULE_ZONE = pendulum.timezone("Asia/Shanghai")
 #: the DAGs' start: no catch-up runs before it (catchup is off anyway)
-START = pendulum.datetime(2026, 1, 1, tz=SCHEDULE_ZONE)
-# source → (schedule in SCHEDULE_ZONE, why that schedule)
-SCHEDULES = {
-    "province": ("0 3 * * *", "the provincial platform is read once a night at 03:00 "
-                              "Beijing time, after its own nightly sync"),
-    "county": ("*/30 * * * *", "the county's intake system changes all day; every 30 min"),
-    "township": ("0 2 * * *", "townships drop one export a day, read at 02:00 Beijing time"),
-    "grid": ("0 * * * *", "grid workers report on patrol; the app exports hourly"),
-}
+START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+#: every installed pack's sources: each gets an ingest DAG on its declared schedule, read
+#: in its declared time zone (the sources' day is Beijing time; Airflow's is UTC)
+PACKS = installed()
+SOURCES = {s.name: s for p in PACKS.values() for s in p.sources}
 EXTRACT_RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=20),
                    "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=10)}
 
@@ -53,26 +49,29 @@ def staged(source: str) -> Asset:
     return Asset(name=f"staging_{source}", uri=f"silobridge://staging/{source}")
 
 
-#: the source a sync writes to: its ingest reads our cases' copies back after a sync
-SYNC_TARGET = "province"
+def uploaded(target: str) -> Asset:
+    """The asset a merge DAG updates when its sync changed the target source's copies."""
+    return Asset(name=f"uploaded_{target}", uri=f"silobridge://uploads/{target}")
 
 
-def uploaded() -> Asset:
-    """The asset the merge DAG updates when the sync changed the province's copies."""
-    return Asset(name=f"uploaded_{SYNC_TARGET}", uri=f"silobridge://uploads/{SYNC_TARGET}")
+def sync_targets() -> set[str]:
+    """The sources an outbound sync writes to (their ingest reads our copies back)."""
+    return {p.sync_target for p in PACKS.values() if p.sync_target}
 
 
 def schedule_of(source: str) -> Any:
-    """A source's schedule: its cron (SCHEDULES) in SCHEDULE_ZONE; the sync's target also
+    """A source's schedule: its declared cron in its declared zone; a sync's target also
     as soon as a sync changed its copies, so the warehouse reads back what it sent within
-    the same cycle (the copies come back as the province's records; they never overrule
-    the county's, see warehouse/golden.py) and the next cycle finds nothing new."""
+    the same cycle (the copies come back as the target's records; they never overrule
+    ours, see warehouse/golden.py) and the next cycle finds nothing new."""
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable  # noqa: PLC0415
 
-    timetable = CronTriggerTimetable(SCHEDULES[source][0], timezone=SCHEDULE_ZONE)
-    if source != SYNC_TARGET:
+    declared = SOURCES[source]
+    timetable = CronTriggerTimetable(declared.schedule,
+                                     timezone=pendulum.timezone(declared.timezone))
+    if source not in sync_targets():
         return timetable
-    return AssetOrTimeSchedule(timetable=timetable, assets=uploaded())
+    return AssetOrTimeSchedule(timetable=timetable, assets=uploaded(source))
 
 
 def settings() -> Settings:

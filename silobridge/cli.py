@@ -39,8 +39,12 @@ from connectors.errors import MissingDriverError, SourceError
 from warehouse.db import WarehouseError, WarehouseLockedError, pipeline_lock, set_lock_wait
 
 from . import progress
+from .packs import installed
 from .secrets import PiiKeyError
 from .settings import Settings, SettingsError, env_variable, load_settings
+
+#: the installed domain packs, as `--domain` takes them
+Domain = StrEnum("Domain", {name: name for name in installed()})  # type: ignore[misc]
 
 app = typer.Typer(help="silobridge: one view per dispute across province, county, township "
                        "and grid.", no_args_is_help=True, add_completion=False)
@@ -452,11 +456,13 @@ def schemas_export(
 @_errors_in_one_line(writes=True)
 def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    domain: Annotated[Domain | None, typer.Option(
+        "--domain", help="Run one domain pack (default: every installed pack).")] = None,
 ) -> None:
     """The whole pipeline outside Airflow: ingest every source, merge, link, marts."""
     from .run import run_pipeline  # noqa: PLC0415
 
-    summary = run_pipeline(_settings())
+    summary = run_pipeline(_settings(), domain=domain.value if domain else None)
     if as_json:
         _print_json(summary.to_dict())
     else:

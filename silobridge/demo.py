@@ -63,12 +63,12 @@ def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> 
         summary["airflow_home"] = str(settings.airflow_home)
         prepare(settings)
         with _task_progress() as run_dag:
-            outcomes = [run_dag(dag_id) for dag_id in (*INGEST_DAGS, "merge")]
+            outcomes = [run_dag(dag_id) for dag_id in (*INGEST_DAGS, "merge_disputes")]
             if outcomes[-1].tasks.get("read_back") == "success":
                 # what a scheduler does on the upload asset: read the province's copies of
                 # the cases just sent back, and merge them (they overrule nothing); the
                 # round's sync then finds nothing to send, so the next demo finds nothing new
-                outcomes += [run_dag("ingest_province"), run_dag("merge")]
+                outcomes += [run_dag("ingest_province"), run_dag("merge_disputes")]
     summary["dags"] = [asdict(o) for o in outcomes]
     summary["accounting"] = _accounting(settings, began)
     score = score_step(settings)

@@ -15,16 +15,13 @@ from dataclasses import asdict, dataclass, field, replace
 import pyarrow as pa
 
 from connectors.base import Connector, RawBatch
-from connectors.file_drop import FileDropConnector
-from connectors.jsonl_drop import JsonlDropConnector
-from connectors.province_api import ProvinceApiConnector
-from connectors.sql_db import SqlConnector
+from connectors.kinds import KINDS
 from warehouse.db import session
 from warehouse.landing import land, load_cursor
 from warehouse.runs import tracked_run
 
 from . import progress
-from .settings import Settings, SourceName
+from .settings import SOURCES, Settings, SourceName
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +51,8 @@ class ExtractResult:
 
 
 def build_connector(settings: Settings, source: SourceName) -> Connector:
-    if source == "province":
-        return ProvinceApiConnector(settings.province, source=source)
-    if source == "county":
-        return SqlConnector(settings.county, source=source)
-    if source == "township":
-        return FileDropConnector(settings.township, source=source)
-    if source == "grid":
-        return JsonlDropConnector(settings.grid, source=source)
-    raise ValueError(f"unknown source {source!r}")
+    """The connector of the source's declared kind, on the source's settings."""
+    return KINDS[SOURCES[source].connector].build(settings.source_config(source), source)
 
 
 def extract_source(settings: Settings, source: SourceName, cursor_key: str | None = None,

@@ -22,8 +22,9 @@ from warehouse.runs import tracked_run
 
 from . import progress
 from .ingest import IngestSummary, ingest_source
+from .packs import selected
 from .scoring import LinkScore, score_linking
-from .settings import SOURCE_NAMES, Settings, SourceName
+from .settings import Settings, SourceName
 from .snapshot import publish_step
 
 
@@ -69,8 +70,10 @@ def score_step(settings: Settings) -> LinkScore | None:
         return score_linking(con, answer_key)
 
 
-def run_pipeline(settings: Settings,
-                 sources: tuple[SourceName, ...] = SOURCE_NAMES) -> RunSummary:
+def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = None, *,
+                 domain: str | None = None) -> RunSummary:
+    """Every source of the `domain` pack (default: of every installed pack), or `sources`."""
+    sources = sources or tuple(s for p in selected(domain) for s in p.source_names)
     started = time.perf_counter()
     summary = RunSummary()
     from quality.pipeline import after_merge, gate_source  # noqa: PLC0415 - GX is heavy

@@ -23,28 +23,32 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceParseError
 
-from connectors.file_drop import FileDropConfig
-from connectors.jsonl_drop import JsonlDropConfig
-from connectors.province_api import ProvinceApiConfig
-from connectors.sql_db import SqlSourceConfig
+from connectors.kinds import KINDS
 from schemas import divisions
+from schemas.pack import WORLD, SourceDeclaration
 from schemas.reasons import Reason
 from schemas.scope import Scope
 
-SourceName = Literal["province", "county", "township", "grid"]
-SOURCE_NAMES: tuple[SourceName, ...] = ("province", "county", "township", "grid")
+from .packs import installed
+
+#: a source's name, as its pack declares it (packs/<domain>/pack.toml)
+SourceName = str
+#: every installed pack's sources, in declaration order
+SOURCES: dict[str, SourceDeclaration] = {
+    s.name: s for p in installed().values() for s in p.sources}
+SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
 
 
 class SyncSettings(BaseModel):
     """County → province sync (silobridge.sync)."""
 
     #: whose cases go up, and of which county
-    source: SourceName = "county"
+    source: str = "county"
     county_code: str = Field(default="330421", pattern=r"^\d{6}$")
     #: cases per upload request (the platform takes at most 500)
     batch_size: int = Field(default=200, ge=1, le=500)
@@ -83,15 +87,13 @@ class ValidationSettings(BaseModel):
     in_future: CheckMode = "quarantine"
 
 
-class Settings(BaseSettings):
+class _Settings(BaseSettings):
+    """The settings every deployment has; `Settings` adds a section per declared source."""
+
     model_config = SettingsConfigDict(env_prefix="SILOBRIDGE_", env_nested_delimiter="__",
                                       env_file=".env", extra="ignore")
 
     home: Path = Path("var")
-    province: ProvinceApiConfig = Field(default_factory=ProvinceApiConfig)
-    county: SqlSourceConfig = Field(default_factory=SqlSourceConfig)
-    township: FileDropConfig = Field(default_factory=FileDropConfig)
-    grid: JsonlDropConfig = Field(default_factory=JsonlDropConfig)
     #: the grid system's registry of villages and grids (villages.csv, grids.csv)
     reference: Path | None = None
     #: folder of per-source mapping files (default: the ones shipped in schemas/mappings)
@@ -103,20 +105,41 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pack_defaults_under_given_values(cls, data: Any) -> Any:
+        # A source's section starts from its pack's defaults (pack.toml); what the user
+        # sets (environment, .env, arguments) goes over them key by key, so setting one
+        # value (their own database URL) changes only that value.
+        if not isinstance(data, dict):
+            return data
+        return data | {name: _deep_merge(source.defaults, _as_dict(data.get(name)))
+                       for name, source in SOURCES.items()}
+
     @model_validator(mode="after")
     def _point_sources_at_the_mock_world(self) -> Settings:
-        # Unset paths default into the home folder's mock world, so a user who sets one
-        # of them (their own database, drop folder or URL) changes only that source.
+        # Pack defaults name places in the home folder's mock world ("{world}/county/…")
         self.home = self.home.expanduser().absolute()
-        if self.county.url is None:
-            self.county.url = f"sqlite:///{self.world_dir / 'county' / 'county.sqlite'}"
-        if self.township.path is None:
-            self.township.path = self.world_dir / "township"
-        if self.grid.path is None:
-            self.grid.path = self.world_dir / "grid"
+        for name in SOURCES:
+            config = getattr(self, name)
+            for field, value in list(config):
+                if isinstance(value, str | Path) and WORLD in str(value):
+                    placed = str(value).replace(WORLD, str(self.world_dir))
+                    setattr(config, field, type(value)(placed))
         if self.reference is None:
             self.reference = self.world_dir / "reference"
-        return self
+        return self  # type: ignore[return-value]
+
+    @property
+    def sources(self) -> tuple[SourceDeclaration, ...]:
+        """Every installed pack's source declarations, in declaration order."""
+        return tuple(SOURCES.values())
+
+    def source_config(self, source: str) -> BaseModel:
+        """A source's connector settings (its section)."""
+        if source not in SOURCES:
+            raise KeyError(f"unknown source {source!r}: declared are {', '.join(SOURCES)}")
+        return getattr(self, source)
 
     @property
     def world_dir(self) -> Path:
@@ -147,6 +170,31 @@ class Settings(BaseSettings):
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    return dict(value)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(out.get(key), dict) and isinstance(value, dict)
+        out[key] = _deep_merge(out[key], value) if both else value
+    return out
+
+
+# One section per declared source, typed by its connector kind's config, named after the
+# source: SILOBRIDGE_COUNTY__URL sets `url` of the county's.
+Settings = create_model(  # type: ignore[misc]
+    "Settings", __base__=_Settings, __module__=__name__,
+    **{name: (KINDS[s.connector].config, Field(default_factory=KINDS[s.connector].config,
+                                                  description=s.title_en))
+       for name, s in SOURCES.items()})
 
 
 @dataclass(frozen=True)

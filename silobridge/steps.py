@@ -103,7 +103,7 @@ def source_status(settings: Settings) -> list[dict[str, Any]]:
 
     with step_log.step("source status") as done:
         with session(settings.warehouse_path, read_only=True) as con:
-            status = status_of(con)
+            status = status_of(con, settings.sources)
         for row in status:
             if row.get("stale"):
                 log.warning("source %s is stale: last good run at %s, last failure at %s "

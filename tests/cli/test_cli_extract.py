@@ -102,7 +102,7 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
     assert "\x1b" not in first.stdout + first.stderr  # no terminal: nothing drawn
     assert "generated the mock world" in first.stdout
     for dag_id in ("ingest_province", "ingest_county", "ingest_township", "ingest_grid",
-                   "merge"):
+                   "merge_disputes"):
         assert dag_id in first.stdout
     assert "failed" not in first.stdout
     assert "precision 1.0000" in first.stdout and "example question" in first.stdout
@@ -117,7 +117,7 @@ def test_demo_runs_end_to_end_twice_and_leaves_nothing_serving(tmp_path: Path,
     # on a terminal a bar followed the Airflow tasks, and went away
     drawn = terminal.plain(out)
     for task in ("ingest_county › extract", "ingest_grid › quality_gate",
-                 "merge › publish_snapshot", "merge › sync_to_province"):
+                 "merge_disputes › publish_snapshot", "merge_disputes › sync_to_province"):
         assert f"Airflow: {task}" in drawn, task
     # the summary comes once the drawing is done (it shows the cursor again last)
     second = json.loads(terminal.plain(out.rsplit("\x1b[?25h", 1)[1]))

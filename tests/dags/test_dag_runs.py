@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from schemas.pii import find_numbers
-from silobridge.airflow_support import SCHEDULES
+from silobridge.airflow_support import SOURCES
 
 
 def _outcome(dag_id: str, conf: dict | None = None):
@@ -23,11 +23,11 @@ def _outcome(dag_id: str, conf: dict | None = None):
 def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) -> None:
     settings, _ = airflow_home
     caplog.set_level(logging.INFO)
-    for source in SCHEDULES:
+    for source in SOURCES:
         outcome = _outcome(f"ingest_{source}")
         assert outcome.state == "success", outcome
         assert set(outcome.tasks) == {"extract", "conform_and_validate", "quality_gate"}
-    merged = _outcome("merge")
+    merged = _outcome("merge_disputes")
     assert merged.state == "success", merged
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
@@ -35,10 +35,10 @@ def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) ->
                    .fetchall()}
     finally:
         con.close()
-    assert sources == set(SCHEDULES)
+    assert sources == set(SOURCES)
     # each step told what it did (Airflow's task log shows these lines)
     told = [r.getMessage() for r in caplog.records if r.name.startswith("silobridge")]
-    for source in SCHEDULES:
+    for source in SOURCES:
         assert any(line.startswith(f"extract {source}: ") and "rows read" in line
                    for line in told), source
         assert any(line.startswith(f"conform and validate {source}: ") and " = loaded " in line
@@ -88,7 +88,7 @@ def test_a_permanently_failing_source_fails_only_its_own_dag(
     monkeypatch.delenv("SILOBRIDGE_PROVINCE__APP_SECRET")
     for source in ("county", "township", "grid"):
         assert _outcome(f"ingest_{source}").state == "success"
-    assert _outcome("merge").state == "success"
+    assert _outcome("merge_disputes").state == "success"
     settings, _ = airflow_home
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
@@ -130,9 +130,9 @@ def test_dag_test_runs_leave_no_asset_trigger_behind(airflow_home) -> None:
             db.close()
 
     assert _outcome("ingest_grid").state == "success"
-    assert queued_for("merge") == 1  # the grid's staging asset asks for a merge
-    assert _outcome("merge").state == "success"
-    assert queued_for("merge") == 0  # which this merge was
+    assert queued_for("merge_disputes") == 1  # the grid's staging asset asks for a merge
+    assert _outcome("merge_disputes").state == "success"
+    assert queued_for("merge_disputes") == 0  # which this merge was
 
 
 def test_connections_override_the_province_and_the_key(

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from silobridge.airflow_local import DAGS_FOLDER, airflow_env
-from silobridge.airflow_support import SCHEDULES, SYNC_TARGET
+from silobridge.airflow_support import PACKS, SOURCES
 from silobridge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,9 @@ print(json.dumps({"errors": bag.import_errors, "dags": sorted(bag.dag_ids),
 def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path) -> None:
     report = _parse_in_a_fresh_process(tmp_path)
     assert report["errors"] == {}
-    assert report["dags"] == sorted([f"ingest_{s}" for s in SCHEDULES] + ["merge"])
+    # one ingest DAG per declared source, one merge DAG per pack
+    assert report["dags"] == sorted([f"ingest_{s}" for s in SOURCES]
+                                    + [f"merge_{p}" for p in PACKS])
     assert report["warnings"] == [], "deprecation or other warnings from our DAG files"
     # Great Expectations, DuckDB, pandas… are imported inside tasks, never at parse time
     assert [m for m in report["heavy"] if m in ("great_expectations", "duckdb", "splink")] == []
@@ -56,12 +58,14 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
         warnings.simplefilter("ignore")
         dags = {d: bag.get_dag(d) for d in bag.dag_ids}
     cron = {"@hourly": "0 * * * *"}
-    for source, (schedule, _) in SCHEDULES.items():
+    for source, declared in SOURCES.items():
+        schedule = declared.schedule
         dag = dags[f"ingest_{source}"]
         timetable = dag.timetable
-        if source == SYNC_TARGET:  # also as soon as a sync changed the province's copies
+        if source == "province":  # also as soon as a sync changed the province's copies
             assert timetable.asset_condition.uri == "silobridge://uploads/province"
             timetable = timetable.timetable
+        assert timetable.timezone.name == declared.timezone == "Asia/Shanghai"
         assert timetable.expression == cron.get(schedule, schedule)
         assert dag.max_active_runs == 1 and not dag.catchup
         assert set(dag.params) == {"since", "until"}
@@ -71,10 +75,10 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
             assert task.pool == "warehouse", f"{dag.dag_id}.{task.task_id} writes the warehouse"
         (outlet,) = dag.get_task("quality_gate").outlets
         assert outlet.uri == f"silobridge://staging/{source}"
-    merge = dags["merge"]
+    merge = dags["merge_disputes"]
     condition = merge.timetable.asset_condition  # any one source's new records trigger it
     assert type(condition).__name__ == "AssetAny"
-    assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SCHEDULES}
+    assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SOURCES}
     for task_id in ("merge_cases", "quality_and_reports", "publish_snapshot",
                     "sync_to_province", "source_status"):  # source_status reads: no writer
         assert merge.get_task(task_id).pool == "warehouse", task_id

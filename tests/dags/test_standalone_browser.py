@@ -173,10 +173,11 @@ def test_demo_then_airflow_starts_clean_and_a_failed_task_shows_its_cause(
                 county_log = page.locator("body").inner_text()
 
                 # pause the merge in the UI, then fail a task with a wrong secret
-                page.goto(f"{stack.url}/dags/merge")
+                page.goto(f"{stack.url}/dags/merge_disputes")
                 page.get_by_test_id("toggle-pause").click()
                 with stack.api() as api:
-                    _until(lambda: None if api.get("/api/v2/dags/merge").json()["is_paused"]
+                    _until(lambda: None
+                           if api.get("/api/v2/dags/merge_disputes").json()["is_paused"]
                            else "the merge DAG paused", 30, pause=0.5)
                     api.post("/api/v2/connections", json={
                         "connection_id": "silobridge_province", "conn_type": "http",

@@ -11,6 +11,9 @@ import duckdb
 import pytest
 
 from quality.freshness import check_freshness, check_volume, source_status
+from silobridge.settings import SOURCES
+
+DECLARED = tuple(SOURCES.values())
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,11 +40,11 @@ def test_a_stalled_schedule_makes_its_source_stale(con: duckdb.DuckDBPyConnectio
                 "WHERE kind = 'extract' AND source = 'grid'")
     con.execute("UPDATE ops.runs SET finished_at = now() - INTERVAL 30 HOUR "
                 "WHERE kind = 'extract' AND source = 'province'")  # daily: still fresh
-    results = _by_source(check_freshness(con, "test-run"))
+    results = _by_source(check_freshness(con, "test-run", DECLARED))
     assert not results[("pipeline_fresh", "grid")].success
     assert results[("pipeline_fresh", "province")].success
     assert results[("pipeline_fresh", "grid")].severity == "warning"
-    status = {s["source"]: s for s in source_status(con)}
+    status = {s["source"]: s for s in source_status(con, DECLARED)}
     assert status["grid"]["stale"] and not status["province"]["stale"]
     (stored,) = con.execute("SELECT count(*) FROM ops.quality_results WHERE run_id = "
                             "'test-run' AND scope = 'freshness'").fetchall()[0]
@@ -56,7 +59,7 @@ def test_a_failing_source_is_named_with_its_error_class(
         VALUES ('extract-province-late', 'extract', 'province',
             now(), now(), 'failed', 'province cases?pageNo=1: HTTP 502 (gave up after 6 '
             || 'attempts)', NULL)""")
-    status = {s["source"]: s for s in source_status(con)}
+    status = {s["source"]: s for s in source_status(con, DECLARED)}
     assert status["province"]["last_failed_run"] == "extract-province-late"
     assert status["province"]["error_class"] == "transient"
     assert status["province"]["failing_now"]
@@ -65,7 +68,7 @@ def test_a_failing_source_is_named_with_its_error_class(
 
 def test_volume_needs_history_then_flags_a_drop(con: duckdb.DuckDBPyConnection) -> None:
     # one run so far: too little history to judge
-    assert _by_source(check_volume(con, "v1"))[("volume_in_range", "county")].success
+    assert _by_source(check_volume(con, "v1", DECLARED))[("volume_in_range", "county")].success
     for k, read in enumerate((120, 130, 110)):  # three earlier runs, median 120
         con.execute(f"""
             INSERT INTO ops.runs (run_id, kind, source, started_at, finished_at,
@@ -74,7 +77,7 @@ def test_volume_needs_history_then_flags_a_drop(con: duckdb.DuckDBPyConnection) 
                 now() - INTERVAL {10 - k} DAY, now() - INTERVAL {10 - k} DAY, 'ok', NULL, NULL);
             INSERT INTO ops.accounting VALUES ('ingest-county-old{k}', 'ingest', 'county',
                 NULL, {read}, {read}, 0, 0, now())""")
-    steady = _by_source(check_volume(con, "v2"))[("volume_in_range", "county")]
+    steady = _by_source(check_volume(con, "v2", DECLARED))[("volume_in_range", "county")]
     assert steady.success and steady.observed == pytest.approx(124 / 120, rel=0.05)
     con.execute("""
         INSERT INTO ops.runs (run_id, kind, source, started_at, finished_at,
@@ -83,6 +86,6 @@ def test_volume_needs_history_then_flags_a_drop(con: duckdb.DuckDBPyConnection) 
             now() + INTERVAL 1 MINUTE, now() + INTERVAL 1 MINUTE, 'ok', NULL, NULL);
         INSERT INTO ops.accounting VALUES ('ingest-county-new', 'ingest', 'county', NULL,
             20, 20, 0, 0, now())""")
-    dropped = _by_source(check_volume(con, "v3"))[("volume_in_range", "county")]
+    dropped = _by_source(check_volume(con, "v3", DECLARED))[("volume_in_range", "county")]
     assert not dropped.success and dropped.severity == "warning"
     assert dropped.observed < 0.5 and dropped.threshold == 0.5

@@ -19,7 +19,7 @@ from packs.disputes.mockworld.gateway import ProvinceGateway
 from quality.freshness import source_status
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
-from silobridge.settings import SOURCE_NAMES, Settings
+from silobridge.settings import SOURCE_NAMES, SOURCES, Settings
 from warehouse.faults import ENV_ACTION, ENV_POINT
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
@@ -73,7 +73,7 @@ def test_a_killed_ingest_is_abandoned_counted_as_failed_and_rerun_cleanly(
                          "finishing (killed?)")
         con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
         try:
-            county = {s["source"]: s for s in source_status(con)}["county"]
+            county = {s["source"]: s for s in source_status(con, tuple(SOURCES.values()))}["county"]
         finally:
             con.close()
         assert county["last_failed_run"] == killed and county["error_class"] == "abandoned"
