@@ -27,14 +27,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .checks import CheckLabel
 
-#: the columns the engine gives every record, beside the suite's own
-ENGINE_COLUMNS = ("batch_id", "row_no", "verdict", "in_scope", "not_in_future")
+#: the columns the engine gives every record, before the suite's own: its raw record and
+#: its verdict (loaded, quarantined, duplicate, not_a_record)
+RECORD_COLUMNS = ("batch_id", "row_no", "verdict")
+#: the deployment's scope checks on a loaded record, after the suite's own columns
+SCOPE_COLUMNS = ("in_scope", "not_in_future")
+ENGINE_COLUMNS = (*RECORD_COLUMNS, *SCOPE_COLUMNS)
 #: the kwargs of GX's column, column-pair and multicolumn expectations that name columns
 _COLUMN_KWARGS = ("column", "column_A", "column_B")
 _LIST_KWARGS = ("column_list",)
 
 _TABLE = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 _COLUMN = r"^[a-z][a-z0-9_]*$"
+_CHECK = r"^[a-z][a-z0-9_.]*$"
 
 
 class SuiteFileError(ValueError):
@@ -83,7 +88,7 @@ class BatchSuite(_Strict):
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (*ENGINE_COLUMNS[:3], *self.records.columns, *ENGINE_COLUMNS[3:])
+        return (*RECORD_COLUMNS, *self.records.columns, *SCOPE_COLUMNS)
 
     def labels(self) -> dict[str, CheckLabel]:
         # every GX check's observed value is a share of the rows it looked at
@@ -92,8 +97,15 @@ class BatchSuite(_Strict):
 
     def code_lists(self) -> set[str]:
         """The code lists the suite's value sets name."""
-        return {v["code_list"] for e in self.expectations.values()
-                for v in e.kwargs.values() if isinstance(v, dict) and "code_list" in v}
+        return {name for e in self.expectations.values() for v in e.kwargs.values()
+                if (name := _code_list(v)) is not None}
+
+
+def _code_list(value: Any) -> str | None:
+    """The list a kwarg's `{ code_list = "…" }` names (None: a value of its own)."""
+    if isinstance(value, dict) and set(value) == {"code_list"}:
+        return str(value["code_list"])
+    return None
 
 
 def _where(e: ValidationError) -> str:
@@ -129,13 +141,16 @@ def load_suite(file: Path) -> BatchSuite:
                                  f"({', '.join(ENGINE_COLUMNS)})")
     known = set(suite.columns)
     for check, expectation in suite.expectations.items():
+        if not re.fullmatch(_CHECK, check):
+            raise SuiteFileError(f"{file}: expectations.{check}: a check name of lowercase "
+                                 "letters, digits, _ and .")
         try:
             expectation.detail.format(n=0, bad=0, share="", allowed="")
         except (KeyError, IndexError, ValueError) as e:
             raise SuiteFileError(f"{file}: expectations.{check}.detail: {e!r} (it may use n, "
                                  "bad, share and allowed)") from None
         for key, column in _named_columns(expectation):
-            if column not in known:
+            if not isinstance(column, str) or column not in known:
                 raise SuiteFileError(
                     f"{file}: expectations.{check}.{key}: no column {column!r} in the "
                     f"records (they have {', '.join(suite.columns)})")
@@ -143,9 +158,8 @@ def load_suite(file: Path) -> BatchSuite:
 
 
 def _resolved(value: Any, code_lists: dict[str, list[str]]) -> Any:
-    if isinstance(value, dict) and set(value) == {"code_list"}:
-        return code_lists[value["code_list"]]
-    return value
+    name = _code_list(value)
+    return value if name is None else code_lists[name]
 
 
 def to_gx(suite: BatchSuite, code_lists: dict[str, list[str]]) -> list[Any]:
