@@ -64,6 +64,16 @@ class CheckResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CheckLabel:
+    """How the report names a check, and whether its observed value is a share (shown as a
+    percentage) or a count."""
+
+    zh: str
+    en: str
+    share: bool
+
+
 def share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 

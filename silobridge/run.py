@@ -23,6 +23,7 @@ from warehouse.runs import tracked_run
 from . import progress
 from .ingest import IngestSummary, ingest_source
 from .packs import selected
+from .quality_files import of_packs, of_source
 from .scoring import LinkScore, score_linking
 from .settings import Settings, SourceName
 from .snapshot import publish_step
@@ -85,10 +86,10 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             summary.failures[source] = str(e)
             continue
         with progress.step(f"quality gate {source}"):
-            summary.gates[source] = gate_source(settings, source).to_dict()
+            summary.gates[source] = gate_source(settings, source, of_source(source)).to_dict()
     summary.merge = merge_step(settings)
     with progress.step("quality checks and reports"):
-        summary.quality = after_merge(settings, summary.merge.run_id)
+        summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings).to_dict()
     with progress.step("score the linking"):

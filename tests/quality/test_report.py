@@ -19,6 +19,7 @@ from quality.messages import LANGUAGES, Words, catalog
 from quality.report import PAGES, TEMPLATES
 from quality.report_data import quarantine
 from schemas.reasons import Reason
+from silobridge.quality_files import of_packs
 
 if TYPE_CHECKING:
     from conftest import QualityRun
@@ -75,7 +76,8 @@ def test_every_check_that_ran_has_a_label(quality_run: QualityRun) -> None:
     finally:
         con.close()
     assert len(checks) > 20
-    assert sorted(c for c in checks if f"check.{c}" not in catalog()) == []
+    labels = {k for f in of_packs() for k in f.labels()}
+    assert sorted(c for c in checks if f"check.{c}" not in catalog() and c not in labels) == []
 
 
 def test_a_code_without_a_label_shows_as_itself() -> None:
@@ -96,8 +98,12 @@ def test_chinese_by_default_with_an_english_page_beside_it(quality_run: QualityR
     for lang, page in (("zh", zh), ("en", en)):
         words = Words(lang)  # type: ignore[arg-type]
         for key in ("page.title", "section.quarantine-section", "chart.volume",
-                    "chart.run_axis", "reason.missing_required", "check.rejected_share"):
+                    "chart.run_axis", "reason.missing_required", "check.no_drift"):
             assert words.t(key) in page, (lang, key)
+    # a pack's checks are named by its quality files, in each page's language
+    labels = {k: v for f in of_packs() for k, v in f.labels().items()}
+    for check in ("rejected_share", "status_conflict_share"):
+        assert f"<td>{labels[check].zh}<br>" in zh and f"<td>{labels[check].en}<br>" in en
     assert "Quarantine by reason" not in zh and "隔离记录" not in en
 
 
