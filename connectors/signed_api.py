@@ -64,7 +64,7 @@ def _http_address(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// address with a host, "
-                         "e.g. http://127.0.0.1:18421")
+                         "e.g. https://gateway.example.org")
     return value
 
 
