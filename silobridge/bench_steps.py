@@ -154,7 +154,7 @@ def _floor(settings: Settings) -> dict[str, Any]:
     """The same source data into DuckDB with no checks: the fastest a load can be here."""
     from python_calamine import CalamineWorkbook  # noqa: PLC0415
 
-    from connectors.province_api import ProvinceApiConnector  # noqa: PLC0415
+    from connectors.signed_api import SignedApiConnector  # noqa: PLC0415
 
     path = settings.home / "floor.duckdb"
     path.unlink(missing_ok=True)
@@ -200,7 +200,8 @@ def _floor(settings: Settings) -> dict[str, Any]:
                 rows["county"] = len(data)
         county.close()
         # province: every page from the gateway, parsed, no checks
-        held = list(ProvinceApiConnector(settings.province).read_all(None).values())
+        gateway = SignedApiConnector(settings.province, source="province")
+        held = list(gateway.read_all(None).values())
         keys = list(dict.fromkeys(k for r in held for k in r))
         con.register("_t", pa.table({k: [json.dumps(r.get(k), ensure_ascii=False)
                                          if isinstance(r.get(k), list) else r.get(k)

@@ -112,7 +112,7 @@ def test_jsonl_reader_accounts_for_every_line(folders: Callable[[], Path], data:
     drop = folders()
     (drop / "x.jsonl").write_bytes(data)
     batches = extract(lambda: list(JsonlDropConnector(
-        JsonlDropConfig(path=drop, limits=LIMITS, batch_rows=5)).extract(None)))
+        JsonlDropConfig(path=drop, limits=LIMITS, batch_rows=5), source="grid").extract(None)))
     if batches is None:
         return
     assert batches and batches[-1].cursor["files"]["x.jsonl"]["done"]
@@ -167,7 +167,7 @@ def test_csv_reader_accounts_for_every_row(folders: Callable[[], Path], lines: l
     town.mkdir()
     (town / "x.csv").write_bytes(data)
     batches = extract(lambda: list(FileDropConnector(FileDropConfig(
-        path=town.parent, limits=LIMITS, batch_rows=4)).extract(None)))
+        path=town.parent, limits=LIMITS, batch_rows=4), source="township").extract(None)))
     if batches is None:
         return
     got = records(batches)
@@ -262,7 +262,7 @@ def _read_xlsx(folder: Path, data: bytes) -> list[RawBatch] | None:
     town.mkdir()
     (town / "x.xlsx").write_bytes(data)
     return extract(lambda: list(FileDropConnector(FileDropConfig(
-        path=folder, limits=LIMITS, batch_rows=4)).extract(None)))
+        path=folder, limits=LIMITS, batch_rows=4), source="township").extract(None)))
 
 
 @PROPERTIES

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from connectors.province_api import ProvinceApiConnector
+from connectors.signed_api import SignedApiConnector
 from silobridge.demo import serve_gateway
 from silobridge.settings import load_settings
 
@@ -41,7 +41,7 @@ def held() -> Iterator[int]:
 def _rows(base_url: str) -> int:
     """Records a real, signed extraction reads from the gateway at `base_url`."""
     config = load_settings().province.model_copy(update={"base_url": base_url})
-    return sum(b.num_rows for b in ProvinceApiConnector(config).extract(None))
+    return sum(b.num_rows for b in SignedApiConnector(config, source="province").extract(None))
 
 
 def test_a_held_port_moves_the_gateway_to_a_free_one(home: Path, held: int,

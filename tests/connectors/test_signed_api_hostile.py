@@ -1,12 +1,14 @@
-"""The province connector against a gateway that misbehaves on purpose, over real HTTP.
+"""The signed API connector against a gateway that misbehaves on purpose, over real HTTP.
 
 `Platform` is a small test server on 127.0.0.1 that speaks the gateway's protocol
 (signed query, envelope with `datas` as a JSON string, keyset-friendly paging by
-updatedSince, pageNo and pageSize over (zjgxsj, id)) from a list of stored element
+updatedSince, pageNo and pageSize over (updated time, id)) from a list of stored element
 texts, which may be anything at all; a test scripts how each request is answered
 instead (a missing `datas`, a body cut short, a trickle, the same page again). Each class
 of bad input found by the malformed-input campaign has a test here; the last tests
-generate bad stores and bad answers with hypothesis.
+generate bad stores and bad answers with hypothesis. The connector runs on the dispute
+pack's province settings (its records' `id` and `zjgxsj`), but for one test that gives it
+another platform's names.
 
 No test here waits on the wall clock for what it checks: retry waits go to a
 `ManualClock`, and the deadlines are tested against answers that never end.
@@ -32,14 +34,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import RawBatch
-from connectors.errors import SourceError, SourceProtocolError, TransientSourceError
+from connectors.errors import (
+    SourceError,
+    SourceProtocolError,
+    TerminalSourceError,
+    TransientSourceError,
+)
 from connectors.jsonl_drop import JsonlDropConfig, JsonlDropConnector
+from connectors.kinds import KINDS
 from connectors.limits import ReadLimits
-from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
+from connectors.signed_api import SignedApiConfig, SignedApiConnector
 from packs.disputes.mockworld.clock import ManualClock
 from packs.disputes.mockworld.gateway import GatewayConfig, ProvinceGateway
 from packs.disputes.mockworld.spec import Layout, WorldSpec
 from packs.disputes.mockworld.world import generate
+from silobridge.packs import pack
+
+#: the dispute pack's settings of its province source: the gateway's path, fields, key
+PROVINCE = KINDS["signed_api"].defaults(pack("disputes").source("province"))
 
 T0 = "2026-09-01 08:00:00"
 
@@ -92,6 +104,8 @@ class Platform:
     #: True: datas as an array in place, not a string
     inline: bool = False
     requests: int = 0
+    #: the path of every request
+    paths: list[str] = field(default_factory=list)
     #: store indexes of every element sent in an answer by the protocol
     served: set[int] = field(default_factory=set)
 
@@ -128,6 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         assert {"appKey", "requestTime", "sign"} <= query.keys()  # the client signed it
+        self.server.platform.paths.append(urlsplit(self.path).path)
         reply = self.server.platform.answer(query)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -179,14 +194,15 @@ def serve() -> Iterator[Callable[[Platform], str]]:
 
 
 def connector(url: str, clock: Callable[[], float] | None = None, **overrides: Any
-              ) -> ProvinceApiConnector:
+              ) -> SignedApiConnector:
     """Retry waits go to a ManualClock (no real waiting); deadlines read `clock` (default:
     that ManualClock, so no deadline passes unless a test moves it)."""
     waits = ManualClock()
-    config = ProvinceApiConfig(**({"base_url": url, "page_size": 3, "max_attempts": 3,
-                                   "protocol_attempts": 2, "timeout_s": 30.0,
-                                   "request_deadline_s": 30.0} | overrides))
-    return ProvinceApiConnector(config, clock=clock or waits, sleep=waits.sleep)
+    config = SignedApiConfig(**(PROVINCE | {
+        "base_url": url, "page_size": 3, "max_attempts": 3, "protocol_attempts": 2,
+        "timeout_s": 30.0, "request_deadline_s": 30.0} | overrides))
+    return SignedApiConnector(config, source="province", clock=clock or waits,
+                              sleep=waits.sleep)
 
 
 def rows_of(batches: list[RawBatch]) -> list[dict[str, Any]]:
@@ -271,7 +287,7 @@ def test_a_row_is_read_as_a_json_line_is(serve: Callable[[Platform], str], tmp_p
     drop.mkdir()
     (drop / "20260901.jsonl").write_bytes("\n".join(texts).encode())
     lines = list(JsonlDropConnector(JsonlDropConfig(path=drop, limits=ReadLimits(
-        max_record_bytes=500, max_depth=32))).extract(None))
+        max_record_bytes=500, max_depth=32)), source="grid").extract(None))
     as_rows = {r["_raw_text"]: r["_parse_error"] for r in rows_of(batches) if r["_parse_error"]}
     as_lines = {r["_raw_text"]: r["_parse_error"] for r in rows_of(lines) if r["_parse_error"]}
     assert as_rows == as_lines
@@ -282,7 +298,7 @@ def test_a_row_is_read_as_a_json_line_is(serve: Callable[[Platform], str], tmp_p
     assert [r["id"] for r in rows_of(lines) if not r["_parse_error"]] == ["ZJ0001", "ZJ0002"]
 
 
-# -- 3. a case without an id ---------------------------------------------------------------
+# -- 3. a record without an id -------------------------------------------------------------
 def test_a_case_without_id_is_rejected_alone_and_paging_goes_on(
         serve: Callable[[Platform], str]) -> None:
     no_id = Stored(json.dumps({"zjgxsj": minute(2), "sjmc": "无编号"}, ensure_ascii=False),
@@ -461,6 +477,37 @@ def test_keys_that_would_shadow_lineage_columns_are_renamed(
                            "column 5 '' renamed to 'column_5'")
     (record,) = batch.records.to_pylist()
     assert (record["_row"], record["_row_2"], record["column_5"]) == (1, "x", "y")
+
+
+# -- 8b. another platform: its path and field names are settings --------------------------
+def test_another_platforms_names_are_only_settings(serve: Callable[[Platform], str]) -> None:
+    def station(i: int, when: str) -> Stored:
+        obj = {"station_no": f"S{i}", "modified": when, "power_kw": 60}
+        return Stored(json.dumps(obj), when, obj["station_no"])
+
+    no_number = Stored(json.dumps({"modified": minute(1), "power_kw": 7}), minute(1), "")
+    queries: list[dict[str, str]] = []
+    platform = Platform([station(1, minute(0)), no_number, station(3, minute(2)),
+                         station(4, minute(3))],
+                        script=lambda query, _: queries.append(query))  # then the protocol
+    url = serve(platform)
+    names = {"resource_path": "/open/v2/stations", "id_field": "station_no",
+             "updated_field": "modified", "scope_param": "region", "scope_value": "330402"}
+    batches = list(connector(url, **names).extract(None))
+    rows = rows_of(batches)
+    assert [r["station_no"] for r in rows if r["_parse_error"] is None] == ["S1", "S3", "S4"]
+    assert [r["_parse_error"] for r in rows if r["_parse_error"]] == [
+        "missing_key: a record without station_no"]
+    assert set(platform.paths) == {"/open/v2/stations"}
+    assert all(q["region"] == "330402" for q in queries) and "qxdm" not in queries[0]
+    assert [b.origin for b in batches] == ["stations?region=330402&pageNo=1",
+                                           f"stations?updatedSince={minute(2)}&region=330402"
+                                           "&pageNo=1"]
+    assert batches[-1].cursor["high"] == minute(3)
+    # asking for one region of a platform whose filter parameter is not set is refused,
+    # rather than answered with every region's records
+    with pytest.raises(TerminalSourceError, match="no scope_param"):
+        list(connector(url, **(names | {"scope_param": None})).extract(None))
 
 
 # -- 9. properties: garbage in, every row accounted for or a typed error ---------------------

@@ -1,4 +1,5 @@
-"""The province connector against a real mock gateway: signing, retries, paging, resuming."""
+"""The signed API connector, on the dispute pack's settings, against the province's mock
+gateway: signing, retries, paging, resuming, uploads."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from connectors.errors import (
     TerminalSourceError,
     TransientSourceError,
 )
-from connectors.province_api import ProvinceApiConfig, ProvinceApiConnector
+from connectors.kinds import KINDS
+from connectors.signed_api import SignedApiConfig, SignedApiConnector
 from packs.disputes.mockworld.clock import ManualClock
 from packs.disputes.mockworld.gateway import GatewayConfig, ProvinceGateway
 from packs.disputes.mockworld.spec import (
+    DEFAULT_PORT,
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
     EXPIRED_APP_KEY,
@@ -36,6 +39,10 @@ from packs.disputes.mockworld.spec import (
     WorldSpec,
 )
 from packs.disputes.mockworld.world import advance, generate
+from silobridge.packs import pack
+
+#: the dispute pack's settings of its province source: the gateway's path, fields, key
+PROVINCE = KINDS["signed_api"].defaults(pack("disputes").source("province"))
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +69,13 @@ def gateway(world: Path) -> Iterator[ProvinceGateway]:
 
 
 def connector(gw: ProvinceGateway | str, clock: ManualClock | None = None,
-              **overrides: Any) -> ProvinceApiConnector:
+              **overrides: Any) -> SignedApiConnector:
     """Retry waits and deadlines on a ManualClock: no test waits for real."""
     clock = clock or ManualClock()
     settings = {"base_url": gw if isinstance(gw, str) else gw.url, "page_size": 40,
                 "timeout_s": 30.0}
-    return ProvinceApiConnector(ProvinceApiConfig(**(settings | overrides)), clock=clock,
-                                sleep=clock.sleep)
+    return SignedApiConnector(SignedApiConfig(**(PROVINCE | settings | overrides)),
+                              source="province", clock=clock, sleep=clock.sleep)
 
 
 def store_ids(world: Path, where: str = "") -> list[str]:
@@ -114,7 +121,7 @@ def test_extraction_with_the_final_cursor_yields_nothing(gateway: ProvinceGatewa
 
 
 def test_county_filter(gateway: ProvinceGateway, world: Path) -> None:
-    batches = list(connector(gateway, county_code="330421").extract(None))
+    batches = list(connector(gateway, scope_value="330421").extract(None))
     assert sorted(ids_of(batches)) == sorted(store_ids(world, "WHERE qxdm = '330421'"))
     assert "qxdm=330421" in batches[0].origin
 
@@ -279,8 +286,12 @@ def test_logs_carry_no_secret(gateway: ProvinceGateway,
 
 
 def test_settings_defaults_match_the_mock() -> None:
-    config = ProvinceApiConfig()
-    assert config.base_url == "http://127.0.0.1:18421"
+    config = SignedApiConfig(**PROVINCE)
+    assert config.base_url == f"http://127.0.0.1:{DEFAULT_PORT}"
+    assert config.updated_field == "zjgxsj"  # the pack's declared cursor
     assert config.app_key == DEMO_APP_KEY
     assert config.app_secret.get_secret_value() == DEMO_APP_SECRET
     assert DEMO_APP_SECRET not in repr(config) and DEMO_APP_SECRET not in config.model_dump_json()
+    # the connector itself knows no platform: without the pack's settings it asks for them
+    with pytest.raises(SourceNotFoundError, match=r"no base_url configured.*SignedApiConfig"):
+        list(SignedApiConnector(SignedApiConfig(updated_field="t"), source="s").extract(None))
