@@ -104,7 +104,7 @@ def _enums() -> Iterator[type[Enum]]:
         # the province's status codes are published in a shape of their own (above), and
         # the labelled bases hold no codes
         if isinstance(value, type) and issubclass(value, Enum) \
-                and value.__module__ == codes.__name__ and len(value) \
+                and value.__module__ == codes.CaseStatus.__module__ and len(value) \
                 and value is not codes.ProvinceStatus:
             yield value
 
