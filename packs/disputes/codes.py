@@ -2,49 +2,17 @@
 
 Sources: the category list and level/status codes of a Zhejiang grassroots governance
 system, GB/T 2261.1 for gender (see the project's domain notes). The roll-up of the 28
-categories into the county report's 8 buckets is our assignment; counties differ.
+categories into the county report's 8 buckets is our assignment; counties differ. Each
+list is declared once, with its labels (schemas.labelled); CODE_LISTS hands them all to
+the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum, StrEnum
 from types import MappingProxyType
-from typing import Any
 
-# Every code of every list is declared once, with its Chinese and English labels: the
-# enums below take them as member values (`MANUAL = "人工录入", "人工录入", "manual entry"`:
-# the code, then 中文, then English), and everything else is derived from them: the
-# published code lists, the warehouse's ref.codes, the snapshot's label columns.
-
-
-def _labelled(base: type) -> Callable[..., Any]:
-    """The `__new__` of a code list over `base` (str or int) whose members carry labels."""
-
-    def __new__(cls: type, value: Any, zh: str, en: str) -> Any:
-        member = base.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
-
-    return __new__
-
-
-class LabelledStrEnum(StrEnum):
-    """A text code list whose members carry `zh` and `en` labels."""
-
-    zh: str
-    en: str
-    __new__ = _labelled(str)
-
-
-class LabelledIntEnum(IntEnum):
-    """An integer code list whose members carry `zh` and `en` labels."""
-
-    zh: str
-    en: str
-    __new__ = _labelled(int)
+from schemas.labelled import Code, CodeList, LabelledIntEnum, LabelledStrEnum
 
 
 class Bucket(LabelledStrEnum):
@@ -269,49 +237,25 @@ class SourceName(LabelledStrEnum):
 
 
 # -- every list, for the tables and files derived from it ---------------------------------
-@dataclass(frozen=True, slots=True)
-class Code:
-    code: str
-    zh: str
-    en: str
-    group: str | None = None  # the code of the group it rolls up into
-
-
-@dataclass(frozen=True, slots=True)
-class CodeList:
-    name: str       # snake case, as in code_lists.json and ref.codes
-    zh: str
-    en: str
-    codes: tuple[Code, ...]
-    group: str | None = None  # the list its codes' groups come from
-    enum: type[Enum] | None = None  # the enum that declares it, if one does
-
-
-def _of(enum: type[LabelledStrEnum] | type[LabelledIntEnum], zh: str, en: str) -> CodeList:
-    name = "".join(f"_{c.lower()}" if c.isupper() else c for c in enum.__name__).lstrip("_")
-    return CodeList(name, zh, en, tuple(Code(str(m.value), m.zh, m.en) for m in enum),
-                    enum=enum)
-
-
 #: Every code list, in the order the data dictionary shows them.
 CODE_LISTS: tuple[CodeList, ...] = (
     CodeList("categories", "事件类别", "dispute categories",
              tuple(Code(c.code, c.zh, c.en, c.bucket.value) for c in CATEGORY_LIST), "bucket"),
-    _of(Bucket, "报表大类", "report buckets"),
+    CodeList.of(Bucket, "报表大类", "report buckets"),
     CodeList("case_status", "案件状态", "canonical case statuses",
              tuple(Code(s.value, s.zh, s.en, s.family.value) for s in CaseStatus),
              "status_family", CaseStatus),
-    _of(StatusFamily, "状态族", "status families"),
-    _of(Level, "层级", "levels"),
-    _of(Channel, "来源渠道", "intake channels"),
-    _of(Satisfaction, "满意度", "satisfaction"),
-    _of(Gender, "性别", "gender (GB/T 2261.1)"),
-    _of(Role, "当事人角色", "party roles"),
-    _of(PartyKind, "当事人类型", "party kinds"),
-    _of(FlowAction, "流转动作", "flow actions"),
-    _of(ProvinceStatus, "省平台状态码", "status codes of the provincial platform"),
-    _of(Scale, "事件规模", "scale"),
-    _of(Datum, "坐标系", "coordinate datums"),
-    _of(Supervision, "督办级别", "supervision cards"),
-    _of(SourceName, "来源系统", "source systems"),
+    CodeList.of(StatusFamily, "状态族", "status families"),
+    CodeList.of(Level, "层级", "levels"),
+    CodeList.of(Channel, "来源渠道", "intake channels"),
+    CodeList.of(Satisfaction, "满意度", "satisfaction"),
+    CodeList.of(Gender, "性别", "gender (GB/T 2261.1)"),
+    CodeList.of(Role, "当事人角色", "party roles"),
+    CodeList.of(PartyKind, "当事人类型", "party kinds"),
+    CodeList.of(FlowAction, "流转动作", "flow actions"),
+    CodeList.of(ProvinceStatus, "省平台状态码", "status codes of the provincial platform"),
+    CodeList.of(Scale, "事件规模", "scale"),
+    CodeList.of(Datum, "坐标系", "coordinate datums"),
+    CodeList.of(Supervision, "督办级别", "supervision cards"),
+    CodeList.of(SourceName, "来源系统", "source systems"),
 )

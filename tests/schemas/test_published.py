@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.codes import CATEGORIES, CaseStatus
+from packs.disputes.codes import CATEGORIES, CaseStatus
+from packs.disputes.models import MODELS, SCHEMA_VERSION
 from schemas.export import export, snake_name
-from schemas.models import MODELS, SCHEMA_VERSION
 from schemas.reasons import Reason
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "published"
