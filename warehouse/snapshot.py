@@ -56,11 +56,10 @@ from schemas.catalogue import (
     DIVISIONS,
     GRIDS,
     META,
-    TABLES,
+    Catalogue,
     CatalogueError,
     Column,
     PublishedTable,
-    decodings,
 )
 
 from .db import LockWait, wait_for_lock
@@ -137,11 +136,11 @@ class PublishSummary:
                 "tables": self.tables, "withheld_columns": self.withheld}
 
 
-def publish(warehouse: Path, out_dir: Path, pseudonym_key: str,
-            tables: tuple[PublishedTable, ...] = TABLES,
+def publish(warehouse: Path, out_dir: Path, pseudonym_key: str, catalogue: Catalogue,
             wait: LockWait | None = None) -> PublishSummary:
-    """Write a new version in its own folder, then swap it in (see the module's
-    docstring). `wait`: how long to wait for another process holding the warehouse."""
+    """Write a new version of the tables `catalogue` publishes in its own folder, then
+    swap it in (see the module's docstring). `wait`: how long to wait for another
+    process holding the warehouse."""
     if not re.fullmatch(r"[0-9a-f]{16,}", pseudonym_key):
         raise SnapshotError("the pseudonym key must be lowercase hex")
     version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(2)}"
@@ -149,7 +148,7 @@ def publish(warehouse: Path, out_dir: Path, pseudonym_key: str,
     folder.mkdir(parents=True)
     summary = PublishSummary(out_dir / SNAPSHOT, out_dir / PARQUET, version)
     try:
-        _write(warehouse, folder, pseudonym_key, tables, summary, wait)
+        _write(warehouse, folder, pseudonym_key, catalogue, summary, wait)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -192,7 +191,7 @@ def _point(link: Path, target: str, version: str) -> None:
 
 
 def _write(warehouse: Path, folder: Path, pseudonym_key: str,
-           tables: tuple[PublishedTable, ...], summary: PublishSummary,
+           catalogue: Catalogue, summary: PublishSummary,
            wait: LockWait | None) -> None:
     # in memory, with the snapshot attached in the storage format DuckDB 1.5 reads; what
     # does not fit in memory spills beside the version (an in-memory database has no
@@ -211,8 +210,9 @@ def _write(warehouse: Path, folder: Path, pseudonym_key: str,
         con.execute("CREATE TABLE meta.columns (table_name VARCHAR, column_name VARCHAR, "
                     "grade VARCHAR, mask VARCHAR, label_zh VARCHAR, label_en VARCHAR, "
                     "code_list VARCHAR, decodes VARCHAR)")
+        tables = catalogue.tables
         for table in tables:
-            summary.tables[table.name] = _copy(con, table, pseudonym_key, summary)
+            summary.tables[table.name] = _copy(con, catalogue, table, pseudonym_key, summary)
         con.execute("CREATE TABLE meta.tables (table_name VARCHAR, view_name VARCHAR, "
                     "label_zh VARCHAR, label_en VARCHAR, row_count BIGINT)")
         con.execute("CREATE TABLE meta.snapshot AS SELECT ? AS snapshot_id, "
@@ -240,18 +240,18 @@ def _write(warehouse: Path, folder: Path, pseudonym_key: str,
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, pseudonym_key: str,
-          summary: PublishSummary) -> int:
+def _copy(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, table: PublishedTable,
+          pseudonym_key: str, summary: PublishSummary) -> int:
     schema, name = table.name.split(".")
     columns = [c for (c,) in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = 'wh' AND "
         "schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
     if not columns:
         raise SnapshotError(f"the warehouse has no {table.name}")
-    plan = _Plan(present=set(columns))
+    plan = _Plan(catalogue, present=set(columns))
     needs_hide = False
     for column in columns:
-        meta = table.column(column)
+        meta = catalogue.column(table, column)
         if meta.mask == "withheld":
             summary.withheld.append(f"{table.name}.{column}")
             continue
@@ -276,6 +276,7 @@ class _Plan:
     """The columns of a published table: each column as masked, then the labels that
     decode it (catalogue.decodings), from one join per coded column."""
 
+    catalogue: Catalogue
     present: set[str]
     columns: list[tuple[str, str, Column, str | None]] = field(default_factory=list)
     joins: list[str] = field(default_factory=list)
@@ -284,7 +285,7 @@ class _Plan:
         self.columns.append((name, expr, meta, decodes))
 
     def decode(self, key: str, name: str, meta: Column) -> None:
-        found = decodings(name, meta)
+        found = self.catalogue.decodings(name, meta)
         if not found:
             return
         alias = f"_d{len(self.joins)}"

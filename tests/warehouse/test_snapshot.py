@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conform.reference import load_reference
-from schemas.catalogue import META, TABLES, CatalogueError
+from packs.disputes.catalogue import CATALOGUE, TABLES
+from schemas.catalogue import META, CatalogueError
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
 from warehouse import snapshot
 from warehouse.db import session
@@ -98,7 +99,7 @@ def _snapshot(out: Path) -> duckdb.DuckDBPyConnection:
 def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "published"
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     assert set(summary.tables) == {t.name for t in TABLES}
     assert sorted(summary.withheld) == [f"core.case_parties.{f}_{k}" for f in
                                         ("id_number", "phone") for k in ("cipher", "link")]
@@ -136,7 +137,7 @@ def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
 
 def test_labels_stand_beside_the_codes(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     con = _snapshot(out)
     try:
         row = con.execute("""
@@ -175,7 +176,7 @@ def test_labels_stand_beside_the_codes(warehouse: Path, tmp_path: Path) -> None:
 def test_every_table_is_in_the_main_schema_for_show_tables(warehouse: Path,
                                                             tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     con = _snapshot(out)
     try:
         shown = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
@@ -201,7 +202,7 @@ def _duckdb_15(*args: str) -> str:
 
 def test_the_snapshot_opens_in_duckdb_15(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     snap = str(out / SNAPSHOT)
     (version,) = json.loads(_duckdb_15("-json", "-c", "SELECT version() AS v"))
     assert version["v"].startswith("v1.5.")
@@ -224,7 +225,7 @@ def test_parquet_files_carry_column_labels_one_folder_per_table(
     monkeypatch.setattr(snapshot, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
     monkeypatch.setattr(snapshot, "ROWS_PER_BATCH", 1)  # as many files as the table needs
     out = tmp_path / "published"
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     parties = sorted((out / PARQUET / "core" / "case_parties").iterdir())
     assert [p.name for p in parties] == ["part-0.parquet", "part-1.parquet"]
     assert pq.read_table(out / PARQUET / "core" / "case_parties").num_rows == 2
@@ -247,12 +248,12 @@ def test_parquet_files_carry_column_labels_one_folder_per_table(
 def test_an_ungraded_column_stops_publication_and_the_old_snapshot_stays(
         warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     before = (out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)
     with session(warehouse) as con:
         con.execute("ALTER TABLE core.cases ADD COLUMN caller_note VARCHAR")
     with pytest.raises(CatalogueError, match=r"caller_note.*has no grade"):
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
     assert ((out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)) == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert len(list((out / VERSIONS).iterdir())) == 1  # the failed version is gone
@@ -262,18 +263,18 @@ def test_a_clear_personal_number_is_never_published(warehouse: Path, tmp_path: P
     with session(warehouse) as con:
         con.execute("ALTER TABLE core.case_parties ADD COLUMN phone VARCHAR")
     with pytest.raises(CatalogueError, match=r"phone.*may not be published in any form"):
-        publish(warehouse, tmp_path / "published", KEY)
+        publish(warehouse, tmp_path / "published", KEY, CATALOGUE)
 
 
 def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
                                                         tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     reader = _snapshot(out)
     try:
         with session(warehouse) as con:
             con.execute("UPDATE core.cases SET status = 'resolved'")
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
         # the reader that had the old snapshot open still sees it, whole
         assert reader.execute("SELECT status FROM core.cases").fetchall() == [("in_progress",)]
         # another analyst, opening it now, sees the new one (in this process DuckDB would
@@ -285,7 +286,7 @@ def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
         assert fresh.stdout.strip() == "resolved"
     finally:
         reader.close()
-    newest = publish(warehouse, out, KEY).version
+    newest = publish(warehouse, out, KEY, CATALOGUE).version
     # this one and the one before it, for readers still on it
     versions = sorted(p.name for p in (out / VERSIONS).iterdir())
     assert len(versions) == 2 and os.readlink(out / CURRENT) == f"{VERSIONS}/{newest}"
@@ -320,12 +321,13 @@ def test_a_publication_killed_at_any_step_leaves_one_version_then_converges(
         warehouse: Path, tmp_path: Path, point: str, first: bool) -> None:
     out = tmp_path / "published"
     if not first:
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
         with session(warehouse) as con:
             con.execute("UPDATE core.cases SET status = 'resolved'")
     before = _published_versions(out)
     script = ("import sys; from pathlib import Path; from warehouse.snapshot import publish; "
-              f"publish(Path(sys.argv[1]), Path(sys.argv[2]), {KEY!r})")
+              "from packs.disputes.catalogue import CATALOGUE; "
+              f"publish(Path(sys.argv[1]), Path(sys.argv[2]), {KEY!r}, CATALOGUE)")
     killed = subprocess.run([sys.executable, "-c", script, str(warehouse), str(out)],
                             env={**os.environ, ENV_POINT: point, ENV_ACTION: "kill"},
                             capture_output=True, text=True, check=False)
@@ -336,7 +338,7 @@ def test_a_publication_killed_at_any_step_leaves_one_version_then_converges(
     if before is not None:  # the old version, or the new one: nothing else
         assert after is not None and (after == before or after[0] > before[0])
 
-    rerun = publish(warehouse, out, KEY)
+    rerun = publish(warehouse, out, KEY, CATALOGUE)
     assert _published_versions(out) == (rerun.version, {rerun.version})
     con = duckdb.connect(str(out / SNAPSHOT), read_only=True)
     try:
@@ -358,6 +360,6 @@ def test_a_snapshot_of_the_earlier_layout_is_taken_over(warehouse: Path,
     (out / SNAPSHOT).write_bytes(b"old snapshot")
     (out / "parquet-20260101T000000000000").mkdir()
     (out / PARQUET).symlink_to("parquet-20260101T000000000000")
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     assert _published_versions(out) == (summary.version, {summary.version})
     assert sorted(p.name for p in out.iterdir()) == [CURRENT, PARQUET, SNAPSHOT, VERSIONS]
