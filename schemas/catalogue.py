@@ -84,6 +84,26 @@ class PublishedTable:
 
 
 @dataclass(frozen=True)
+class Hidden:
+    """Values that free text must not show: a name or address column of a table, and
+    which of its rows count (an SQL condition, or all of them)."""
+
+    table: str
+    column: str
+    mask: str  # "name" or "address": how the value is shown where it was found
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """How free text (mask "text") is masked beyond its ID and phone numbers: with the
+    names and addresses (`hidden`) that the rows of the same `key` hold."""
+
+    key: str
+    hidden: tuple[Hidden, ...]
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """A pack's part of the snapshot: what it publishes, and where its columns' grades,
     masks and labels come from (see the module's docstring for the order)."""
@@ -100,6 +120,10 @@ class Catalogue:
     group_columns: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
     #: model fields whose codes no enum declares: field → code list name, DIVISIONS or GRIDS
     coded_fields: Mapping[str, str] = field(default_factory=dict)
+    #: what free text is masked with; None: the catalogue publishes no free text
+    free_text: FreeText | None = None
+    #: (published table, column): how current the data is, meta.snapshot.data_as_of
+    clock: tuple[str, str] | None = None
 
     def column(self, table: PublishedTable, name: str) -> Column:
         """The metadata of `table`'s column `name`; CatalogueError if none grades it."""

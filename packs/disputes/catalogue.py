@@ -10,7 +10,15 @@ derived columns the tables share (SHARED). A column found nowhere stops the publ
 
 from __future__ import annotations
 
-from schemas.catalogue import DIVISIONS, GRIDS, Catalogue, PublishedTable, col
+from schemas.catalogue import (
+    DIVISIONS,
+    GRIDS,
+    Catalogue,
+    FreeText,
+    Hidden,
+    PublishedTable,
+    col,
+)
 
 from .codes import CODE_LISTS
 from .models import DisputeCase, Division, FlowEvent, Grid, Party, SourceRecord
@@ -201,5 +209,14 @@ TABLES = (
                    }),
 )
 
+#: a case's titles, summaries and notes are masked with the names of its people and the
+#: addresses of its parties and of the case
+FREE_TEXT = FreeText("case_id", (
+    Hidden("core.case_parties", "name", "name", where="kind = 'person'"),
+    Hidden("core.case_parties", "address", "address"),
+    Hidden("core.cases", "address", "address"),
+))
+
 CATALOGUE = Catalogue(TABLES, CODE_LISTS, canonical=(DisputeCase, Party, FlowEvent),
-                      shared=SHARED, group_columns=GROUP_COLUMNS, coded_fields=CODED_FIELDS)
+                      shared=SHARED, group_columns=GROUP_COLUMNS, coded_fields=CODED_FIELDS,
+                      free_text=FREE_TEXT, clock=("marts.as_of", "as_of"))

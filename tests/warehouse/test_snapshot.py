@@ -15,15 +15,27 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from pydantic import BaseModel
 
 from conform.reference import load_reference
 from packs.disputes.catalogue import CATALOGUE, TABLES
-from schemas.catalogue import META, CatalogueError
+from schemas.catalogue import (
+    META,
+    Catalogue,
+    CatalogueError,
+    FreeText,
+    Hidden,
+    PublishedTable,
+    col,
+)
+from schemas.grades import Grade, contract_field
+from schemas.labelled import CodeList, LabelledStrEnum
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
-from warehouse import snapshot
+from warehouse import snapshot_copy
 from warehouse.db import session
 from warehouse.faults import ENV_ACTION, ENV_POINT
-from warehouse.snapshot import CURRENT, MACROS, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
+from warehouse.snapshot import CURRENT, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
+from warehouse.snapshot_copy import MACROS
 
 KEY = "0f" * 16
 
@@ -222,8 +234,8 @@ def test_the_snapshot_opens_in_duckdb_15(warehouse: Path, tmp_path: Path) -> Non
 
 def test_parquet_files_carry_column_labels_one_folder_per_table(
         warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(snapshot, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
-    monkeypatch.setattr(snapshot, "ROWS_PER_BATCH", 1)  # as many files as the table needs
+    monkeypatch.setattr(snapshot_copy, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
+    monkeypatch.setattr(snapshot_copy, "ROWS_PER_BATCH", 1)  # as many files as the table needs
     out = tmp_path / "published"
     summary = publish(warehouse, out, KEY, CATALOGUE)
     parties = sorted((out / PARQUET / "core" / "case_parties").iterdir())
@@ -363,3 +375,74 @@ def test_a_snapshot_of_the_earlier_layout_is_taken_over(warehouse: Path,
     summary = publish(warehouse, out, KEY, CATALOGUE)
     assert _published_versions(out) == (summary.version, {summary.version})
     assert sorted(p.name for p in out.iterdir()) == [CURRENT, PARQUET, SNAPSHOT, VERSIONS]
+
+
+# -- another domain's catalogue: the same engine, none of the dispute's names -------------
+class Plug(LabelledStrEnum):
+    GBT = "gbt", "国标", "GB/T 20234"
+    CCS = "ccs", "欧标", "CCS"
+
+
+class Charger(BaseModel):
+    station_id: str = contract_field(Grade.L1, "站点编号", "station id")
+    keeper: str = contract_field(Grade.L3, "运维人员", "keeper", mask="name")
+    note: str | None = contract_field(Grade.L2, "备注", "note", None, mask="text")
+    plug: Plug = contract_field(Grade.L1, "接口", "plug")
+    phone: str | None = contract_field(Grade.L4, "联系电话", "phone", None, mask="phone")
+    checked_at: str = contract_field(Grade.L2, "巡检时间", "checked at")
+
+
+STATIONS = Catalogue(
+    (PublishedTable("stations.chargers", "充电桩", "chargers", Charger,
+                    {"kw": col("L1", "功率", "power, kW")}),
+     PublishedTable("stations.daily", "每日巡检", "checks per station and day")),
+    (CodeList.of(Plug, "接口类型", "plug types"),),
+    canonical=(Charger,), shared={"checks": col("L1", "巡检次数", "checks")},
+    free_text=FreeText("station_id", (Hidden("stations.chargers", "keeper", "name"),)),
+    clock=("stations.chargers", "checked_at"))
+
+
+def test_another_domains_catalogue_publishes_through_the_same_engine(tmp_path: Path) -> None:
+    """A warehouse of charging stations (no migrations, none of the dispute's tables):
+    its own columns, model fields, protected fields, canonical and shared columns, code
+    labels, free text and clock all come from the catalogue it is handed."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("""
+        CREATE SCHEMA stations; CREATE SCHEMA ref;
+        CREATE TABLE ref.codes (list_name VARCHAR, code VARCHAR, label_zh VARCHAR,
+            label_en VARCHAR, group_code VARCHAR, position INTEGER);
+        INSERT INTO ref.codes VALUES ('plug', 'gbt', '国标', 'GB/T 20234', NULL, 0),
+                                     ('plug', 'ccs', '欧标', 'CCS', NULL, 1);
+        CREATE TABLE stations.chargers AS SELECT 'S1' AS station_id, '赵六一' AS keeper,
+            '赵六一报修，电话13812345678' AS note, 'gbt' AS plug, '138****5678' AS phone_masked,
+            '\\x01'::BLOB AS phone_cipher, '2026-09-02' AS checked_at, 60.0 AS kw;
+        CREATE TABLE stations.daily AS SELECT 'S1' AS station_id, 2 AS checks""")
+    con.close()
+    out = tmp_path / "published"
+    summary = publish(warehouse, out, KEY, STATIONS)
+    assert summary.tables == {"stations.chargers": 1, "stations.daily": 1}
+    assert summary.withheld == ["stations.chargers.phone_cipher"]
+    snap = _snapshot(out)
+    try:
+        assert snap.execute("SELECT keeper, note, plug, plug_zh, plug_en, phone_masked, kw "
+                            "FROM stations.chargers").fetchall() == [
+            ("赵**", "赵**报修，电话138****5678", "gbt", "国标", "GB/T 20234", "138****5678",
+             60.0)]
+        graded = dict(snap.execute("SELECT table_name || '.' || column_name, grade || "
+                                   "coalesce(' ' || mask, '') FROM meta.columns").fetchall())
+        assert graded["stations.chargers.phone_masked"] == "L2"
+        assert graded["stations.daily.station_id"] == "L1"  # from the canonical model
+        assert graded["stations.daily.checks"] == "L1"  # shared
+        assert graded["stations.chargers.note"] == "L2 text"
+        assert snap.execute("SELECT data_as_of FROM meta.snapshot").fetchall() == [
+            ("2026-09-02",)]
+        assert {n for (n,) in snap.execute("SHOW TABLES").fetchall()} == {
+            "chargers", "daily", "tables", "columns", "snapshot"}
+    finally:
+        snap.close()
+    # the same warehouse with a catalogue that says nothing of free text: refused
+    bare = Catalogue(STATIONS.tables, STATIONS.code_lists, canonical=(Charger,),
+                     shared=STATIONS.shared)
+    with pytest.raises(CatalogueError, match=r"stations.chargers publishes free text"):
+        publish(warehouse, out, KEY, bare)
