@@ -70,7 +70,8 @@ class CodeList:
                    tuple(Code(str(m.value), m.zh, m.en) for m in enum), enum=enum)
 
 
-def labelled_enums(module: ModuleType) -> Iterator[type[Enum]]:
+def labelled_enums(module: ModuleType
+                   ) -> Iterator[type[LabelledStrEnum] | type[LabelledIntEnum]]:
     """The labelled enums `module` declares, in the order it declares them."""
     for value in vars(module).values():
         # the labelled bases hold no codes

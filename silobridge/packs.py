@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.catalogue import Catalogue
+from schemas.contract import Contract
 from schemas.pack import PackDeclaration, PackError, load_pack
 
 
@@ -65,9 +66,20 @@ def catalogue(decl: PackDeclaration) -> Catalogue:
     return _declared(decl, "catalogue", "CATALOGUE", Catalogue)
 
 
+def contract(decl: PackDeclaration) -> Contract:
+    """What the pack publishes for other departments: CONTRACT of its `contract`
+    module."""
+    return _declared(decl, "contract", "CONTRACT", Contract)
+
+
 def _declared(decl: PackDeclaration, module: str, name: str, kind: type) -> Any:
     where = f"{decl.package}.{module}"
-    found = getattr(import_module(where), name, None)
+    try:
+        found = getattr(import_module(where), name, None)
+    except ModuleNotFoundError as e:
+        if e.name != where:
+            raise  # the pack's module is there, and imports what is not
+        raise PackError(f"pack {decl.name!r} has no module {where}") from None
     if not isinstance(found, kind):
         raise PackError(f"pack {decl.name!r}: {where} declares no {name} "
                         f"(a {kind.__name__})")
