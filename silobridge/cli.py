@@ -440,11 +440,18 @@ def schemas_export(
                                            "dictionary.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the files written as JSON."
                                           )] = False,
+    domain: Annotated[Domain | None, typer.Option(
+        "--domain", help="The domain pack whose contract to write (default: the one "
+        "installed).")] = None,
 ) -> None:
-    """Write JSON Schema files and the Markdown data dictionary generated from the models."""
+    """Write JSON Schema files and the Markdown data dictionary generated from a domain
+    pack's models."""
     from schemas.export import export  # noqa: PLC0415
 
-    written = [str(path) for path in export(folder)]
+    from .packs import contract, only  # noqa: PLC0415
+
+    written = [str(path) for path in export(folder, contract(only(domain.value if domain
+                                                                  else None)))]
     if as_json:
         _print_json({"written": written})
         return

@@ -6,6 +6,8 @@ picks one by name (default: all of them). A pack from SILOBRIDGE_PACK_PATH (a li
 folders, separated like PATH, each a pack folder or a folder of pack folders) is how a
 department adds its own domain without touching this repository: its Python package is
 imported from its folder under the name its pack.toml declares.
+What a pack declares in Python (its snapshot catalogue, its published contract: they
+name its pydantic models) lives in its package (`package` in pack.toml) and is read here too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from schemas.catalogue import Catalogue
+from schemas.contract import Contract
 from schemas.pack import PackDeclaration, PackError, load_pack
 
 PACK_PATH = "SILOBRIDGE_PACK_PATH"
@@ -41,6 +46,12 @@ def _pack_folders() -> list[Path]:
         else:
             raise PackError(f"{PACK_PATH}: {root} is not a folder")
     return folders
+
+
+class PackNotChosen(LookupError):
+    def __init__(self, known: tuple[str, ...]) -> None:
+        super().__init__(f"{len(known)} domain packs are installed ({', '.join(known)}): "
+                         "name one with --domain")
 
 
 @cache
@@ -87,3 +98,40 @@ def module(decl: PackDeclaration, name: str) -> ModuleType:
             sys.modules[decl.package] = package
             spec.loader.exec_module(package)
     return importlib.import_module(f"{decl.package}.{name}")
+
+
+def only(name: str | None) -> PackDeclaration:
+    """The pack `--domain` names, or the one installed pack: what one snapshot or one
+    published contract is of."""
+    if name:
+        return pack(name)
+    packs = installed()
+    if len(packs) != 1:
+        raise PackNotChosen(tuple(packs))
+    return next(iter(packs.values()))
+
+
+def catalogue(decl: PackDeclaration) -> Catalogue:
+    """What the pack publishes in the analyst snapshot: CATALOGUE of its `catalogue`
+    module."""
+    return _declared(decl, "catalogue", "CATALOGUE", Catalogue)
+
+
+def contract(decl: PackDeclaration) -> Contract:
+    """What the pack publishes for other departments: CONTRACT of its `contract`
+    module."""
+    return _declared(decl, "contract", "CONTRACT", Contract)
+
+
+def _declared(decl: PackDeclaration, module_name: str, name: str, kind: type) -> Any:
+    where = f"{decl.package}.{module_name}"
+    try:
+        found = getattr(module(decl, module_name), name, None)
+    except ModuleNotFoundError as e:
+        if e.name != where:
+            raise  # the pack's module is there, and imports what is not
+        raise PackError(f"pack {decl.name!r} has no module {where}") from None
+    if not isinstance(found, kind):
+        raise PackError(f"pack {decl.name!r}: {where} declares no {name} "
+                        f"(a {kind.__name__})")
+    return found
