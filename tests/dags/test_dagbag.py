@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from silobridge.airflow_local import DAGS_FOLDER, airflow_env
+from ops.airflow_home import DAGS_FOLDER, airflow_env
 from silobridge.airflow_support import PACKS, SOURCES
 from silobridge.settings import Settings
 
@@ -51,7 +51,7 @@ def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path
 
 
 def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
-    from silobridge.airflow_local import dag_bag
+    from ops.airflow_home import dag_bag
 
     bag = dag_bag()
     with warnings.catch_warnings():
@@ -99,7 +99,7 @@ def _scheduled(dag_id: str):
     """The DAG as the scheduler holds it (serialized from the real DAG file)."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from silobridge.airflow_local import dag_bag
+    from ops.airflow_home import dag_bag
 
     return DagSerialization.from_dict(DagSerialization.to_dict(dag_bag().dags[dag_id]))
 

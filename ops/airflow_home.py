@@ -15,8 +15,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .packs import installed
-from .settings import Settings
+from silobridge.packs import installed
+from silobridge.settings import Settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 #: the DAGs the packs' declarations generate (dags/ingest.py, dags/merge.py), in run order
