@@ -49,7 +49,7 @@ Say = Callable[..., None]
 def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> int:
     """Run the demo; print tables (or, `as_json`, one JSON summary); 0 when every DAG
     succeeded."""
-    from .airflow_home import INGEST_DAGS, prepare  # noqa: PLC0415
+    from .airflow_home import PACK_DAGS, prepare  # noqa: PLC0415
 
     def say(*args: Any, **kwargs: Any) -> None:
         if not as_json:
@@ -63,12 +63,15 @@ def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> 
         summary["airflow_home"] = str(settings.airflow_home)
         prepare(settings)
         with _task_progress() as run_dag:
-            outcomes = [run_dag(dag_id) for dag_id in (*INGEST_DAGS, "merge_disputes")]
-            if outcomes[-1].tasks.get("read_back") == "success":
-                # what a scheduler does on the upload asset: read the province's copies of
-                # the cases just sent back, and merge them (they overrule nothing); the
-                # round's sync then finds nothing to send, so the next demo finds nothing new
-                outcomes += [run_dag("ingest_province"), run_dag("merge_disputes")]
+            outcomes = []
+            for dags in PACK_DAGS:
+                outcomes += [run_dag(dag_id) for dag_id in (*dags.ingest, dags.merge)]
+                if dags.read_back and outcomes[-1].tasks.get("read_back") == "success":
+                    # what a scheduler does on the upload asset: read back the sync target's
+                    # copies of the cases just sent (the province's), and merge them (they
+                    # overrule nothing); the round's sync then finds nothing to send, so the
+                    # next demo finds nothing new
+                    outcomes += [run_dag(dags.read_back), run_dag(dags.merge)]
     summary["dags"] = [asdict(o) for o in outcomes]
     summary["accounting"] = _accounting(settings, began)
     score = score_home(settings)

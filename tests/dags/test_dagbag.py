@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ops.airflow_home import DAGS_FOLDER, airflow_env
+from ops.airflow_home import DAGS_FOLDER, INGEST_DAGS, MERGE_DAGS, PACK_DAGS, airflow_env
 from silobridge.airflow_support import PACKS, SOURCES
 from silobridge.settings import Settings
 
@@ -44,6 +44,9 @@ def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path
     # one ingest DAG per declared source, one merge DAG per pack
     assert report["dags"] == sorted([f"ingest_{s}" for s in SOURCES]
                                     + [f"merge_{p}" for p in PACKS])
+    # what the demo runs and the stack waits for, derived from the packs' declarations
+    assert sorted((*INGEST_DAGS, *MERGE_DAGS)) == report["dags"]
+    assert [d.read_back for d in PACK_DAGS] == ["ingest_province"]
     assert report["warnings"] == [], "deprecation or other warnings from our DAG files"
     # Great Expectations, DuckDB, pandas… are imported inside tasks, never at parse time
     assert [m for m in report["heavy"] if m in ("great_expectations", "duckdb", "splink")] == []
