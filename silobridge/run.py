@@ -4,8 +4,7 @@ Ingest every source (a source that fails is reported and the others go on) and p
 through its quality gate; merge staging into core (link, golden records, history,
 timeline) in one transaction, leaving out batches a gate held back; then the warehouse
 checks, freshness and volume, the reports, and the analyst snapshot. Marts are views
-over core, current as soon as the merge commits. When the home folder holds a mock world
-with an answer key, the linking is scored against it. Sending county cases up to the
+over core, current as soon as the merge commits. Sending county cases up to the
 province is a command of its own (`silobridge sync`): it acts on another system.
 """
 
@@ -24,7 +23,6 @@ from . import progress
 from .ingest import IngestSummary, ingest_source
 from .packs import selected
 from .quality_files import of_packs, of_source
-from .scoring import LinkScore, score_linking
 from .settings import Settings, SourceName
 from .snapshot import publish_step
 
@@ -36,7 +34,6 @@ class RunSummary:
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
     merge: MergeSummary | None = None
     quality: dict[str, Any] | None = None
-    linking: LinkScore | None = None
     snapshot: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -48,7 +45,6 @@ class RunSummary:
             "gates": self.gates,
             "merge": self.merge.to_dict() if self.merge else None,
             "quality": self.quality,
-            "linking": self.linking.to_dict() if self.linking else None,
             "snapshot": self.snapshot,
             "seconds": round(self.seconds, 2),
         }
@@ -60,15 +56,6 @@ def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
             tracked_run(con, "merge") as run:
         summary = run.summary = merge(con, run.run_id, full=full)
     return summary
-
-
-def score_step(settings: Settings) -> LinkScore | None:
-    """Linking precision and recall, when the home's world has an answer key."""
-    answer_key = settings.world_dir / "answer_key" / "records.csv"
-    if not answer_key.exists():
-        return None
-    with session(settings.warehouse_path) as con:
-        return score_linking(con, answer_key)
 
 
 def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = None, *,
@@ -92,7 +79,5 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
         summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings).to_dict()
-    with progress.step("score the linking"):
-        summary.linking = score_step(settings)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from silobridge.airflow_stack import AirflowStack, StackError, port_answers
+from ops.stack import AirflowStack, StackError, port_answers
 from silobridge.settings import Settings
 
 STUBBORN = textwrap.dedent("""

@@ -35,8 +35,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .airflow_local import INGEST_DAGS, MERGE_DAGS, airflow_env
-from .settings import Settings, env_variable
+from silobridge.settings import Settings, env_variable
+
+from .airflow_home import INGEST_DAGS, MERGE_DAGS, airflow_env
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ KILL_GRACE_S = 5.0
 # Runs in a child process (python -c): prepare() configures Airflow process-wide at import.
 _PREPARE_CHILD = """
 from airflow.api_fastapi.app import create_auth_manager
-from silobridge.airflow_local import prepare
+from ops.airflow_home import prepare
 from silobridge.settings import Settings
 prepare(Settings())
 create_auth_manager().init()

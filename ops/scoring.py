@@ -2,7 +2,8 @@
 
 Every pair of core records put in the same case is a predicted link; every pair that
 belongs to the same true dispute is a true link. Only records in core count (rows the
-quarantine kept out are not there to be linked).
+quarantine kept out are not there to be linked). The answer key belongs to the mock
+world, so the score is operations tooling: the pipeline never reads the key.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
+
+from silobridge.settings import Settings
+from warehouse.db import session
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,13 @@ def score_linking(con: duckdb.DuckDBPyConnection, answer_key: Path) -> LinkScore
                      true_pairs=sum(_pairs(n) for n in actual.values()),
                      predicted_pairs=sum(_pairs(n) for n in predicted.values()),
                      correct_pairs=sum(_pairs(n) for n in both.values()))
+
+
+def score_home(settings: Settings) -> LinkScore | None:
+    """Linking precision and recall of the home's warehouse, when the home's world has an
+    answer key."""
+    answer_key = settings.world_dir / "answer_key" / "records.csv"
+    if not answer_key.exists():
+        return None
+    with session(settings.warehouse_path) as con:
+        return score_linking(con, answer_key)

@@ -31,11 +31,11 @@ from urllib.parse import urlsplit, urlunsplit
 from rich.console import Console
 from rich.table import Table
 
+from silobridge import progress
+from silobridge.settings import Settings, env_variable
 from warehouse.db import session
 
-from . import progress
-from .run import score_step
-from .settings import Settings, env_variable
+from .scoring import score_home
 
 EXAMPLE_QUESTION = "which Jiashan townships carry the largest backlog?"
 EXAMPLE = """SELECT town_name, cases, open_cases, escalated_cases, overdue_cases
@@ -49,7 +49,7 @@ Say = Callable[..., None]
 def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> int:
     """Run the demo; print tables (or, `as_json`, one JSON summary); 0 when every DAG
     succeeded."""
-    from .airflow_local import INGEST_DAGS, prepare  # noqa: PLC0415
+    from .airflow_home import PACK_DAGS, prepare  # noqa: PLC0415
 
     def say(*args: Any, **kwargs: Any) -> None:
         if not as_json:
@@ -63,15 +63,18 @@ def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> 
         summary["airflow_home"] = str(settings.airflow_home)
         prepare(settings)
         with _task_progress() as run_dag:
-            outcomes = [run_dag(dag_id) for dag_id in (*INGEST_DAGS, "merge_disputes")]
-            if outcomes[-1].tasks.get("read_back") == "success":
-                # what a scheduler does on the upload asset: read the province's copies of
-                # the cases just sent back, and merge them (they overrule nothing); the
-                # round's sync then finds nothing to send, so the next demo finds nothing new
-                outcomes += [run_dag("ingest_province"), run_dag("merge_disputes")]
+            outcomes = []
+            for dags in PACK_DAGS:
+                outcomes += [run_dag(dag_id) for dag_id in (*dags.ingest, dags.merge)]
+                if dags.read_back and outcomes[-1].tasks.get("read_back") == "success":
+                    # what a scheduler does on the upload asset: read back the sync target's
+                    # copies of the cases just sent (the province's), and merge them (they
+                    # overrule nothing); the round's sync then finds nothing to send, so the
+                    # next demo finds nothing new
+                    outcomes += [run_dag(dags.read_back), run_dag(dags.merge)]
     summary["dags"] = [asdict(o) for o in outcomes]
     summary["accounting"] = _accounting(settings, began)
-    score = score_step(settings)
+    score = score_home(settings)
     summary["linking"] = score.to_dict() if score else None
     summary["sync"] = _sync_status(settings, began)
     summary["warehouse"] = str(settings.warehouse_path)
@@ -152,7 +155,7 @@ def _restore_env(variable: str, value: str | None) -> None:
 @contextmanager
 def _task_progress() -> Iterator[Callable[[str], Any]]:
     """`run_dag`, with a bar over the DAGs' tasks while progress is shown."""
-    from .airflow_local import dag_bag, run_dag  # noqa: PLC0415
+    from .airflow_home import dag_bag, run_dag  # noqa: PLC0415
 
     with progress.step("Airflow", total=0) as shown:
         if not progress.active():
@@ -238,7 +241,7 @@ def _sync_status(settings: Settings, since: datetime) -> dict[str, Any]:
 
 
 def _example_query(settings: Settings) -> dict[str, Any]:
-    from .snapshot import query, snapshot_dir  # noqa: PLC0415
+    from silobridge.snapshot import query, snapshot_dir  # noqa: PLC0415
 
     result = query(settings, EXAMPLE)
     return {"snapshot": str(snapshot_dir(settings)), "question": EXAMPLE_QUESTION,

@@ -15,13 +15,34 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .packs import installed
-from .settings import Settings
+from schemas.pack import PackDeclaration
+from silobridge.packs import installed
+from silobridge.settings import Settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
-#: the DAGs the packs' declarations generate (dags/ingest.py, dags/merge.py), in run order
-INGEST_DAGS = tuple(f"ingest_{s.name}" for p in installed().values() for s in p.sources)
-MERGE_DAGS = tuple(f"merge_{p}" for p in installed())
+
+
+@dataclass(frozen=True)
+class PackDags:
+    """The DAGs of one installed pack (dags/ingest.py and dags/merge.py generate them from
+    its declaration): an ingest DAG per source, its merge DAG, and the ingest DAG that
+    reads back what its sync sent (its sync target's), if it syncs."""
+
+    ingest: tuple[str, ...]
+    merge: str
+    read_back: str | None
+
+
+def _dags(pack: PackDeclaration) -> PackDags:
+    return PackDags(ingest=tuple(f"ingest_{source}" for source in pack.source_names),
+                    merge=f"merge_{pack.name}",
+                    read_back=f"ingest_{pack.sync_target}" if pack.sync_target else None)
+
+
+#: every installed pack's DAGs, in the packs' order (the order the demo runs them in)
+PACK_DAGS = tuple(_dags(pack) for pack in installed().values())
+INGEST_DAGS = tuple(dag_id for dags in PACK_DAGS for dag_id in dags.ingest)
+MERGE_DAGS = tuple(dags.merge for dags in PACK_DAGS)
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

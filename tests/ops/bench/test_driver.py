@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from silobridge.bench import MARKERS, run_bench
+from ops.bench.driver import MARKERS, run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_harness_measures_every_step_and_baseline(tmp_path: Path) -> None:

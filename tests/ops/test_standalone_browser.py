@@ -32,8 +32,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from silobridge.airflow_local import INGEST_DAGS
-from silobridge.airflow_stack import PROJECT_DAGS, AirflowStack, port_answers
+from ops.airflow_home import INGEST_DAGS
+from ops.stack import PROJECT_DAGS, AirflowStack, port_answers
 from silobridge.settings import Settings
 from warehouse.db import session
 

@@ -3,7 +3,7 @@
 For each size (source records: 100k and 1M by default, 10M with --ten-million) it
 generates a mock world of that many source records (cached under the work folder),
 serves its province gateway, and runs each step in a process of its own
-(silobridge.bench_steps), so every step's wall time, rows/s and peak RSS are its own:
+(ops.bench.steps), so every step's wall time, rows/s and peak RSS are its own:
 
     extract → validate (conform + validate + land) → merge (linking timed apart) →
     marts (the standard mart queries) → publish (the analyst snapshot)
@@ -84,7 +84,7 @@ def _world(work: Path, records: int, console: Any) -> Path:
 
 def _step(step: str, home: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
     proc = subprocess.run(  # noqa: S603 - our own module, arguments from this module
-        [sys.executable, "-m", "silobridge.bench_steps", step, str(home), *extra],
+        [sys.executable, "-m", "ops.bench.steps", step, str(home), *extra],
         env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"bench step {step} failed:\n{proc.stderr[-3000:]}")

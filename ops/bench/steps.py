@@ -1,8 +1,8 @@
 """One benchmark step in a process of its own, so that its peak memory is its own.
 
-`python -m silobridge.bench_steps STEP HOME [SAMPLE]` runs STEP against the home folder
+`python -m ops.bench.steps STEP HOME [SAMPLE]` runs STEP against the home folder
 (SILOBRIDGE_PROVINCE__BASE_URL points at the gateway the driver serves) and prints one
-JSON line: {"seconds", "rows", "peak_rss_mb", ...}. silobridge.bench drives it.
+JSON line: {"seconds", "rows", "peak_rss_mb", ...}. ops.bench.driver drives it.
 
 Steps: extract, validate (conform + validate + land), merge (with linking timed apart),
 marts (the standard mart queries), publish, pipeline (extract → merged core, in one
@@ -29,8 +29,7 @@ import pyarrow.csv as pacsv
 
 from packs.disputes.mockworld.clock import SHANGHAI
 from packs.disputes.mockworld.spec import Manifest
-
-from .settings import SOURCE_NAMES, Settings
+from silobridge.settings import SOURCE_NAMES, Settings
 
 MART_QUERIES = {
     "backlog_by_township": "SELECT * FROM marts.backlog_by_township",
@@ -43,14 +42,14 @@ MART_QUERIES = {
 
 
 def _extract(settings: Settings) -> dict[str, Any]:
-    from .extract import extract_source  # noqa: PLC0415
+    from silobridge.extract import extract_source  # noqa: PLC0415
 
     rows = {s: extract_source(settings, s).rows for s in SOURCE_NAMES}
     return {"rows": sum(rows.values()), "per_source": rows}
 
 
 def _validate(settings: Settings) -> dict[str, Any]:
-    from .ingest import process_pending  # noqa: PLC0415
+    from silobridge.ingest import process_pending  # noqa: PLC0415
 
     done = {s: process_pending(settings, s) for s in SOURCE_NAMES}
     return {"rows": sum(d.read for d in done.values()),
@@ -60,7 +59,7 @@ def _validate(settings: Settings) -> dict[str, Any]:
 
 
 def _merge(settings: Settings) -> dict[str, Any]:
-    from .run import merge_step  # noqa: PLC0415
+    from silobridge.run import merge_step  # noqa: PLC0415
 
     summary = merge_step(settings)
     return {"rows": summary.link.get("records", 0), "cases": summary.link.get("cases", 0),
@@ -144,7 +143,7 @@ def _marts_scaled(settings: Settings, cases: int) -> dict[str, Any]:
 
 
 def _publish(settings: Settings) -> dict[str, Any]:
-    from .snapshot import publish_step  # noqa: PLC0415
+    from silobridge.snapshot import publish_step  # noqa: PLC0415
 
     summary = publish_step(settings)
     return {"rows": sum(summary.tables.values())}

@@ -13,8 +13,9 @@ from types import FrameType
 
 from rich.console import Console
 
-from .airflow_stack import AirflowStack, StackError
-from .settings import Settings
+from silobridge.settings import Settings
+
+from .stack import AirflowStack, StackError
 
 
 class _StopRequested(Exception):

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from connectors.signed_api import SignedApiConnector
-from silobridge.demo import serve_gateway
+from ops.demo import serve_gateway
 from silobridge.settings import load_settings
 
 VARIABLE = "SILOBRIDGE_PROVINCE__BASE_URL"
