@@ -27,7 +27,8 @@ import pytest
 from conform.reference import load_reference
 from schemas.codes import CaseStatus
 from silobridge.ingest import protect
-from warehouse.db import migrations, session
+from silobridge.marts import pack_marts
+from warehouse.db import session
 from warehouse.merge import merge
 from warehouse.vault import Vault
 
@@ -86,7 +87,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with session(db) as con:
         load_reference(con, None)  # township names; this world needs no village registry
         _stage(con, RECORDS, PARTIES)
-        summary = merge(con, "run-hand")
+        summary = merge(con, "run-hand", pack_marts())
         assert summary.link["cases"] == 6
     return db
 
@@ -202,7 +203,8 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
     shutil.copy(marts, db)
     with session(db) as con:
         _stage(con, LATER, LATER_PARTIES)
-        assert merge(con, "run-later", full=full).mode == ("full" if full else "incremental")
+        assert merge(con, "run-later", pack_marts(), full=full).mode == \
+            ("full" if full else "incremental")
     assert query(db, "SELECT * FROM marts.repeat_disputes") == []
     assert query(db, "SELECT * FROM marts.sync_gap") == []
     rows = query(db, """
@@ -213,22 +215,28 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
                     (None, ["C2"], ["county"], ["province"])]
 
 
-def test_upgrading_a_warehouse_fills_the_kept_marts(marts: Path, tmp_path: Path) -> None:
-    """A warehouse from before migration 0008 (marts as views) gets the same rows."""
+def test_an_upgraded_warehouse_gets_the_files_marts(marts: Path, tmp_path: Path) -> None:
+    """A warehouse whose marts earlier migrations made (views in marts, three of them kept
+    in core tables) has them replaced by the files' marts at its next merge, even one
+    that touches nothing, with the rows a fresh build gives."""
     db = tmp_path / "wh.duckdb"
     shutil.copy(marts, db)
-    kept = ("case_conflicts", "unsynced", "party_pairs")
-    before = {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept}
-    assert all(before.values())
-    views_0004 = next(sql for version, _, sql in migrations() if version == 4)
+    names = [m.name for m in pack_marts()]
+    before = {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names}
+    assert all(before[n] for n in names if n != "marts.sync_status")
     con = duckdb.connect(str(db))
-    try:
-        for table in kept:
-            con.execute(f"DROP TABLE core.{table}")
-        con.execute(views_0004)
-        con.execute("DELETE FROM ops.schema_migrations WHERE version = 8")
+    try:  # what migrations 0004 to 0014 left: other objects under the marts' names
+        for m in pack_marts():
+            con.execute(f"DROP {'TABLE' if m.is_table else 'VIEW'} {m.name}")
+            con.execute(f"CREATE {'TABLE' if m.is_table else 'VIEW'} {m.name} AS "
+                        "SELECT 'legacy' AS made_by")
+        con.execute("DROP TABLE ops.marts")
+        con.execute("DELETE FROM ops.schema_migrations WHERE version = 15")
     finally:
         con.close()
-    with session(db) as con:  # opening applies 0008
-        pass
-    assert {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept} == before
+    with session(db) as con:  # opening applies 0015: the ledger, with those objects in it
+        assert con.execute("SELECT name, digest FROM ops.marts ORDER BY name").fetchall() == \
+            sorted((n, "") for n in names)
+        summary = merge(con, "run-upgrade", pack_marts())
+        assert summary.records_touched == 0
+    assert {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names} == before

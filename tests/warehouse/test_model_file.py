@@ -1,5 +1,5 @@
 """Mart files: the header's language (a good header read whole; a bad one named by file,
-line and what is wrong)."""
+line and what is wrong) and the dispute pack's marts as shipped."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from schemas.catalogue import TABLES
+from silobridge.marts import pack_marts
+from silobridge.packs import pack
+from warehouse.marts import build_order, load_marts, upstream
 from warehouse.model_file import ModelError, ModelFile, parse_model_text, render
 
 GOOD = """-- a comment before the header
@@ -109,3 +113,31 @@ def test_a_bad_header_names_its_file_line_and_fault(text: str, line: int,
     assert message in caught.value.problem
     assert (caught.value.path, caught.value.line) == (FILE, line)
     assert str(caught.value).startswith(f"{FILE}:{line}: ")
+
+
+def test_the_dispute_marts_load_in_build_order() -> None:
+    marts = pack_marts()
+    folder = pack("disputes").path("marts")
+    assert {m.path for m in marts} == set(folder.glob("*.sql"))
+    assert load_marts(folder) == marts == build_order(reversed(marts))
+    names = [m.name for m in marts]
+    for at, model in enumerate(marts):
+        assert upstream(model, names) <= set(names[:at]), model.name
+    reads = {m.name: upstream(m, names) for m in marts}
+    assert reads["marts.backlog_by_township"] == {"marts.open_cases"}
+    assert reads["marts.sync_gap"] == {"core.unsynced", "marts.as_of"}
+    assert {m.name for m in marts if m.is_table} == {
+        "core.case_conflicts", "core.unsynced", "core.party_pairs"}
+
+
+def test_published_marts_describe_their_columns_as_the_catalogue_labels_them() -> None:
+    """Until the catalogue reads the headers, the two must say the same."""
+    published = {t.name: t for t in TABLES}
+    for model in pack_marts():
+        table = published.get(model.name)
+        if table is None:
+            continue
+        assert model.description == f"{table.zh} / {table.en}", model.name
+        for column, words in model.columns.items():
+            meta = table.column(column)
+            assert words == f"{meta.zh} / {meta.en}", f"{model.name}.{column}"

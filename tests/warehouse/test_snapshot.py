@@ -19,9 +19,11 @@ import pytest
 from conform.reference import load_reference
 from schemas.catalogue import META, TABLES, CatalogueError
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
+from silobridge.marts import pack_marts
 from warehouse import snapshot
-from warehouse.db import session
+from warehouse.db import session, transaction
 from warehouse.faults import ENV_ACTION, ENV_POINT
+from warehouse.marts import build_marts
 from warehouse.snapshot import CURRENT, MACROS, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
 
 KEY = "0f" * 16
@@ -73,6 +75,8 @@ def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with session(path) as con:
         load_reference(con, None)  # the province, cities, counties and townships
+        with transaction(con, "marts"):  # what a merge builds, before any merge
+            build_marts(con, pack_marts())
         con.execute("""
             INSERT INTO core.cases (case_id, category_code, bucket, title, county_code,
                 town_code, address, occurred_at, status, sources, records, content_hash,
