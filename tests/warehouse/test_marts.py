@@ -28,7 +28,9 @@ from conform.reference import load_reference
 from schemas.codes import CaseStatus
 from silobridge.ingest import protect
 from silobridge.marts import pack_marts
+from silobridge.packs import pack
 from warehouse.db import session
+from warehouse.marts import MartError, load_marts
 from warehouse.merge import merge
 from warehouse.vault import Vault
 
@@ -240,3 +242,130 @@ def test_an_upgraded_warehouse_gets_the_files_marts(marts: Path, tmp_path: Path)
         summary = merge(con, "run-upgrade", pack_marts())
         assert summary.records_touched == 0
     assert {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names} == before
+
+
+# A mart the pack adds: a file in the folder, a table after the next merge.
+CASES_BY_TOWN = """
+MODEL (
+  name marts.cases_by_town,
+  kind FULL,
+  grain town_code,
+  owner '嘉善县社会矛盾纠纷调处化解中心',
+  description '各镇街案件数 / cases by township',
+  column_descriptions (
+    town_code = '乡镇街道代码 / township code',
+    cases = '案件数 / number of cases'
+  )
+);
+SELECT town_code, count(*) AS cases FROM core.cases GROUP BY town_code
+"""
+RECORDS_PER_CASE = """
+MODEL (
+  name marts.records_per_case,
+  kind INCREMENTAL_BY_KEY (key case_id),
+  grain case_id,
+  owner '嘉善县社会矛盾纠纷调处化解中心',
+  description '案件来源记录 / each case's source records',
+  column_descriptions (
+    case_id = '案件编号 / case id',
+    records = '来源记录数 / source records',
+    sources = '来源系统 / source systems'
+  )
+);
+SELECT case_id, count(*) AS records, list_sort(list(source)) AS sources
+FROM core.records WHERE @touched(case_id) GROUP BY case_id
+""".replace("case's", "case''s")
+
+
+def _folder_with(tmp_path: Path, **files: str) -> Path:
+    """A copy of the dispute pack's marts folder with more files in it."""
+    folder = tmp_path / "marts"
+    shutil.copytree(pack("disputes").path("marts"), folder)
+    for name, text in files.items():
+        (folder / f"{name}.sql").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_mart_file_added_to_the_folder_is_a_table_after_the_merge(
+        marts: Path, tmp_path: Path, full: bool) -> None:
+    folder = _folder_with(tmp_path, cases_by_town=CASES_BY_TOWN,
+                          records_per_case=RECORDS_PER_CASE)
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    added = load_marts(folder)
+    with session(db) as con:
+        merge(con, "run-added", added)  # nothing new: the merge builds the two
+    assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
+    truth = ("SELECT case_id, count(*), list_sort(list(source)) FROM core.records "
+             "GROUP BY ALL ORDER BY ALL")
+    assert query(db, "SELECT * FROM marts.records_per_case ORDER BY ALL") == query(db, truth)
+    # analysts see the header's words as the warehouse's comments
+    assert query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'cases_by_town'"
+                 ) == [("各镇街案件数 / cases by township",)]
+    assert query(db, "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = "
+                     "'cases_by_town' ORDER BY column_index") == [
+        ("town_code", "乡镇街道代码 / township code"), ("cases", "案件数 / number of cases")]
+    assert query(db, "SELECT kind, grain, owner FROM ops.marts WHERE name = "
+                     "'marts.records_per_case'") == [
+        ("INCREMENTAL_BY_KEY", ["case_id"], "嘉善县社会矛盾纠纷调处化解中心")]
+    # later data: the FULL mart recomputed whole, the other for the cases touched
+    with session(db) as con:
+        _stage(con, LATER, LATER_PARTIES)
+        assert merge(con, "run-later", added, full=full).mode == \
+            ("full" if full else "incremental")
+    assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
+    assert query(db, "SELECT * FROM marts.records_per_case ORDER BY ALL") == query(db, truth)
+    assert [r for r in query(db, truth) if r[1] == 2 and "province" in r[2]] != []
+
+
+def test_a_changed_file_rebuilds_its_mart_and_those_downstream_only(marts: Path,
+                                                                    tmp_path: Path) -> None:
+    folder = _folder_with(tmp_path)
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    built = dict(query(db, "SELECT name, built_at FROM ops.marts"))
+    conflicts = folder / "case_conflicts.sql"
+    conflicts.write_text(conflicts.read_text(encoding="utf-8").replace(
+        "AS open_stated_at", "AS open_stated_at  -- the newest open word"), encoding="utf-8")
+    with session(db) as con:
+        merge(con, "run-changed", load_marts(folder))
+    rebuilt = {name for name, at in query(db, "SELECT name, built_at FROM ops.marts")
+               if at != built[name]}
+    assert rebuilt == {"core.case_conflicts", "marts.status_conflicts"}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("cases", CASES_BY_TOWN.replace("marts.cases_by_town", "core.cases"),
+     "core.cases exists and is no mart: the build never replaces a table or view it did "
+     "not make"),
+    ("cases_by_town", CASES_BY_TOWN.replace("count(*) AS cases", "count(*) AS n"),
+     "column_descriptions must describe the query's columns: undescribed: n; "
+     "no such column: cases"),
+    ("cases_by_town", CASES_BY_TOWN.replace("core.cases GROUP", "core.casez GROUP"),
+     r"\(query from line 13\) Catalog Error: Table with name casez does not exist"),
+    ("records_per_case",
+     RECORDS_PER_CASE.replace("key case_id", "key record_uid, key_columns (case_id)"),
+     r"kind INCREMENTAL_BY_KEY \(key record_uid\): the caller passes touched keys of "
+     "case_id, party_key"),
+])
+def test_a_mart_the_warehouse_cannot_keep_names_its_file(
+        marts: Path, tmp_path: Path, name: str, text: str, message: str) -> None:
+    folder = _folder_with(tmp_path, **{name: text})
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    with session(db) as con, pytest.raises(MartError, match=message) as caught:
+        merge(con, "run-bad", load_marts(folder), full=False)
+    assert caught.value.path == folder / f"{name}.sql"
+    # the merge's transaction rolled back: the warehouse is as it was
+    assert query(db, "SELECT count(*) FROM ops.marts") == [(len(pack_marts()),)]
+
+
+def test_marts_that_read_each_other_in_a_circle_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "marts"
+    folder.mkdir()
+    for a, b in (("ping", "pong"), ("pong", "ping")):
+        (folder / f"{a}.sql").write_text(CASES_BY_TOWN.replace("cases_by_town", a)
+                                         .replace("core.cases", f"marts.{b}"), "utf-8")
+    with pytest.raises(MartError, match=r"read each other in a circle: marts\.p.ng → "):
+        load_marts(folder)
