@@ -2,9 +2,9 @@
 
 Ingest every source (a source that fails is reported and the others go on) and put each
 through its quality gate; merge staging into core (link, golden records, history,
-timeline) in one transaction, leaving out batches a gate held back; then the warehouse
-checks, freshness and volume, the reports, and the analyst snapshot. Marts are views
-over core, current as soon as the merge commits. Sending county cases up to the
+timeline) in one transaction, leaving out batches a gate held back, and refresh the marts
+(the pack's mart files) in the same transaction; then the warehouse checks, freshness and
+volume, the reports, and the analyst snapshot. Sending county cases up to the
 province is a command of its own (`silobridge sync`): it acts on another system.
 """
 
@@ -21,6 +21,7 @@ from warehouse.runs import tracked_run
 
 from . import progress
 from .ingest import IngestSummary, ingest_source
+from .marts import pack_marts
 from .packs import selected
 from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
@@ -54,7 +55,7 @@ def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
     """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, full=full)
+        summary = run.summary = merge(con, run.run_id, pack_marts(), full=full)
     return summary
 
 

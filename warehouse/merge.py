@@ -7,16 +7,19 @@ close and open history rows where a case's state changed. Merging the same stage
 again changes nothing; a merge killed before COMMIT leaves the warehouse as it was.
 
 Incremental: the records whose current version is new or changed ("touched") are relinked
-with the cases around them (warehouse.linking), and golden records, parties, timeline,
-history and the per-case marts are recomputed only for the cases that hold a touched
-record or gained or lost a record, and the events of those records. Each of these depends
-only on its own case's (or record's) records, so the result is the one a full recompute
-gives (pairs of parties span cases: warehouse.mart_tables recomputes those of every party
-the scope touches); a full recompute runs when asked for, when most records are touched
-anyway, when the category buckets changed (they feed every record's linking and every
-golden record) or a status's family did (ref.codes: every golden record's `resolved`),
-or when the rules changed (core.merge_rules keeps the digest of the
-linking and survivorship code core was built with).
+with the cases around them (warehouse.linking), and golden records, parties, timeline and
+history are recomputed only for the cases that hold a touched record or gained or lost a
+record, and the events of those records. Each of these depends only on its own case's (or
+record's) records, so the result is the one a full recompute gives; a full recompute runs
+when asked for, when most records are touched anyway, when the category buckets changed
+(they feed every record's linking and every golden record) or a status's family did
+(ref.codes: every golden record's `resolved`), or when the rules changed
+(core.merge_rules keeps the digest of the linking and survivorship code core was built
+with).
+
+Marts: the caller passes the marts to keep (warehouse.marts, from a pack's mart files);
+after core, the merge refreshes them in the same transaction, handing on the keys it
+touched (TOUCHED_KEYS) as relations it owns, or none after a full recompute.
 
 Memory: the merge caps DuckDB's memory (MEMORY_LIMIT; DuckDB spills to its temp directory
 beside the warehouse past it) and lets it drop insertion order, which nothing here needs.
@@ -27,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,12 +44,27 @@ from .code_lists import refresh_codes
 from .db import transaction
 from .golden import golden_sql, parties_sql, records_in, timeline_sql
 from .linking import LinkResult, case_id_of, link
-from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
+from .marts import refresh_marts
+from .model_file import ModelFile
 
-#: the tables the merge writes, derived from staging alone (a rebuild empties them all)
+#: the core tables the merge writes, derived from staging alone (a rebuild empties them
+#: all); the marts' tables it refreshes are the caller's
 MERGED_TABLES = ("core.records", "core.cases", "core.case_history", "core.case_parties",
-                 "core.timeline", "core.case_merges", "core.case_conflicts", "core.unsynced",
-                 "core.party_pairs")
+                 "core.timeline", "core.case_merges")
+#: the merge's working relations, temp tables it fills and hands on by name (to the
+#: linking, the scope, the marts) and drops at its end: the records whose current version
+#: is new or changed (record_uid, is_new); the records and cases an incremental merge
+#: recomputes; the parties those cases held before the merge or hold after it
+_TOUCHED = "_merge_touched"
+_SCOPE_RECORDS, _SCOPE_CASES, _SCOPE_PARTIES = \
+    "_merge_scope_records", "_merge_scope_cases", "_merge_scope_parties"
+#: where linking.link leaves the records it moved to another case (record_uid,
+#: old_case_id, new_case_id: its docstring); named there, not passed, because the rules
+#: digest covers linking.py's source and any edit to it makes the next merge a full one
+_MOVED = "_link_moved"
+#: what an incremental merge touched, by key (a mart of kind INCREMENTAL_BY_KEY names
+#: one): every case it recomputed, and every party such a case held before or holds after
+TOUCHED_KEYS = {"case_id": _SCOPE_CASES, "party_key": _SCOPE_PARTIES}
 #: DuckDB's memory cap while merging (its default is 80% of the machine's memory)
 MEMORY_LIMIT = "1GB"
 #: above this share of touched records a full recompute costs no more than the scoped one
@@ -87,21 +105,22 @@ class MergeSummary:
         return asdict(self)
 
 
-def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = None,
-          memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
-    """Merge staging into core, in one transaction.
+def merge(con: duckdb.DuckDBPyConnection, run_id: str, marts: Sequence[ModelFile], *,
+          full: bool | None = None, memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
+    """Merge staging into core and refresh `marts`, in one transaction.
 
     full=None picks: incremental unless most records are touched or the buckets changed;
     full=True recomputes every case; full=False is incremental unless the buckets
-    changed. All three give the same core tables. memory_limit=None leaves DuckDB's."""
+    changed. All three give the same core and mart tables. memory_limit=None leaves
+    DuckDB's."""
     summary = MergeSummary(run_id=run_id)
     with _merge_settings(con, memory_limit), transaction(con, "merge"):
         rules_changed = _refresh_rules(con)
         buckets_changed = _refresh_buckets(con)
         families_changed = refresh_codes(con)
-        summary.records_new, summary.records_changed = _refresh_records(con, run_id)
+        summary.records_new, summary.records_changed = _refresh_records(con, run_id, _TOUCHED)
         (touched, total) = con.execute(
-            "SELECT (SELECT count(*) FROM _touched), count(*) FROM core.records"
+            f"SELECT (SELECT count(*) FROM {_TOUCHED}), count(*) FROM core.records"  # noqa: S608
             ).fetchall()[0]
         summary.records_touched = int(touched)
         if full is None:
@@ -109,20 +128,25 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, *, full: bool | None = No
         full = full or buckets_changed or families_changed or rules_changed
         summary.mode = "full" if full else "incremental"
         started = time.perf_counter()
-        result: LinkResult = link(con, run_id, None if full else "_touched")
+        result: LinkResult = link(con, run_id, None if full else _TOUCHED)
         summary.link_seconds = round(time.perf_counter() - started, 3)
         summary.link = asdict(result)
-        scope = _Scope.everything() if full else _Scope.around_touched(con)
+        scope = _Scope.everything() if full else _Scope.around(con, _TOUCHED, _MOVED)
         summary.cases_recomputed = _count_cases(con, scope)
         summary.cases_new, summary.cases_changed, summary.cases_removed = \
             _refresh_cases(con, run_id, scope)
-        if not full:
-            note_pair_parties(con, scope.where)
+        if not full:  # the parties of the scope's cases before the merge rewrites them
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCOPE_PARTIES} AS "  # noqa: S608
+                        f"SELECT party_key FROM core.case_parties c WHERE {scope.where}")
         _refresh_parties(con, scope)
+        if not full:  # and after
+            con.execute(f"INSERT INTO {_SCOPE_PARTIES} SELECT party_key "  # noqa: S608
+                        f"FROM core.case_parties c WHERE {scope.where}")
         summary.timeline_added = _append_timeline(con, scope)
         summary.history_opened = _update_history(con, run_id, scope)
-        refresh_case_marts(con, scope.cases, scope.where)
-        refresh_pairs(con, None if full else scope.where)
+        refresh_marts(con, marts, None if full else TOUCHED_KEYS)
+        for working in (_TOUCHED, _MOVED, _SCOPE_RECORDS, _SCOPE_CASES, _SCOPE_PARTIES):
+            con.execute(f"DROP TABLE IF EXISTS {working}")
     return summary
 
 
@@ -157,21 +181,20 @@ class _Scope:
         return cls("core.records", "core.records", "TRUE")
 
     @classmethod
-    def around_touched(cls, con: duckdb.DuckDBPyConnection) -> _Scope:
-        """The touched records and those that moved case; the cases that hold one of
+    def around(cls, con: duckdb.DuckDBPyConnection, touched: str, moved: str) -> _Scope:
+        """The `touched` records and those that `moved` case; the cases that hold one of
         them now or held one before (a case that lost records, or that is gone)."""
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _scope_records AS
-            SELECT record_uid FROM _touched UNION SELECT record_uid FROM _link_moved""")
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _scope_cases AS
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {_SCOPE_RECORDS} AS
+            SELECT record_uid FROM {touched} UNION SELECT record_uid FROM {moved}""")  # noqa: S608
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {_SCOPE_CASES} AS
             SELECT case_id FROM core.records
-            WHERE record_uid IN (SELECT record_uid FROM _scope_records)
-            UNION SELECT old_case_id FROM _link_moved WHERE old_case_id <> ''""")
-        return cls(
-            "(SELECT * FROM core.records WHERE case_id IN (SELECT case_id FROM _scope_cases))",
-            records_in("_scope_records"),
-            "c.case_id IN (SELECT case_id FROM _scope_cases)")
+            WHERE record_uid IN (SELECT record_uid FROM {_SCOPE_RECORDS})
+            UNION SELECT old_case_id FROM {moved} WHERE old_case_id <> ''""")  # noqa: S608
+        cases = f"case_id IN (SELECT case_id FROM {_SCOPE_CASES})"  # noqa: S608
+        return cls(f"(SELECT * FROM core.records WHERE {cases})",  # noqa: S608
+                   records_in(_SCOPE_RECORDS), f"c.{cases}")
 
 
 def _count_cases(con: duckdb.DuckDBPyConnection, scope: _Scope) -> int:
@@ -216,8 +239,10 @@ def _refresh_buckets(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(changed)
 
 
-def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
-    """Point every record at its latest staged version; returns (new, changed)."""
+def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str,
+                     touched: str) -> tuple[int, int]:
+    """Point every record at its latest staged version; returns (new, changed). The
+    records whose current version is new or changed are left in `touched`."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _latest AS
         SELECT source || ':' || source_record_id AS record_uid, source, source_record_id,
@@ -235,21 +260,23 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, 
                                   batch_id DESC, row_no DESC))
         WHERE rn = 1""")
     # the records whose current version is new or changed: what the merge works around
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _touched AS
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {touched} AS
         SELECT l.record_uid, r.record_uid IS NULL AS is_new
         FROM _latest l LEFT JOIN core.records r USING (record_uid)
         WHERE r.record_uid IS NULL
-           OR r.batch_id <> l.batch_id OR r.row_no <> l.row_no OR r.versions <> l.versions""")
-    new, changed = con.execute("SELECT count(*) FILTER (WHERE is_new), "
-                               "count(*) FILTER (WHERE NOT is_new) FROM _touched").fetchall()[0]
-    con.execute("""
+           OR r.batch_id <> l.batch_id OR r.row_no <> l.row_no OR r.versions <> l.versions
+        """)  # noqa: S608
+    new, changed = con.execute(f"SELECT count(*) FILTER (WHERE is_new), "  # noqa: S608
+                               f"count(*) FILTER (WHERE NOT is_new) FROM {touched}"
+                               ).fetchall()[0]
+    con.execute(f"""
         INSERT INTO core.records
         SELECT record_uid, source, source_record_id, '' AS case_id, 'single', batch_id,
                row_no, origin, raw_hash, versions, first_seen, ?
         FROM _latest l
-        WHERE record_uid IN (SELECT record_uid FROM _touched WHERE is_new)
-        """, [run_id])
+        WHERE record_uid IN (SELECT record_uid FROM {touched} WHERE is_new)
+        """, [run_id])  # noqa: S608
     con.execute("""
         UPDATE core.records r SET batch_id = l.batch_id, row_no = l.row_no, origin = l.origin,
                raw_hash = l.raw_hash, versions = l.versions, updated_run = ?
@@ -259,15 +286,15 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, 
         """, [run_id])
     # a gate decided since the last merge may have let a batch in or held it back: its
     # records count as touched even where that left their version count as it was
-    con.execute("""
-        INSERT INTO _touched
+    con.execute(f"""
+        INSERT INTO {touched}
         SELECT DISTINCT source || ':' || source_record_id, false FROM staging.cases
         WHERE batch_id IN (
             SELECT unnest(batch_ids) FROM ops.gates
             WHERE decided_at >= coalesce((SELECT max(started_at) FROM ops.runs
                                           WHERE kind = 'merge' AND status = 'ok'),
                                          '-infinity'::TIMESTAMPTZ))
-        EXCEPT SELECT record_uid, false FROM _touched""")
+        EXCEPT SELECT record_uid, false FROM {touched}""")  # noqa: S608
     con.execute("DROP TABLE _latest")
     return int(new), int(changed)
 

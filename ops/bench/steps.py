@@ -116,12 +116,17 @@ def _marts_scaled(settings: Settings, cases: int) -> dict[str, Any]:
     per-case tables copied as many times as it takes, each copy under its own case ids
     (and party keys), into a warehouse of their own. Generating and merging a world that
     size takes hours here; the marts read only these tables."""
-    from warehouse.db import session  # noqa: PLC0415
+    from warehouse.db import session, transaction  # noqa: PLC0415
+    from warehouse.marts import build_marts  # noqa: PLC0415
+
+    from .marts import pack_marts  # noqa: PLC0415
 
     path = settings.home / "marts-scaled.duckdb"
     path.unlink(missing_ok=True)
     started = time.perf_counter()
     with session(path) as con:
+        with transaction(con, "marts"):  # the marts and their (empty) tables
+            build_marts(con, pack_marts())
         source = str(settings.warehouse_path).replace("'", "''")
         con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
         (have,) = con.execute("SELECT count(*) FROM src.core.cases").fetchall()[0]

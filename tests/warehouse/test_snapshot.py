@@ -31,9 +31,11 @@ from schemas.catalogue import (
 from schemas.grades import Grade, contract_field
 from schemas.labelled import CodeList, LabelledStrEnum
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
+from silobridge.marts import pack_marts
 from warehouse import snapshot_copy
-from warehouse.db import session
+from warehouse.db import session, transaction
 from warehouse.faults import ENV_ACTION, ENV_POINT
+from warehouse.marts import build_marts
 from warehouse.snapshot import CURRENT, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
 from warehouse.snapshot_copy import MACROS
 
@@ -86,6 +88,8 @@ def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with session(path) as con:
         load_reference(con, None)  # the province, cities, counties and townships
+        with transaction(con, "marts"):  # what a merge builds, before any merge
+            build_marts(con, pack_marts())
         con.execute("""
             INSERT INTO core.cases (case_id, category_code, bucket, title, county_code,
                 town_code, address, occurred_at, status, sources, records, content_hash,
