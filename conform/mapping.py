@@ -1,7 +1,8 @@
 """Mapping files: parse, validate and select the declarative description of a source dialect.
 
-A mapping file (TOML, in schemas/mappings/; the language is documented in that folder's
-README) says how one source's raw columns become the fields of `schemas.models`. Files
+A mapping file (TOML, in a pack's mappings/ folder; the language is documented in
+packs/disputes/mappings/README.md) says how one source's raw columns become the fields of
+`schemas.models`. Files
 are checked twice: structurally by the pydantic models below (unknown keys, wrong types,
 bad regexes), then against the canonical targets (field names, code tables whose values
 must be valid for the field they feed, references between fields, date formats only
@@ -15,7 +16,6 @@ import re
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -342,15 +342,10 @@ def walk(expr: Expr) -> Iterator[Expr]:
 
 
 # -- loading ----------------------------------------------------------------------------
-def default_folder() -> Traversable:
-    return resources.files("schemas") / "mappings"
-
-
-def load_mappings(folder: Path | Traversable | None = None) -> list[Mapping]:
-    """Every mapping file (*.toml) of `folder` (default: schemas/mappings), validated."""
-    root = default_folder() if folder is None else folder
+def load_mappings(folder: Path | Traversable) -> list[Mapping]:
+    """Every mapping file (*.toml) of `folder` (a pack's mappings/), validated."""
     raw: dict[str, tuple[str, dict[str, Any]]] = {}
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             raw[entry.name.removesuffix(".toml")] = (str(entry), _read(entry))
     return [_build(name, raw[name][0], _resolve(name, raw, ())) for name in raw]
@@ -423,7 +418,7 @@ def select_mapping(mappings: Sequence[Mapping], source: str, origin: str) -> Map
         if scores:
             best.append((max(scores), m))
     if not best:
-        raise MappingError("schemas/mappings", "", f"no mapping of source {source!r} "
+        raise MappingError("mappings", "", f"no mapping of source {source!r} "
                            f"applies to origin {origin!r}")
     best.sort(key=lambda x: -x[0])
     if len(best) > 1 and best[0][0] == best[1][0]:

@@ -9,7 +9,8 @@ Expectations works on the frames, and a second short session writes the outcome.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
@@ -19,6 +20,9 @@ from .checks import CRITICAL, WARNING, QualitySettings
 from .freshness import check_freshness, check_volume, source_status
 from .report import build_reports
 from .warehouse import check_warehouse
+
+if TYPE_CHECKING:
+    from conform.mapping import Mapping
 
 __all__ = ["after_merge", "gate_source", "source_status"]
 
@@ -48,8 +52,10 @@ def gate_source(settings: QualitySettings, source: str) -> GateDecision:
     return decision
 
 
-def after_merge(settings: QualitySettings, run_id: str) -> dict[str, Any]:
-    """Warehouse and cross-level checks, freshness and volume, then the reports.
+def after_merge(settings: QualitySettings, run_id: str,
+                mappings: Sequence[Mapping]) -> dict[str, Any]:
+    """Warehouse and cross-level checks, freshness and volume, then the reports
+    (`mappings`: the packs' mapping files, see `build_quality_report`).
 
     Critical failures here cannot undo the merge (it has committed): they are reported
     as critical in the summary, in ops.quality_results and in the report."""
@@ -57,7 +63,7 @@ def after_merge(settings: QualitySettings, run_id: str) -> dict[str, Any]:
     with session(settings.warehouse_path) as con:
         results = [*check_warehouse(con, run_id), *check_freshness(con, run_id),
                    *check_volume(con, run_id)]
-    paths = build_reports(settings)
+    paths = build_reports(settings, mappings)
     failed = [r for r in results if not r.success]
     return {
         "run_id": run_id,

@@ -12,16 +12,20 @@ drift. It is written in Chinese (`quality/index.html`) and in English
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from warehouse.db import session
 
 from .checks import QualitySettings
 from .messages import DEFAULT, LANGUAGES, Language, Words
+
+if TYPE_CHECKING:
+    from conform.mapping import Mapping
 
 QUALITY_DIR = "quality"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -105,16 +109,16 @@ def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
         freshness=[c for c in checks if c["scope"] in ("freshness", "volume")])
 
 
-def build_quality_report(settings: QualitySettings) -> Path:
-    """Write the report in every language; returns the default language's page."""
-    from markupsafe import Markup  # noqa: PLC0415
+def build_quality_report(settings: QualitySettings, mappings: Sequence[Mapping]) -> Path:
+    """Write the report in every language; returns the default language's page.
 
-    from conform.mapping import load_mappings  # noqa: PLC0415
+    `mappings`: the packs' mapping files, which say what a quarantined record's columns
+    hold (so what its example may show)."""
+    from markupsafe import Markup  # noqa: PLC0415
 
     from .charts import trend_charts  # noqa: PLC0415
     from .report_data import gather  # noqa: PLC0415
 
-    mappings = load_mappings(settings.mappings_dir)
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
         data = gather(con, mappings)
@@ -130,10 +134,10 @@ def build_quality_report(settings: QualitySettings) -> Path:
     return folder / PAGES[DEFAULT]
 
 
-def build_reports(settings: QualitySettings) -> ReportPaths:
+def build_reports(settings: QualitySettings, mappings: Sequence[Mapping]) -> ReportPaths:
     """Rebuild Data Docs and the quality report; returns where they are."""
     from .gx import build_docs  # noqa: PLC0415 - imports Great Expectations
 
-    quality = build_quality_report(settings)
+    quality = build_quality_report(settings, mappings)
     docs = build_docs(settings.reports_dir)
     return ReportPaths(settings.reports_dir, quality, docs)

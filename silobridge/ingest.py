@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from conform.drift import drift as detect_drift
 from conform.engine import conform
-from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
+from conform.mapping import Mapping, MappingError, select_mapping
 from conform.reference import load_reference
 from conform.set_checks import RECEIVED_AT
 from conform.validate import DivisionRegistry, Problem, validate_bulk
@@ -41,6 +41,7 @@ from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
 from . import progress
+from .contracts import mappings_of, owner
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
@@ -125,7 +126,7 @@ def with_path(settings: Settings, source: SourceName, path: str) -> Settings:
 
 def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     """Conform and validate every landed batch of `source` that is not ingested yet."""
-    mappings = load_mappings(settings.mappings_dir)
+    mappings = mappings_of(settings, owner(source))
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "ingest", source, timed=True) as run:

@@ -13,7 +13,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from conform.mapping import load_mappings
 from conform.reference import load_reference
 from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
@@ -23,6 +22,7 @@ from warehouse.manifests import seal_accounting
 from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
+from .contracts import all_mappings
 from .ingest import AccountingError, conform_and_validate, stage
 from .secrets import vault
 from .settings import Settings
@@ -109,7 +109,7 @@ class ReplaySummary:
 
 def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     """Run open quarantine records through the current mappings and models again."""
-    mappings = load_mappings(settings.mappings_dir)
+    mappings = all_mappings(settings)
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "replay", source) as run:

@@ -21,6 +21,7 @@ from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
 
 from . import progress
+from .contracts import all_mappings
 from .ingest import IngestSummary, ingest_source
 from .scoring import LinkScore, score_linking
 from .settings import SOURCE_NAMES, Settings, SourceName
@@ -85,7 +86,7 @@ def run_pipeline(settings: Settings,
             summary.gates[source] = gate_source(settings, source).to_dict()
     summary.merge = merge_step(settings)
     with progress.step("quality checks and reports"):
-        summary.quality = after_merge(settings, summary.merge.run_id)
+        summary.quality = after_merge(settings, summary.merge.run_id, all_mappings(settings))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings).to_dict()
     with progress.step("score the linking"):

@@ -20,6 +20,7 @@ from connectors.lineage import build_table
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 from warehouse.db import session
 from warehouse.landing import land
@@ -50,7 +51,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
         defects = {(r["origin"], r["row"]): r["defect"] for r in csv.DictReader(f)}
     con = duckdb.connect(str(settings.warehouse_path))
     load_reference(con, home / "world" / "reference")
-    yield Landed(home, con, load_mappings(), drifted, defects)
+    yield Landed(home, con, load_mappings(pack("disputes").path("mappings")), drifted, defects)
     con.close()
 
 

@@ -28,6 +28,7 @@ from packs.disputes.mockworld.world import generate
 from schemas.codes import CaseStatus
 from schemas.models import DisputeCase
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 
 SPEC = WorldSpec(seed=7, cases=1500, days=20, defect_rate=0.05)
@@ -125,7 +126,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             extract_source(settings, source)
     con = duckdb.connect(str(settings.warehouse_path))
     load_reference(con, root / "reference")
-    results = _conform_all(con, load_mappings())
+    results = _conform_all(con, load_mappings(pack("disputes").path("mappings")))
     keys = {}
     for r in _read_csv(root / "answer_key" / "records.csv"):
         k = (r["source"], r["record_key"]) if r["source"] == "province" else \
@@ -351,7 +352,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @pytest.fixture(scope="module")
 def mappings() -> dict[str, Mapping]:
-    return {m.name: m for m in load_mappings()}
+    return {m.name: m for m in load_mappings(pack("disputes").path("mappings"))}
 
 
 def _run(con: duckdb.DuckDBPyConnection, mapping: Mapping, origin: str,

@@ -13,20 +13,21 @@ from conform.mapping import (
     PARTY_TARGETS,
     Expr,
     MappingError,
-    default_folder,
     load_mapping,
     load_mappings,
     select_mapping,
 )
 from schemas.models import DisputeCase, FlowEvent, Party
+from silobridge.packs import pack
 
+SHIPPED_DIR = pack("disputes").path("mappings")
 SHIPPED = {"province", "county", "township_csv", "township_csv_330421103", "township_xlsx",
            "grid"}
 
 
 @pytest.fixture(scope="module")
 def mappings() -> dict:
-    return {m.name: m for m in load_mappings()}
+    return {m.name: m for m in load_mappings(SHIPPED_DIR)}
 
 
 def test_the_shipped_mappings_load(mappings: dict) -> None:
@@ -193,10 +194,10 @@ def test_a_joined_group_counts_by_a_name_column(tmp_path: Path) -> None:
     _fails(tmp_path, text, "parties.0", "needs `role`")
 
 
-def test_the_shipped_folder_is_package_data(tmp_path: Path) -> None:
-    """The mapping files travel with the schemas package (importlib.resources)."""
-    names = sorted(p.name for p in default_folder().iterdir() if p.name.endswith(".toml"))
+def test_the_shipped_folder_is_the_packs(tmp_path: Path) -> None:
+    """The mapping files travel with the dispute pack; any copy of the folder loads."""
+    names = sorted(p.name for p in SHIPPED_DIR.iterdir() if p.name.endswith(".toml"))
     assert {n.removesuffix(".toml") for n in names} >= SHIPPED
     copy = tmp_path / "copy"
-    shutil.copytree(str(default_folder()), copy)
+    shutil.copytree(SHIPPED_DIR, copy)
     assert {m.name for m in load_mappings(copy)} >= SHIPPED

@@ -46,6 +46,7 @@ from schemas.models import DIVISION_FIELDS, DisputeCase, Party
 from schemas.reasons import Reason
 from schemas.scope import Scope
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 
 SPEC = WorldSpec(seed=23, cases=900, days=15, defect_rate=0.08)
@@ -89,7 +90,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "FROM raw.records r JOIN ops.batches b USING (batch_id) "
                 "WHERE parse_error IS NULL")
     received = con.sql("SELECT _rid, landed_at AS _received_at FROM recs").to_arrow_table()
-    mappings = load_mappings()
+    mappings = load_mappings(pack("disputes").path("mappings"))
     by_mapping: dict[str, list[str]] = {}
     for source, origin in con.execute("SELECT DISTINCT source, origin FROM recs").fetchall():
         by_mapping.setdefault(select_mapping(mappings, source, origin).name, []).append(origin)

@@ -21,6 +21,7 @@ from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
 from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
+from silobridge.contracts import all_mappings
 from silobridge.ingest import ingest_source
 from silobridge.run import merge_step
 from silobridge.settings import SOURCE_NAMES, Settings
@@ -122,7 +123,7 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
                 gateway.stop()
             decisions = {source: gate_source(settings, source) for source in SOURCE_NAMES}
             merged = merge_step(settings)
-            after = after_merge(settings, merged.run_id)
+            after = after_merge(settings, merged.run_id, all_mappings(settings))
     finally:
         network.on = False
         root.removeHandler(collect)

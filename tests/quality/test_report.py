@@ -19,6 +19,8 @@ from quality.messages import LANGUAGES, Words, catalog
 from quality.report import PAGES, TEMPLATES
 from quality.report_data import quarantine
 from schemas.reasons import Reason
+from silobridge.contracts import all_mappings
+from silobridge.packs import pack
 
 if TYPE_CHECKING:
     from conftest import QualityRun
@@ -116,7 +118,7 @@ def test_contents_and_collapsed_sections(quality_run: QualityRun) -> None:
 
 
 def test_examples_show_identity_and_only_the_failed_columns(quality_run: QualityRun) -> None:
-    mappings = load_mappings(quality_run.settings.mappings_dir)
+    mappings = all_mappings(quality_run.settings)
     by_name = {m.name: m for m in mappings}
     con = duckdb.connect(str(quality_run.settings.warehouse_path), read_only=True)
     try:
@@ -149,7 +151,7 @@ def test_examples_show_identity_and_only_the_failed_columns(quality_run: Quality
 
 
 def test_failed_columns_follow_the_mapping() -> None:
-    mappings = {m.name: m for m in load_mappings()}
+    mappings = {m.name: m for m in load_mappings(pack("disputes").path("mappings"))}
     township, grid = mappings["township_csv"], mappings["grid"]
     assert failed_columns(township, ["occurred_at"]) == ["fsrq"]
     # a party's ID number comes from each party group's ID column
