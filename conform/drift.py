@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from .mapping import REQUIRED_FIELDS, Mapping, select_mapping, walk
+from .expressions import walk
+from .mapping import Mapping, select_mapping
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def required_columns(mapping: Mapping) -> set[str]:
     """Columns feeding a field that must not be empty."""
     out = set()
     for name, expr in mapping.fields.items():
-        if expr.required or name in REQUIRED_FIELDS:
+        if mapping.required(name):
             out.update(e.from_ for e in walk(expr) if e.from_)
     return out
 

@@ -157,8 +157,8 @@ def validate(conformed: Conformed, registry: DivisionRegistry | None,
     conform_errors: dict[int, list[Problem]] = defaultdict(list)
     for e in conformed.errors.to_pylist():
         conform_errors[e["_rid"]].append(Problem(e["field"], e["reason"], e["message"]))
-    parties = _rows_by_rid(conformed.parties)
-    events = _rows_by_rid(conformed.events)
+    parties = _rows_by_rid(conformed.children["parties"])
+    events = _rows_by_rid(conformed.children["events"])
     receipts = {} if received is None else dict(
         zip(received["_rid"].to_pylist(), received[RECEIVED_AT].to_pylist(), strict=True))
     context = {"registry": registry, "scope": scope}
@@ -166,7 +166,7 @@ def validate(conformed: Conformed, registry: DivisionRegistry | None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for row in conformed.cases.to_pylist():
+        for row in conformed.root.to_pylist():
             rid = row.pop("_rid")
             data = {k: v for k, v in row.items() if v is not None}
             data["parties"] = sorted(parties.get(rid, ()), key=lambda p: p["seq"])
@@ -217,7 +217,7 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     """
     received = received_table() if received is None else received
     clean_ids, normal = _clean_ids(con, conformed, registry, scope, received)
-    cases, parties, events = normal.cases, normal.parties, normal.events
+    cases, parties, events = normal.root, normal.children["parties"], normal.children["events"]
     is_clean = pc.is_in(cases["_rid"], clean_ids)
     clean_cases = cases.filter(is_clean)
     out_schema = cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
@@ -231,9 +231,9 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed,
         return table.filter(mask if clean else pc.invert(mask))
 
     # pydantic sees the records as conformed, not as the SQL normalised them
-    suspect = Conformed(cases=conformed.cases.filter(pc.invert(is_clean)),
-                        parties=rows_of(conformed.parties, False),
-                        events=rows_of(conformed.events, False), errors=conformed.errors)
+    suspect = Conformed(root=conformed.root.filter(pc.invert(is_clean)),
+                        children={k: rows_of(t, False) for k, t in conformed.children.items()},
+                        errors=conformed.errors)
     verdict = validate(suspect, registry, scope, received)
     return Validated(
         cases=_ordered(pa.concat_tables([
@@ -252,13 +252,12 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     """The `_rid`s of records every compiled check passes, with no conform errors, and
     the records with the fields the SQL normalises in normal form."""
     compiled = {
-        "cases": compile_model(DisputeCase, conformed.cases.schema, registry is not None,
+        "cases": compile_model(DisputeCase, conformed.root.schema, registry is not None,
                                scope),
-        "parties": compile_model(Party, conformed.parties.schema, False),
-        "events": compile_model(FlowEvent, conformed.events.schema, False),
+        "parties": compile_model(Party, conformed.children["parties"].schema, False),
+        "events": compile_model(FlowEvent, conformed.children["events"].schema, False),
     }
-    tables = {"cases": conformed.cases, "parties": conformed.parties,
-              "events": conformed.events}
+    tables = {"cases": conformed.root, **conformed.children}
     for part, table in tables.items():
         sql = compiled[part].normalising("_t")
         if sql is not None:
@@ -267,7 +266,7 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
             con.unregister("_t")
     views = {
         "_mojibake": garbled_texts((tables[k], c.text_fields()) for k, c in compiled.items()),
-        "_registry": _registry_table(registry),
+        **registry_views(registry),
         "_errors": conformed.errors.select(["_rid"]),
         "_received": received.select(["_rid", RECEIVED_AT]),
         **{f"_v_{k}": t for k, t in tables.items()},
@@ -292,16 +291,16 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed,
     finally:
         for name in views:
             con.unregister(name)
-    return clean, Conformed(tables["cases"], tables["parties"], tables["events"],
+    return clean, Conformed(tables["cases"], {k: tables[k] for k in conformed.children},
                             conformed.errors)
 
 
-def _registry_table(registry: DivisionRegistry | None) -> pa.Table:
+def registry_views(registry: DivisionRegistry | None) -> dict[str, pa.Table]:
     kinds = {} if registry is None else {
         "township": registry.townships, "village": registry.villages, "grid": registry.grids}
     codes = [(c, k) for k, cs in kinds.items() for c in cs]
-    return pa.table({"code": pa.array([c for c, _ in codes], pa.string()),
-                     "kind": pa.array([k for _, k in codes], pa.string())})
+    return {"_registry": pa.table({"code": pa.array([c for c, _ in codes], pa.string()),
+                                   "kind": pa.array([k for _, k in codes], pa.string())})}
 
 
 def _wgs84(cases: pa.Table) -> tuple[pa.Array, pa.Array]:

@@ -1,16 +1,20 @@
-"""What the app hands the conform engine for a pack: its mapping files.
+"""What the app hands the conform engine for a pack: its contract and its mapping files.
 
-The engine knows no pack: `conform.mapping.load_mappings` reads the folder it is given.
-The folder is the pack's `mappings/`, unless the settings name another
-(`SILOBRIDGE_MAPPINGS_DIR`, for a deployment that keeps its own files; with one pack
-installed, as today).
+The engine knows no pack: `conform.mapping.load_mappings` reads the folder it is given,
+against the contract it is given. A pack's contract is `CONTRACT` in its package's
+`contract` module (packs/disputes/contract.py); its mapping files are in its `mappings/`
+folder, unless the settings name another (`SILOBRIDGE_MAPPINGS_DIR`, for a deployment
+that keeps its own files; with one pack installed, as today).
 """
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conform.contract import Contract
 from conform.mapping import Mapping, load_mappings
 from schemas.pack import PackDeclaration
 
@@ -28,13 +32,26 @@ def owner(source: str) -> PackDeclaration:
     raise LookupError(f"no installed pack declares a source {source!r}")
 
 
+def contract_of(decl: PackDeclaration) -> Contract:
+    return _contract(decl.package)
+
+
+@cache
+def _contract(package: str) -> Contract:
+    module = importlib.import_module(f"{package}.contract")
+    contract = getattr(module, "CONTRACT", None)
+    if not isinstance(contract, Contract):
+        raise TypeError(f"{package}.contract has no CONTRACT (a conform.contract.Contract)")
+    return contract
+
+
 def mappings_dir(settings: Settings, decl: PackDeclaration) -> Path:
     return settings.mappings_dir or decl.path("mappings")
 
 
 def mappings_of(settings: Settings, decl: PackDeclaration) -> list[Mapping]:
-    """The pack's mapping files, loaded and checked."""
-    return load_mappings(mappings_dir(settings, decl))
+    """The pack's mapping files, loaded and checked against its contract."""
+    return load_mappings(mappings_dir(settings, decl), contract_of(decl))
 
 
 def all_mappings(settings: Settings) -> list[Mapping]:

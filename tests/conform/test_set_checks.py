@@ -36,6 +36,7 @@ from conform.validate import (
     validate,
     validate_bulk,
 )
+from packs.disputes.contract import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.people import credit_code, resident_id
 from packs.disputes.mockworld.spec import WorldSpec
@@ -90,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "FROM raw.records r JOIN ops.batches b USING (batch_id) "
                 "WHERE parse_error IS NULL")
     received = con.sql("SELECT _rid, landed_at AS _received_at FROM recs").to_arrow_table()
-    mappings = load_mappings(pack("disputes").path("mappings"))
+    mappings = load_mappings(pack("disputes").path("mappings"), CONTRACT)
     by_mapping: dict[str, list[str]] = {}
     for source, origin in con.execute("SELECT DISTINCT source, origin FROM recs").fetchall():
         by_mapping.setdefault(select_mapping(mappings, source, origin).name, []).append(origin)
@@ -113,7 +114,7 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
     `received` says (default: when the world's batches landed)."""
     received = w.received if received is None else received
     reference = validate(c, w.registry, scope, received)
-    cases_schema = c.cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
+    cases_schema = c.root.schema.append(pa.field("lon_wgs84", pa.float64())) \
         .append(pa.field("lat_wgs84", pa.float64()))
 
     def table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -122,8 +123,9 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
         return pa.Table.from_pylist(rows, schema=schema).sort_by(keys)
 
     slow = Validated(table(reference.cases, cases_schema),
-                     table(reference.parties, c.parties.schema),
-                     table(reference.events, c.events.schema), reference.rejected)
+                     table(reference.parties, c.children["parties"].schema),
+                     table(reference.events, c.children["events"].schema),
+                     reference.rejected)
     return slow, validate_bulk(w.con, c, w.registry, scope, received)
 
 
@@ -146,7 +148,7 @@ def test_both_paths_agree_on_every_record_of_the_world(world: World) -> None:
         _assert_agree(slow, fast)
         assert fast.clean > 0, name
         clean += fast.clean
-        records += c.cases.num_rows
+        records += c.root.num_rows
         slow, fast = _both(world, c, scope=FLAGGED)
         _assert_agree(slow, fast)
         assert "out_of_scope" not in _reasons(fast.rejected)
@@ -173,8 +175,8 @@ def test_a_check_the_compiler_does_not_know_stops_it(world: World) -> None:
 
 def test_the_models_compile(world: World) -> None:
     for c in world.conformed.values():
-        assert compile_model(DisputeCase, c.cases.schema, True).fields
-        assert compile_model(Party, c.parties.schema, False).fields
+        assert compile_model(DisputeCase, c.root.schema, True).fields
+        assert compile_model(Party, c.children["parties"].schema, False).fields
 
 
 # -- clean records pushed towards each check's edges ------------------------------------
@@ -318,8 +320,8 @@ def test_both_paths_agree_on_every_edge_of_every_field(world: World,
         records = [(rids[i % len(rids)], [(part, f.name, value)])
                    for i, (part, f, value) in enumerate(
                        (part, f, value) for part in ("cases", "parties", "events")
-                       if getattr(c, part).num_rows
-                       for f in getattr(c, part).schema if f.name != "_rid"
+                       if _part(c, part).num_rows
+                       for f in _part(c, part).schema if f.name != "_rid"
                        for value in [*_edges(f, r), *([None] if f.name != "seq" else [])])]
         records += [(rids[i % len(rids)], [("cases", name, code) for name, code in zip(
                         DIVISION_FIELDS, codes, strict=True)])
@@ -344,11 +346,11 @@ def _received(n: int, every: int = 0) -> pa.Table:
 def _mutation(c: Conformed, r: random.Random) -> st.SearchStrategy[tuple[str, str, Any]]:
     """(part, field, value): one field of the case, its first party or first event."""
     fields = [(part, name) for part in ("cases", "parties", "events")
-              if getattr(c, part).num_rows
-              for name in getattr(c, part).schema.names if name != "_rid"]
+              if _part(c, part).num_rows
+              for name in _part(c, part).schema.names if name != "_rid"]
 
     def value(part: str, name: str) -> st.SearchStrategy[Any]:
-        given = _value_for(getattr(c, part).schema.field(name), r)
+        given = _value_for(_part(c, part).schema.field(name), r)
         # conform always numbers parties and events
         return given if name == "seq" else st.one_of(given, given, given, st.none())
 
@@ -361,7 +363,7 @@ def _mutated(c: Conformed, records: list[tuple[int, list[tuple[str, str, Any]]]]
     rows: dict[str, list[dict[str, Any]]] = {"cases": [], "parties": [], "events": []}
     by_rid = {part: {} for part in rows}
     for part in rows:
-        for row in getattr(c, part).to_pylist():
+        for row in _part(c, part).to_pylist():
             by_rid[part].setdefault(row["_rid"], []).append(row)
     for new_rid, (rid, changes) in enumerate(records, start=1):
         for part in rows:
@@ -370,10 +372,15 @@ def _mutated(c: Conformed, records: list[tuple[int, list[tuple[str, str, Any]]]]
                 if changed_part == part and copies:
                     copies[0][name] = value
             rows[part] += copies
-    parts = {part: pa.Table.from_pylist(rows[part], schema=getattr(c, part).schema)
+    parts = {part: pa.Table.from_pylist(rows[part], schema=_part(c, part).schema)
              for part in rows}
-    return Conformed(parts["cases"], parts["parties"], parts["events"],
+    return Conformed(parts["cases"], {"parties": parts["parties"], "events": parts["events"]},
                      c.errors.schema.empty_table())
+
+
+def _part(c: Conformed, part: str) -> pa.Table:
+    """The conformed table of a part: the cases (the root) or a child group."""
+    return c.root if part == "cases" else c.children[part]
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +390,8 @@ def seeds(world: World) -> list[tuple[Conformed, list[int]]]:
     for c in world.conformed.values():
         loaded = set(validate_bulk(world.con, c, world.registry, SCOPE,
                                    world.received).cases["_rid"].to_pylist())
-        full = loaded & set(c.parties["_rid"].to_pylist()) & set(c.events["_rid"].to_pylist())
+        full = loaded & set(c.children["parties"]["_rid"].to_pylist()) \
+            & set(c.children["events"]["_rid"].to_pylist())
         out.append((c, sorted(full or loaded)[:5]))
     return out
 
@@ -412,10 +420,10 @@ def test_the_sql_stages_records_right_at_the_scope_edges(
     # codes contain.
     for c, rids in seeds:
         edge = [("cases", "source_updated_at", _LATEST)]
-        if c.events.num_rows:
+        if c.children["events"].num_rows:
             edge.append(("events", "at", _LATEST))
         records = _mutated(c, [(rid, edge) for rid in rids])
-        towns = tuple(sorted(set(records.cases["town_code"].to_pylist())))
+        towns = tuple(sorted(set(records.root["town_code"].to_pylist())))
         scope = Scope(towns, TOLERANCE)
         fast = validate_bulk(world.con, records, world.registry, scope, _received(len(rids)))
         assert not fast.rejected

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conform.mapping import load_mappings
+from packs.disputes.contract import CONTRACT
 from quality.masking import failed_columns
 from quality.messages import LANGUAGES, Words, catalog
 from quality.report import PAGES, TEMPLATES
@@ -151,7 +152,7 @@ def test_examples_show_identity_and_only_the_failed_columns(quality_run: Quality
 
 
 def test_failed_columns_follow_the_mapping() -> None:
-    mappings = {m.name: m for m in load_mappings(pack("disputes").path("mappings"))}
+    mappings = {m.name: m for m in load_mappings(pack("disputes").path("mappings"), CONTRACT)}
     township, grid = mappings["township_csv"], mappings["grid"]
     assert failed_columns(township, ["occurred_at"]) == ["fsrq"]
     # a party's ID number comes from each party group's ID column
