@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from conform.set_checks import LAST_EVENT_AT, RECEIVED_AT, divisions_in_scope, times_not_in_future
 from schemas.codes import CATEGORIES
-from schemas.scope import UNSCOPED, Scope
+from schemas.model_sql import LAST_EVENT_AT, divisions_in_scope, times_not_in_future
+from schemas.scope import RECEIVED_AT, UNSCOPED, Scope
 from warehouse.db import transaction
 
 from .checks import CRITICAL, WARNING, CheckResult, count_check, store_results
@@ -43,7 +43,7 @@ REQUIRED = ("source_record_id", "category_code", "occurred_at", "town_code")
 
 # Only codes, times, flags and record ids: this frame is all GX ever sees. Times are naive
 # UTC (GX's pandas paths drop time zones with a warning). The scope checks are the ones
-# validation runs (conform.set_checks), on the staged rows.
+# validation runs (schemas.model_sql), on the staged rows.
 _RECORDS_SQL = """
 SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'

@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from conform.contract import Contract
 from conform.mapping import Mapping, load_mappings
 from schemas.pack import PackDeclaration
@@ -43,6 +45,17 @@ def _contract(package: str) -> Contract:
     if not isinstance(contract, Contract):
         raise TypeError(f"{package}.contract has no CONTRACT (a conform.contract.Contract)")
     return contract
+
+
+def load_reference(con: duckdb.DuckDBPyConnection, settings: Settings,
+                   decl: PackDeclaration) -> object | None:
+    """Fill the pack's reference tables (from the settings' registry folder) and return
+    the registry its models' validators consult (None: the pack has no reference)."""
+    reference = contract_of(decl).reference
+    if reference is None:
+        return None
+    reference.load(con, settings.reference_dir)
+    return reference.registry(con)
 
 
 def mappings_dir(settings: Settings, decl: PackDeclaration) -> Path:

@@ -21,11 +21,12 @@ from conform.contract import (
     Lookup,
     Reference,
 )
-from conform.reference import load_reference
-from conform.validate import DivisionRegistry, registry_views
 from schemas import checks
 from schemas.codes import CATEGORIES, CaseStatus
+from schemas.model_sql import CASE_CHECKS, LAST_EVENT_AT
 from schemas.models import DIVISION_FIELDS, DisputeCase, FlowEvent, Party
+
+from .reference import DivisionRegistry, load_reference, registry_views
 
 
 def _divisions(level: str) -> str:
@@ -62,7 +63,8 @@ PARTIES = ChildGroup(
                 shared="id", other_field="id_number", shape=checks.looks_like_credit_code,
                 other_only=("gender",), aligned="persons"),
 )
-EVENTS = ChildGroup(FlowEvent, aggregates={"_last_event_at": 'max("at")'})
+# the scope's future check reads the latest event beside the case
+EVENTS = ChildGroup(FlowEvent, aggregates={LAST_EVENT_AT: 'max("at")'})
 
 CONTRACT = Contract(
     root=DisputeCase,
@@ -73,5 +75,6 @@ CONTRACT = Contract(
     code_lists={checks.check_category: CodeList("the 28 categories", frozenset(CATEGORIES))},
     tables={"@resolved_status": {s.value: s.is_resolved for s in CaseStatus}},
     reference=DIVISIONS,
+    model_checks={DisputeCase: CASE_CHECKS},
     scoped=DIVISION_FIELDS,
 )

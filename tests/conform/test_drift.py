@@ -14,12 +14,12 @@ import pytest
 from conform.drift import batch_drift, drift
 from conform.engine import conform
 from conform.mapping import Mapping, load_mappings, select_mapping
-from conform.reference import load_reference
 from connectors.base import RawBatch
 from connectors.lineage import build_table
 from packs.disputes.contract import CONTRACT
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.reference import load_reference
 from silobridge.extract import extract_source
 from silobridge.packs import pack
 from silobridge.settings import Settings

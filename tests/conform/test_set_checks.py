@@ -27,20 +27,14 @@ from pydantic import AfterValidator, create_model
 
 from conform.engine import Conformed, conform
 from conform.mapping import load_mappings, select_mapping
-from conform.reference import load_reference
 from conform.set_checks import UncompiledCheck, compile_model
-from conform.validate import (
-    DivisionRegistry,
-    Validated,
-    received_table,
-    validate,
-    validate_bulk,
-)
+from conform.validate import Validated, received_table, validate, validate_bulk
 from packs.disputes.contract import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.people import credit_code, resident_id
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.reference import DivisionRegistry, load_reference
 from schemas import divisions
 from schemas.identifiers import USCC_ALPHABET, resident_id_check_char, uscc_check_char
 from schemas.models import DIVISION_FIELDS, DisputeCase, Party
@@ -113,7 +107,7 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
     """(pydantic alone, the set-based path) on the same conformed records, received when
     `received` says (default: when the world's batches landed)."""
     received = w.received if received is None else received
-    reference = validate(c, w.registry, scope, received)
+    reference = validate(c, CONTRACT, w.registry, scope, received)
     cases_schema = c.root.schema.append(pa.field("lon_wgs84", pa.float64())) \
         .append(pa.field("lat_wgs84", pa.float64()))
 
@@ -122,17 +116,17 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
                                           else [])
         return pa.Table.from_pylist(rows, schema=schema).sort_by(keys)
 
-    slow = Validated(table(reference.cases, cases_schema),
-                     table(reference.parties, c.children["parties"].schema),
-                     table(reference.events, c.children["events"].schema),
+    slow = Validated(table(reference.root, cases_schema),
+                     {name: table(reference.children[name], c.children[name].schema)
+                      for name in ("parties", "events")},
                      reference.rejected)
-    return slow, validate_bulk(w.con, c, w.registry, scope, received)
+    return slow, validate_bulk(w.con, c, CONTRACT, w.registry, scope, received)
 
 
 def _assert_agree(slow: Validated, fast: Validated) -> None:
     assert fast.rejected == slow.rejected
     for part in ("cases", "parties", "events"):
-        got, want = getattr(fast, part), getattr(slow, part)
+        got, want = _part(fast, part), _part(slow, part)
         assert got.schema == want.schema, part
         assert got.to_pylist() == want.to_pylist(), part
 
@@ -155,7 +149,7 @@ def test_both_paths_agree_on_every_record_of_the_world(world: World) -> None:
         flagged_clean += fast.clean
     assert flagged_clean > clean  # the out-of-scope records load when flagged
     # the comparison means something only if both paths carried real weight
-    rejected = [validate(c, world.registry, SCOPE, world.received).rejected
+    rejected = [validate(c, CONTRACT, world.registry, SCOPE, world.received).rejected
                 for c in world.conformed.values()]
     assert sum(map(len, rejected)) > 50
     assert clean > 0.5 * records
@@ -170,13 +164,13 @@ def test_a_check_the_compiler_does_not_know_stops_it(world: World) -> None:
     schema = pa.schema([("_rid", pa.int64()), ("seq", pa.int64())])
     model = create_model("Odd", seq=(Annotated[int, AfterValidator(odd)], ...))
     with pytest.raises(UncompiledCheck, match=r"Odd\.seq: validator .*odd has no SQL form"):
-        compile_model(model, schema, False)
+        compile_model(CONTRACT, model, schema, False)
 
 
 def test_the_models_compile(world: World) -> None:
     for c in world.conformed.values():
-        assert compile_model(DisputeCase, c.root.schema, True).fields
-        assert compile_model(Party, c.children["parties"].schema, False).fields
+        assert compile_model(CONTRACT, DisputeCase, c.root.schema, True).fields
+        assert compile_model(CONTRACT, Party, c.children["parties"].schema, False).fields
 
 
 # -- clean records pushed towards each check's edges ------------------------------------
@@ -331,7 +325,7 @@ def test_both_paths_agree_on_every_edge_of_every_field(world: World,
         slow, fast = _both(world, _mutated(c, records), received, SCOPES[mode])
         _assert_agree(slow, fast)
         # every outcome occurs: staged from Arrow, normalised by pydantic, rejected
-        assert 0 < fast.clean < fast.cases.num_rows
+        assert 0 < fast.clean < fast.root.num_rows
         assert fast.rejected
         scoped = {"out_of_scope", "in_future"} & set(_reasons(fast.rejected))
         assert scoped == ({"out_of_scope", "in_future"} if mode == "quarantine" else set())
@@ -378,8 +372,8 @@ def _mutated(c: Conformed, records: list[tuple[int, list[tuple[str, str, Any]]]]
                      c.errors.schema.empty_table())
 
 
-def _part(c: Conformed, part: str) -> pa.Table:
-    """The conformed table of a part: the cases (the root) or a child group."""
+def _part(c: Conformed | Validated, part: str) -> pa.Table:
+    """The table of a part: the cases (the root) or a child group."""
     return c.root if part == "cases" else c.children[part]
 
 
@@ -388,8 +382,8 @@ def seeds(world: World) -> list[tuple[Conformed, list[int]]]:
     """Per mapping: records both paths load, with parties and events where it has them."""
     out = []
     for c in world.conformed.values():
-        loaded = set(validate_bulk(world.con, c, world.registry, SCOPE,
-                                   world.received).cases["_rid"].to_pylist())
+        loaded = set(validate_bulk(world.con, c, CONTRACT, world.registry, SCOPE,
+                                   world.received).root["_rid"].to_pylist())
         full = loaded & set(c.children["parties"]["_rid"].to_pylist()) \
             & set(c.children["events"]["_rid"].to_pylist())
         out.append((c, sorted(full or loaded)[:5]))
@@ -425,7 +419,8 @@ def test_the_sql_stages_records_right_at_the_scope_edges(
         records = _mutated(c, [(rid, edge) for rid in rids])
         towns = tuple(sorted(set(records.root["town_code"].to_pylist())))
         scope = Scope(towns, TOLERANCE)
-        fast = validate_bulk(world.con, records, world.registry, scope, _received(len(rids)))
+        fast = validate_bulk(world.con, records, CONTRACT, world.registry, scope,
+                             _received(len(rids)))
         assert not fast.rejected
         assert fast.clean == len(rids)
         # flagged: what lies outside the scope (and so outside the registry's judgement)
@@ -435,7 +430,7 @@ def test_the_sql_stages_records_right_at_the_scope_edges(
                     DIVISION_FIELDS, codes, strict=True))])
                    for rid in rids for codes in _NESTED if codes[1][:9] in (OUT_TOWN,
                                                                             "110101002")]
-        fast = validate_bulk(world.con, _mutated(c, outside), world.registry, FLAGGED,
+        fast = validate_bulk(world.con, _mutated(c, outside), CONTRACT, world.registry, FLAGGED,
                              _received(len(outside)))
         assert not fast.rejected
         assert fast.clean == len(outside)

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conform.reference import load_reference
+from packs.disputes.reference import load_reference
 from schemas.catalogue import META, TABLES, CatalogueError
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
 from warehouse import snapshot
