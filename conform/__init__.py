@@ -1,11 +1,11 @@
 """Conforming: translate each source's raw records into the canonical shape of a pack.
 
 The engine knows no domain. A pack hands in its contract (`conform.contract`): its root
-model and child groups (a case with its parties and events; a station with its equipment
-and connectors), which root fields a mapping's header sets, code lists, built-in code
-tables, the reference registry lookups consult, and the SQL forms of its models' own
-validators. Every source dialect is described by a mapping file (TOML, in the pack's
-mappings/ folder; packs/disputes/mappings/README.md documents the language).
+model and child groups (a charging station, say, with its equipment and its connectors),
+which root fields a mapping's header sets, code lists, built-in code tables, the
+reference registry lookups consult, and the SQL forms of its models' own validators.
+Every source dialect is described by a mapping file (TOML, in the pack's mappings/
+folder, whose README documents the language).
 
 - `mapping`, `expressions`, `mapping_checks`, `targets`: parse mapping files against a
   contract and check them;

@@ -68,9 +68,9 @@ def _credit_code(x: str) -> str:
     uscc_value = f"strpos('{alphabet}', {{c}}) - 1"
     uscc_check = (f"substr('{alphabet}', ((31 - ({_weighted(x, _USCC_WEIGHTS, uscc_value)}) "
                   "% 31) % 31) + 1, 1)")
-    org = f"substr({x}, 9, 8)"
+    org_code = f"substr({x}, 9, 8)"
     org_value = f"strpos('{ORG_ALPHABET}', {{c}}) - 1"
-    org_check = (f"substr('123456789X0', 11 - (({_weighted(org, ORG_WEIGHTS, org_value)}) "
+    org_check = (f"substr('123456789X0', 11 - (({_weighted(org_code, ORG_WEIGHTS, org_value)}) "
                  "% 11), 1)")
     return (f"(regexp_full_match({x}, '[{alphabet}]{{2}}[0-9]{{6}}[{alphabet}]{{10}}') "
             f"AND substr({x}, 17, 1) = {org_check} AND substr({x}, 18, 1) = {uscc_check})")

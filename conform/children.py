@@ -5,10 +5,10 @@ the columns of joined lists and each block's first sequence number, to these que
 one per block of each group. Elements are numbered within a record (the group's
 sequence field) on across the blocks of a repeated group, in block order, then position.
 
-A group with kinds (conform.contract.Kinds; persons and organisations) makes its kind
-field when a block maps none, routes its shared key to the marker or the other field by
-kind, clears the fields only the other kind has, and reads aligned lists by the element's
-number among the other kind.
+A group with kinds (conform.contract.Kinds) makes its kind field when a block maps none,
+routes its shared key to the marker or the other field by kind, clears the fields only
+the other kind has, and reads aligned lists by the element's number among the other
+kind.
 """
 
 # Every identifier goes through q() and every value from a mapping file through lit().
@@ -164,7 +164,7 @@ def _kinds(plan: Plan, block: Block, kinds: Kinds, compile_: Callable[[str], Out
     else:
         outs.update({k: v for k, v in ((kinds.marker, marker), (kinds.other_field, other))
                      if v})
-    for name in kinds.other_only:  # e.g. organisations have no gender, whatever was sent
+    for name in kinds.other_only:  # the marked kind has none, whatever the source sent
         if name in outs:
             outs[name] = _other_only(plan, outs[name], is_marked, name)
 

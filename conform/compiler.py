@@ -201,9 +201,9 @@ class Compiler:
     def _parse_time(self, x: str, e: Expr) -> tuple[str, str, str]:
         if e.epoch:
             # digits capped so that the scaling to microseconds cannot overflow BIGINT
-            scale, digits = (1000, 15) if e.epoch == "ms" else (1_000_000, 12)
+            to_micros, digits = (1000, 15) if e.epoch == "ms" else (1_000_000, 12)
             return (f"make_timestamptz(try_cast(regexp_extract({x}, '^-?\\d{{1,{digits}}}$') "
-                    f"AS BIGINT) * {scale})", "impossible_date",
+                    f"AS BIGINT) * {to_micros})", "impossible_date",
                     f"is not epoch {'milliseconds' if e.epoch == 'ms' else 'seconds'}")
         formats = e.formats or DEFAULT_FORMATS
         full = [f for f in formats if "%Y" in f]
@@ -237,7 +237,7 @@ class Compiler:
         out = self.plan.add(f"{name}.lookup", "{j}.lk_code", [norm, within], join=(
             cte, f"{{j}}.lk_parent = p.{q(within)} AND {{j}}.lk_base = p.{q(norm)}"))
         steps.append(Step(cur, out, "unknown_code", f"names no single {e.lookup} of "
-                           f"{e.within} in {self.reference.title}",
+                           f"{e.within} in {self.reference.label}",
                            when=f"{q(within)} IS NOT NULL"))
         return out
 

@@ -1,8 +1,8 @@
 """What a pack tells the conform engine: its contract.
 
-A pack's records each become one row of a root model (a dispute case; a charging
-station) and any number of child groups (its parties and flow events; its equipment and
-connectors), each a list of rows of a model of its own. The engine reads what it can from
+A pack's records each become one row of a root model (a charging station, say) and any
+number of child groups (its equipment, its connectors), each a list of rows of a model
+of its own. The engine reads what it can from
 the models themselves (field names, kinds, enums as code lists, required fields, the
 checks set-based validation compiles into SQL) and takes the rest from this declaration,
 which the pack builds once and the app layer passes in: which root fields a mapping
@@ -44,8 +44,8 @@ class CodeList:
 
 @dataclass(frozen=True)
 class Kinds:
-    """A child group whose elements are of two kinds, told apart by a field: e.g. persons
-    and organisations, where only organisations have a credit code.
+    """A child group whose elements are of two kinds, told apart by a field: e.g. people
+    and companies, where only companies have a registration number.
 
     A block that maps no `field` makes it: `marked` when the element has a `marker` value,
     or a `shared` value of the marker's shape, else `other`. One mapping key, `shared`,
@@ -69,10 +69,10 @@ class Kinds:
 
 @dataclass(frozen=True, eq=False)
 class ChildGroup:
-    """A list of rows of `model` under each root row, e.g. a case's parties.
+    """A list of rows of `model` under each root row, e.g. a station's connectors.
 
-    In a mapping file a group is a table named after it (`[events]`), or with `repeated`
-    an array of tables (`[[parties]]`), one per layout, whose elements are numbered on
+    In a mapping file a group is a table named after it (`[connectors]`), or with
+    `repeated` an array of tables (`[[connectors]]`), one per layout, whose elements are numbered on
     across blocks. A block reads a JSON array column (`style = "json"`, `from`), or with
     `counted_by` also parallel lists joined by a separator (`style = "joined"`), counted
     by the list of that field.
@@ -86,7 +86,7 @@ class ChildGroup:
     counted_by: str | None = None
     kinds: Kinds | None = None
     #: SQL aggregates over a root row's elements, as columns the root's model checks may
-    #: read (name → expression), e.g. the latest event's time
+    #: read (name → expression), e.g. the time of the latest reading
     aggregates: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -117,7 +117,7 @@ class Reference:
     """The reference registry a pack's lookups, code checks and validators consult."""
 
     #: how messages name it ("the division registry")
-    title: str
+    label: str
     #: the tables lookups and checks read; conforming refuses to run without them
     tables: tuple[str, ...]
     lookups: Mapping[str, Lookup]

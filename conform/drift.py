@@ -4,7 +4,7 @@ Expected columns are those the mapping reads plus those it declares `ignored`; c
 in `optional` may be absent. A declared alias received instead of its primary name is
 a known rename (the batch still conforms); what no alias explains is unknown or
 missing, and when exactly one column is missing and exactly one is unknown, the pair is
-offered as a possible rename for a person to confirm (and declare as an alias).
+offered as a possible rename for someone to confirm (and declare as an alias).
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ _ERRORS_SCHEMA = pa.schema([("_rid", pa.int64()), ("field", pa.string()),
 def _error_rows(table: pa.Table, owner: str | None = None,
                 sequence: str = "") -> list[pa.Table]:
     """The errors a stage's result carries (`<field>!reason`/`!message` columns), as rows;
-    `owner` names a child group (parties[seq].gender …). Vectorised, no query."""
+    `owner` names a child group (`<group>[<seq>].<field>`). Vectorised, no query."""
     out = []
     for column in table.column_names:
         if not column.endswith("!reason") or table[column].null_count == len(table):
@@ -248,6 +248,6 @@ def _require_reference(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None
         "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
     missing = [t for t in reference.tables if t not in found]
     if missing:
-        raise ConformError(f"mapping {mapping.name} consults {reference.title}, but "
+        raise ConformError(f"mapping {mapping.name} consults {reference.label}, but "
                            f"{', '.join(missing)} is missing: load it first "
                            "(the contract's Reference.load)")

@@ -1,11 +1,11 @@
 """Mapping files: parse, validate and select the declarative description of a source dialect.
 
-A mapping file (TOML, in a pack's mappings/ folder; the language is documented in
-packs/disputes/mappings/README.md) says how one source's raw columns become the fields of
+A mapping file (TOML, in a pack's mappings/ folder; the language is documented in that
+folder's README) says how one source's raw columns become the fields of
 the pack's models. Its sections: `[mapping]` (the header: the source, which origins it
 applies to, the root fields the contract lets the header set), `[columns]`, `[fields]`
 (the root model's fields), `[tables]`, and one section per child group of the contract
-(`[events]`, or `[[parties]]` for a group of several blocks). Files are checked twice:
+(`[<group>]`, or `[[<group>]]` for a group of several blocks). Files are checked twice:
 structurally by pydantic models made for the contract (unknown keys, wrong types, bad
 regexes), then against the contract's targets (conform.mapping_checks). Every problem is
 a `MappingError` naming the file and the key.
@@ -249,7 +249,7 @@ def _build(name: str, file: str, data: dict[str, Any], contract: Contract) -> Ma
 
 
 def load_mapping(path: Path, contract: Contract) -> Mapping:
-    """One mapping file (its `extends` resolved among the files beside it)."""
+    """One mapping file (its `extends` looked up among the files beside it)."""
     wanted = path.name.removesuffix(".toml")
     for mapping in load_mappings(path.parent, contract):
         if mapping.name == wanted:

@@ -10,7 +10,7 @@ and range constraints, patterns, and each check function the models attach (thei
 forms, keyed by the function, are in conform.check_sql; a code list behind a function
 comes from the contract). A model's own validators come as SQL from the contract
 (`Contract.model_checks`). The normalisations the sources need in bulk (legacy 15-digit
-IDs, a lowercase x, +86 phone prefixes) are done in SQL first. It is deliberately
+IDs, a lowercase x, +86 before mobile numbers) are done in SQL first. It is deliberately
 conservative: a record is `clean` only when every value is then in its normal form and
 passes every check. Anything else (failures, but also values pydantic would normalise
 in ways the SQL does not: padded text, full-width digits) goes through pydantic, which
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import annotated_types as at
+import annotated_types
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, StringConstraints
@@ -110,13 +110,13 @@ def compile_field(model: type[BaseModel], name: str, info: FieldInfo,
                 conds.append(f"length({{x}}) >= {m.min_length}")
             if m.max_length is not None:
                 conds.append(f"length({{x}}) <= {m.max_length}")
-        elif isinstance(m, at.MinLen):
+        elif isinstance(m, annotated_types.MinLen):
             conds.append(f"length({{x}}) >= {m.min_length}")
-        elif isinstance(m, at.MaxLen):
+        elif isinstance(m, annotated_types.MaxLen):
             conds.append(f"length({{x}}) <= {m.max_length}")
-        elif isinstance(m, at.Ge):
+        elif isinstance(m, annotated_types.Ge):
             conds.append(f"{{x}} >= {lit(m.ge)}")
-        elif isinstance(m, at.Le):
+        elif isinstance(m, annotated_types.Le):
             conds.append(f"{{x}} <= {lit(m.le)}")
         elif isinstance(m, AfterValidator):
             conds.append(_after(model, name, m.func, contract)("{x}"))

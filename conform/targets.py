@@ -42,7 +42,7 @@ class Target:
     values: frozenset[Any] | None = None
     #: the code list's name, for messages
     code_list: str = ""
-    #: messages never show the value (ID and phone numbers)
+    #: messages never show the value (identity and mobile numbers)
     sensitive: bool = False
 
 

@@ -108,8 +108,8 @@ def received_table(received: dict[int, datetime] | None = None) -> pa.Table:
 
 
 def _scope_problems(problems: list[Problem], scoped: tuple[str, ...]) -> list[Problem]:
-    # A record outside the deployment's divisions fails for that alone: what conform
-    # reported on its division codes (a village name under another province's township)
+    # A record outside the deployment's scope fails for that alone: what conform reported
+    # on its scoped fields (a name looked up under a code the registry does not cover)
     # failed because the registry does not cover the record, not because it is wrong.
     if not any(p.reason == Reason.OUT_OF_SCOPE for p in problems):
         return problems
@@ -248,7 +248,7 @@ def _clean_ids(con: duckdb.DuckDBPyConnection, conformed: Conformed, contract: C
     for name, table in views.items():
         con.register(name, table)
     # each child group: whether all its rows of a record pass, and the aggregates the
-    # root's checks read (e.g. the latest event's time)
+    # root's checks read (the contract's aggregates)
     ctes, joins, oks = [], [], []
     for i, (name, group) in enumerate(contract.groups.items()):
         aggregates = "".join(f", {sql} AS {column}" for column, sql in group.aggregates.items())

@@ -34,7 +34,7 @@ def _divisions(level: str) -> str:
 
 
 DIVISIONS = Reference(
-    title="the division registry",
+    label="the division registry",
     tables=("ref.divisions", "ref.grids"),
     lookups={
         "village": Lookup(_divisions("village"),
