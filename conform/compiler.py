@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .contract import Reference
-from .expressions import DEFAULT_FORMATS, ORIGIN, Expr
+from .expressions import DEFAULT_FORMATS, ORIGIN, Expr, scalar_kind
 from .mapping import Mapping
 from .sql import SQL_TYPES, TZ, Plan, case_map, clean, lit, q
 from .targets import Target
@@ -91,7 +91,7 @@ class Compiler:
             blocked = _either(f"{q(ref.reason)} IS NOT NULL" if ref.reason else None,
                               ref.blocked)
         else:
-            kind = _kind_of(e.const)
+            kind = scalar_kind(e.const)
             col = self.plan.add(f"{name}.const", lit(e.const), [])
             label = "constant"
         show = _shower(label, target.sensitive)
@@ -115,7 +115,7 @@ class Compiler:
             if e.strict and e.default is None:
                 where = e.map if isinstance(e.map, str) else "of this field"
                 steps.append(Step(cur, out, "unknown_code", f"is not in the code table {where}"))
-            cur, kind = out, _kind_of(next(iter(table.values())))
+            cur, kind = out, scalar_kind(next(iter(table.values())))
         if e.format is None:
             # code tables and constants were checked against the code list when loaded
             checked = (e.map is not None or e.const is not None) and kind == target.kind
@@ -304,14 +304,6 @@ def _either(a: str | None, b: str | None) -> str | None:
     if a and b:
         return f"({a} OR {b})"
     return a or b
-
-
-def _kind_of(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    return "float" if isinstance(value, float) else "text"
 
 
 def _shower(label: str, sensitive: bool) -> Callable[[str], str]:

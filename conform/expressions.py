@@ -107,6 +107,15 @@ def _check_regex(pattern: str) -> None:
         raise ValueError(f"bad regular expression {pattern!r}: {e}") from None
 
 
+def scalar_kind(value: object) -> str:
+    """The kind of a constant or a code table's value (a TOML scalar)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    return "float" if isinstance(value, float) else "text"
+
+
 def walk(expr: Expr) -> Iterator[Expr]:
     """The expression and every expression nested in it."""
     yield expr

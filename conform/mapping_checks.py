@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .contract import Scalar
-from .expressions import ALL, ORIGIN, Expr, walk
+from .expressions import ALL, ORIGIN, Expr, scalar_kind, walk
 from .targets import TEXT, GroupShape, Target
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class _Checker:
         if e.field is not None and not (e.match or e.split):
             return self.shape.root[e.field].kind
         if e.const is not None:
-            return _scalar_kind(e.const)
+            return scalar_kind(e.const)
         return "text"
 
     def table_or_fail(self, e: Expr, key: str) -> dict[str, Scalar]:
@@ -180,23 +180,15 @@ class _Checker:
             visit(name, ())
 
 
-def _scalar_kind(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    return "float" if isinstance(value, float) else "text"
-
-
 def _table_kind(table: dict[str, Scalar], error: Invalid) -> str:
-    kinds = {_scalar_kind(v) for v in table.values()}
+    kinds = {scalar_kind(v) for v in table.values()}
     if len(kinds) != 1:
         raise error
     return kinds.pop()
 
 
 def _fits(value: Scalar, target: Target) -> bool:
-    kind = _scalar_kind(value)
+    kind = scalar_kind(value)
     if target.values is not None:
         return kind == target.kind and value in target.values
     if target.kind in ("decimal", "float"):

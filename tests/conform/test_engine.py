@@ -26,7 +26,7 @@ from packs.disputes.contract import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
-from packs.disputes.reference import load_reference
+from packs.disputes.reference import DivisionRegistry, load_reference
 from schemas.codes import CaseStatus
 from schemas.models import DisputeCase
 from silobridge.extract import extract_source
@@ -40,31 +40,6 @@ REJECTABLE = ("impossible_date", "date_order", "unknown_code", "missing_required
 
 
 # -- the world, landed raw and conformed ------------------------------------------------
-class Registry:
-    """The reference tables as DisputeCase's validators ask for them."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        def codes(sql: str) -> set[str]:
-            return {c for (c,) in con.execute(sql).fetchall()}
-
-        self.towns = codes("SELECT code FROM ref.divisions WHERE level = 'township'")
-        self.villages = codes("SELECT code FROM ref.divisions WHERE level = 'village'")
-        self.grids = codes("SELECT code FROM ref.grids")
-        self.counties = {v[:6] for v in self.villages}
-
-    def has_township(self, code: str) -> bool:
-        return code in self.towns
-
-    def has_village(self, code: str) -> bool:
-        return code in self.villages
-
-    def has_grid(self, code: str) -> bool:
-        return code in self.grids
-
-    def covers_villages_of(self, county: str) -> bool:
-        return county in self.counties
-
-
 @dataclass
 class Record:
     mapping: str
@@ -89,7 +64,7 @@ class Record:
 class World:
     root: Path
     con: duckdb.DuckDBPyConnection
-    registry: Registry
+    registry: DivisionRegistry
     records: list[Record]
     results: dict[str, Conformed]
 
@@ -152,7 +127,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             records.append(Record(name, key, truth[key["dispute_id"]], record, case,
                                   by_rid["p"][case["_rid"]], by_rid["e"][case["_rid"]],
                                   by_rid["x"][case["_rid"]]))
-    yield World(root, con, Registry(con), records, results)
+    yield World(root, con, DivisionRegistry.from_warehouse(con), records, results)
     con.close()
 
 
