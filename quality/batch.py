@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from conform.set_checks import LAST_EVENT_AT, RECEIVED_AT, divisions_in_scope, times_not_in_future
-from schemas.scope import UNSCOPED, Scope
+from schemas.model_sql import LAST_EVENT_AT, divisions_in_scope, times_not_in_future
+from schemas.scope import RECEIVED_AT, UNSCOPED, Scope
 from warehouse.db import transaction
 
 from .checks import CRITICAL, WARNING, CheckResult, count_check, store_results
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 SCOPE = "batch"
 
 # One row per raw record: the engine's verdict and scope checks, the suite's columns. The
-# scope checks are the ones validation runs (conform.set_checks), on the staged rows.
+# scope checks are the ones validation runs (schemas.model_sql), on the staged rows.
 _RECORDS_SQL = """
 SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'

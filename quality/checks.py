@@ -33,9 +33,6 @@ class QualitySettings(Protocol):
     def reports_dir(self) -> Path: ...
 
     @property
-    def mappings_dir(self) -> Path | None: ...
-
-    @property
     def scope(self) -> Scope: ...
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
@@ -22,6 +22,9 @@ from .checks import CRITICAL, WARNING, QualitySettings, store_results
 from .files import QualityFiles
 from .freshness import check_freshness, check_volume, source_status
 from .report import build_reports
+
+if TYPE_CHECKING:
+    from conform.mapping import Mapping
 
 __all__ = ["after_merge", "gate_source", "source_status"]
 
@@ -54,9 +57,10 @@ def gate_source(settings: QualitySettings, source: str, files: QualityFiles) -> 
 
 
 def after_merge(settings: QualitySettings, run_id: str,
-                files: Sequence[QualityFiles]) -> dict[str, Any]:
+                files: Sequence[QualityFiles], mappings: Sequence[Mapping]) -> dict[str, Any]:
     """The audits of `files` (each pack's warehouse and cross-level checks), freshness
-    and volume, then the reports.
+    and volume, then the reports (`mappings`: the packs' mapping files, see
+    `build_quality_report`).
 
     Critical failures here cannot undo the merge (it has committed): they are reported
     as critical in the summary, in ops.quality_results and in the report."""
@@ -67,7 +71,7 @@ def after_merge(settings: QualitySettings, run_id: str,
         store_results(con, run_id, audited)
         results = [*audited, *check_freshness(con, run_id, settings.sources),
                    *check_volume(con, run_id, settings.sources)]
-    paths = build_reports(settings, files)
+    paths = build_reports(settings, files, mappings)
     failed = [r for r in results if not r.success]
     return {
         "run_id": run_id,

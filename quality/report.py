@@ -25,6 +25,8 @@ from .checks import CheckLabel, QualitySettings
 from .messages import DEFAULT, LANGUAGES, Language, Words
 
 if TYPE_CHECKING:
+    from conform.mapping import Mapping as MappingFile
+
     from .files import QualityFiles
 
 QUALITY_DIR = "quality"
@@ -113,17 +115,18 @@ def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
         freshness=[c for c in checks if c["scope"] in ("freshness", "volume")])
 
 
-def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles]) -> Path:
+def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles],
+                         mappings: Sequence[MappingFile]) -> Path:
     """Write the report in every language, naming the checks of `files` as they do;
-    returns the default language's page."""
-    from markupsafe import Markup  # noqa: PLC0415
+    returns the default language's page.
 
-    from conform.mapping import load_mappings  # noqa: PLC0415
+    `mappings`: the packs' mapping files, which say what a quarantined record's columns
+    hold (so what its example may show)."""
+    from markupsafe import Markup  # noqa: PLC0415
 
     from .charts import trend_charts  # noqa: PLC0415
     from .report_data import gather  # noqa: PLC0415
 
-    mappings = load_mappings(settings.mappings_dir)
     labels = {k: v for f in files for k, v in f.labels().items()}
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
@@ -141,10 +144,11 @@ def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles
     return folder / PAGES[DEFAULT]
 
 
-def build_reports(settings: QualitySettings, files: Sequence[QualityFiles]) -> ReportPaths:
+def build_reports(settings: QualitySettings, files: Sequence[QualityFiles],
+                  mappings: Sequence[MappingFile]) -> ReportPaths:
     """Rebuild Data Docs and the quality report; returns where they are."""
     from .gx import build_docs  # noqa: PLC0415 - imports Great Expectations
 
-    quality = build_quality_report(settings, files)
+    quality = build_quality_report(settings, files, mappings)
     docs = build_docs(settings.reports_dir)
     return ReportPaths(settings.reports_dir, quality, docs)

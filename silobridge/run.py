@@ -20,6 +20,7 @@ from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
 
 from . import progress
+from .contracts import all_mappings
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
 from .packs import selected
@@ -77,7 +78,8 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             summary.gates[source] = gate_source(settings, source, of_source(source)).to_dict()
     summary.merge = merge_step(settings)
     with progress.step("quality checks and reports"):
-        summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain))
+        summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain),
+                                      all_mappings(settings))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings).to_dict()
     summary.seconds = time.perf_counter() - started

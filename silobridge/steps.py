@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from warehouse.db import session
 
 from . import step_log
+from .contracts import all_mappings
 from .extract import extract_source
 from .ingest import process_pending
 from .quality_files import of_packs, of_source
@@ -120,7 +121,7 @@ def after_merge(settings: Settings, run_id: str, domain: str | None = None) -> d
     from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
 
     with step_log.step("quality checks and reports") as done:
-        result = run_after_merge(settings, run_id, of_packs(domain))
+        result = run_after_merge(settings, run_id, of_packs(domain), all_mappings(settings))
         done(step_log.checked(result))
     return result
 

@@ -21,6 +21,7 @@ from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
 from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
+from silobridge.contracts import all_mappings
 from silobridge.ingest import ingest_source
 from silobridge.quality_files import of_packs, of_source
 from silobridge.run import merge_step
@@ -124,7 +125,7 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
             decisions = {source: gate_source(settings, source, of_source(source))
                          for source in SOURCE_NAMES}
             merged = merge_step(settings)
-            after = after_merge(settings, merged.run_id, of_packs())
+            after = after_merge(settings, merged.run_id, of_packs(), all_mappings(settings))
     finally:
         network.on = False
         root.removeHandler(collect)

@@ -15,6 +15,7 @@ from quality.audits import AuditFileError, load_audits, read_audit, run_audit
 from quality.expectations import ENGINE_COLUMNS, SuiteFileError, load_suite, to_gx
 from quality.files import BATCH_SUITE, QualityFiles
 from quality.pipeline import after_merge
+from silobridge.contracts import all_mappings
 from silobridge.quality_files import of_packs
 from silobridge.settings import Settings
 
@@ -184,7 +185,7 @@ def test_an_added_audit_runs_after_the_merge_and_counts_its_bad_rows(
     shutil.copy(quality_run.settings.warehouse_path, home / "warehouse.duckdb")
     settings = Settings(home=home)
     files = QualityFiles(expectations=FILES.expectations, audits=audits)
-    summary = after_merge(settings, "audit-added", [files])
+    summary = after_merge(settings, "audit-added", [files], all_mappings(settings))
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
         (open_cases, cases), = con.execute(

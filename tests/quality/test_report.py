@@ -14,11 +14,14 @@ import duckdb
 import pytest
 
 from conform.mapping import load_mappings
+from packs.disputes.conforming import CONTRACT
 from quality.masking import failed_columns
 from quality.messages import LANGUAGES, Words, catalog
 from quality.report import PAGES, TEMPLATES
 from quality.report_data import quarantine
 from schemas.reasons import Reason
+from silobridge.contracts import all_mappings
+from silobridge.packs import pack
 from silobridge.quality_files import of_packs
 
 if TYPE_CHECKING:
@@ -122,7 +125,7 @@ def test_contents_and_collapsed_sections(quality_run: QualityRun) -> None:
 
 
 def test_examples_show_identity_and_only_the_failed_columns(quality_run: QualityRun) -> None:
-    mappings = load_mappings(quality_run.settings.mappings_dir)
+    mappings = all_mappings(quality_run.settings)
     by_name = {m.name: m for m in mappings}
     con = duckdb.connect(str(quality_run.settings.warehouse_path), read_only=True)
     try:
@@ -155,7 +158,7 @@ def test_examples_show_identity_and_only_the_failed_columns(quality_run: Quality
 
 
 def test_failed_columns_follow_the_mapping() -> None:
-    mappings = {m.name: m for m in load_mappings()}
+    mappings = {m.name: m for m in load_mappings(pack("disputes").path("mappings"), CONTRACT)}
     township, grid = mappings["township_csv"], mappings["grid"]
     assert failed_columns(township, ["occurred_at"]) == ["fsrq"]
     # a party's ID number comes from each party group's ID column

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from conform.reference import load_reference
+from packs.disputes.reference import load_reference
 from schemas.codes import CaseStatus
 from silobridge.ingest import protect
 from silobridge.marts import pack_marts

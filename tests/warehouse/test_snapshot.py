@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
-from conform.reference import load_reference
 from packs.disputes.catalogue import CATALOGUE, TABLES
+from packs.disputes.reference import load_reference
 from schemas.catalogue import (
     META,
     Catalogue,

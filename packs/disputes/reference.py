@@ -1,10 +1,13 @@
-"""The division and grid registry conforming consults (ref.divisions, ref.grids).
+"""The dispute pack's reference: the division and grid registry (ref.divisions,
+ref.grids) its mappings' lookups and checks and DisputeCase's validators consult.
 
 The province, its cities, counties and townships come from the vendored NBS codes
 (schemas.divisions), with the old names legacy exports still use
 (schemas/reference/divisions/former_names.csv); villages and grids from the grid system's
 registry folder (villages.csv, grids.csv, as the mock world writes them). Loading
-replaces the previous contents in one transaction.
+replaces the previous contents in one transaction. `DivisionRegistry` holds the codes as
+DisputeCase's validators ask for them (schemas.models.Registry) and as its SQL twins read
+them (schemas.model_sql.REGISTRY_VIEW).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas import divisions
+from schemas.model_sql import REGISTRY_VIEW
 from warehouse.db import transaction
 
 DDL = """
@@ -100,3 +104,43 @@ def load_reference(con: duckdb.DuckDBPyConnection, registry_dir: Path | None) ->
         con.unregister("_ref_divisions")
         con.unregister("_ref_grids")
     return {"divisions": division_table.num_rows, "grids": grid_table.num_rows}
+
+
+class DivisionRegistry:
+    """The reference divisions and grids, held as sets for the model's registry checks."""
+
+    def __init__(self, townships: set[str], villages: set[str], grids: set[str]) -> None:
+        self.townships = townships
+        self.villages = villages
+        self.grids = grids
+        self._counties_with_villages = {v[:6] for v in villages}
+
+    @classmethod
+    def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> DivisionRegistry:
+        def codes(sql: str) -> set[str]:
+            return {c for (c,) in con.execute(sql).fetchall()}
+
+        return cls(codes("SELECT code FROM ref.divisions WHERE level = 'township'"),
+                   codes("SELECT code FROM ref.divisions WHERE level = 'village'"),
+                   codes("SELECT code FROM ref.grids"))
+
+    def has_township(self, code: str) -> bool:
+        return code in self.townships
+
+    def has_village(self, code: str) -> bool:
+        return code in self.villages
+
+    def has_grid(self, code: str) -> bool:
+        return code in self.grids
+
+    def covers_villages_of(self, county: str) -> bool:
+        return county in self._counties_with_villages
+
+
+def registry_views(registry: DivisionRegistry | None) -> dict[str, pa.Table]:
+    """The registry's codes as the SQL twins of DisputeCase's validators read them."""
+    kinds = {} if registry is None else {
+        "township": registry.townships, "village": registry.villages, "grid": registry.grids}
+    codes = [(c, k) for k, cs in kinds.items() for c in cs]
+    return {REGISTRY_VIEW: pa.table({"code": pa.array([c for c, _ in codes], pa.string()),
+                                     "kind": pa.array([k for _, k in codes], pa.string())})}
