@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalogue import TABLES
+from packs.disputes.catalogue import TABLES
 from silobridge.marts import pack_marts
 from silobridge.packs import pack
 from warehouse.marts import build_order, load_marts, upstream
