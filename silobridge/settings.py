@@ -96,7 +96,7 @@ class _Settings(BaseSettings):
     home: Path = Path("var")
     #: the grid system's registry of villages and grids (villages.csv, grids.csv)
     reference: Path | None = None
-    #: folder of per-source mapping files (default: the ones shipped in schemas/mappings)
+    #: folder of per-source mapping files (default: the pack's own, packs/<pack>/mappings)
     mappings_dir: Path | None = None
     #: the personal-data master key, 64 hex characters (default: a development key
     #: generated into <home>/secrets/pii.key; see silobridge.secrets)
