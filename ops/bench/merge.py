@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from silobridge.marts import pack_marts
 from warehouse.db import session
 from warehouse.merge import MERGED_TABLES, merge
-
-from .marts import pack_marts
 
 _REFS = ("source_record_id", "grid_report_ref", "township_ref", "county_ref",
          "province_ref", "related_ref")

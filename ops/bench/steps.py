@@ -116,10 +116,9 @@ def _marts_scaled(settings: Settings, cases: int) -> dict[str, Any]:
     per-case tables copied as many times as it takes, each copy under its own case ids
     (and party keys), into a warehouse of their own. Generating and merging a world that
     size takes hours here; the marts read only these tables."""
+    from silobridge.marts import pack_marts  # noqa: PLC0415
     from warehouse.db import session, transaction  # noqa: PLC0415
     from warehouse.marts import build_marts  # noqa: PLC0415
-
-    from .marts import pack_marts  # noqa: PLC0415
 
     path = settings.home / "marts-scaled.duckdb"
     path.unlink(missing_ok=True)

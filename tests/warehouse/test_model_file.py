@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from packs.disputes.catalogue import TABLES
+from packs.disputes.catalogue import CATALOGUE, TABLES
 from silobridge.marts import pack_marts
 from silobridge.packs import pack
 from warehouse.marts import build_order, load_marts, upstream
@@ -139,5 +139,5 @@ def test_published_marts_describe_their_columns_as_the_catalogue_labels_them() -
             continue
         assert model.description == f"{table.zh} / {table.en}", model.name
         for column, words in model.columns.items():
-            meta = table.column(column)
+            meta = CATALOGUE.column(table, column)
             assert words == f"{meta.zh} / {meta.en}", f"{model.name}.{column}"
