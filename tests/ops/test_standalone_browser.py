@@ -147,10 +147,13 @@ def test_demo_then_airflow_starts_clean_and_a_failed_task_shows_its_cause(
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.set_default_timeout(30_000)
                 _log_in(page, stack)
+                # the list's first fetch (each DAG with its latest runs) outlasts expect's
+                # 5 s default on two busy cores ("0 Dags" until it answers): a liveness
+                # bound, as for the other pages
                 for dag_id in PROJECT_DAGS:
                     listed = page.get_by_test_id("dag-id").and_(
                         page.locator(f'[href="/dags/{dag_id}"]'))
-                    expect(listed).to_have_text(dag_id)
+                    expect(listed).to_have_text(dag_id, timeout=60_000)
 
                 # the runs due at start: the latest schedule of each ingest DAG, the merges
                 with stack.api() as api:
