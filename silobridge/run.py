@@ -22,7 +22,7 @@ from warehouse.runs import tracked_run
 
 from . import progress
 from .ingest import IngestSummary, ingest_source
-from .packs import selected
+from .packs import entity, selected
 from .scoring import LinkScore, score_linking
 from .settings import Settings, SourceName
 from .snapshot import publish_step
@@ -53,11 +53,14 @@ class RunSummary:
         }
 
 
-def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
-    """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
+def merge_step(settings: Settings, *, full: bool | None = None,
+               domain: str | None = None) -> MergeSummary:
+    """Merge staging into core under a run id of its own, by the entity rules of the
+    `domain` pack (default: the installed pack that has them; full: see warehouse.merge)."""
+    rules = entity(domain)
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, full=full)
+        summary = run.summary = merge(con, run.run_id, rules, full=full)
     return summary
 
 
@@ -86,7 +89,7 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             continue
         with progress.step(f"quality gate {source}"):
             summary.gates[source] = gate_source(settings, source).to_dict()
-    summary.merge = merge_step(settings)
+    summary.merge = merge_step(settings, domain=domain)
     with progress.step("quality checks and reports"):
         summary.quality = after_merge(settings, summary.merge.run_id)
     with progress.step("publish the analyst snapshot"):

@@ -9,8 +9,11 @@ import duckdb
 import pytest
 
 from bench.differential.checksums import CIPHERTEXTS, table_checksum
-from warehouse.merge import MERGED_TABLES
+from silobridge.packs import entity
 
+#: the tables a merge writes: the dispute entity's, and the marts it keeps as tables
+MERGED_TABLES = (*entity("disputes").tables,
+                 "core.case_conflicts", "core.unsynced", "core.party_pairs")
 CORE = tuple(t.removeprefix("core.") for t in MERGED_TABLES)
 
 Checksums = Callable[..., dict[str, str]]
@@ -33,6 +36,12 @@ def core_checksums(home: Path, *, with_runs: bool = True,
         return out
     finally:
         con.close()
+
+
+@pytest.fixture
+def merged_tables() -> tuple[str, ...]:
+    """Every table a merge writes (emptied, the next merge rebuilds them from staging)."""
+    return MERGED_TABLES
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ import pytest
 from conform.reference import load_reference
 from schemas.codes import CaseStatus
 from silobridge.ingest import protect
+from silobridge.packs import entity
 from warehouse.db import migrations, session
 from warehouse.merge import merge
 from warehouse.vault import Vault
@@ -86,7 +87,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with session(db) as con:
         load_reference(con, None)  # township names; this world needs no village registry
         _stage(con, RECORDS, PARTIES)
-        summary = merge(con, "run-hand")
+        summary = merge(con, "run-hand", entity("disputes"))
         assert summary.link["cases"] == 6
     return db
 
@@ -202,7 +203,8 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
     shutil.copy(marts, db)
     with session(db) as con:
         _stage(con, LATER, LATER_PARTIES)
-        assert merge(con, "run-later", full=full).mode == ("full" if full else "incremental")
+        summary = merge(con, "run-later", entity("disputes"), full=full)
+        assert summary.mode == ("full" if full else "incremental")
     assert query(db, "SELECT * FROM marts.repeat_disputes") == []
     assert query(db, "SELECT * FROM marts.sync_gap") == []
     rows = query(db, """
