@@ -16,6 +16,15 @@ and knows nothing else of the domain. What the declaration holds:
   source in an entity that holds a record of another is the other's copy) and source ranks;
 - reference data the rules read (refreshed by each merge; a change recomputes everything).
 
+The tables are the pack's (its migrations create them); besides the columns its rules
+give, each holds the engine's own: the staged table the staging columns (source,
+source_record_id, batch_id, row_no, origin, raw_hash, loaded_at); the records table
+record_uid, source, source_record_id, the key, link_rule, batch_id, row_no, origin,
+raw_hash, versions, first_seen_at, updated_run; the golden table the key, the golden
+query's columns, content_hash, created_run, updated_run; the history the key, the state
+columns, valid_from, valid_to, run_id; the merges table its two id columns, run_id,
+merged_at; the rules table digest, applied_at.
+
 SQL files hold queries over a relation of the records table's rows the engine chooses,
 written `{records}` (the whole table, or a subquery keeping whole entities or whole
 records); the engine also fills `{staged}`, `{is_copy}` (the lineage rule, over `c` = the
