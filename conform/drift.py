@@ -4,7 +4,7 @@ Expected columns are those the mapping reads plus those it declares `ignored`; c
 in `optional` may be absent. A declared alias received instead of its primary name is
 a known rename (the batch still conforms); what no alias explains is unknown or
 missing, and when exactly one column is missing and exactly one is unknown, the pair is
-offered as a possible rename for a person to confirm (and declare as an alias).
+offered as a possible rename for someone to confirm (and declare as an alias).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from .mapping import REQUIRED_FIELDS, Mapping, select_mapping, walk
+from .expressions import walk
+from .mapping import Mapping, select_mapping
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def required_columns(mapping: Mapping) -> set[str]:
     """Columns feeding a field that must not be empty."""
     out = set()
     for name, expr in mapping.fields.items():
-        if expr.required or name in REQUIRED_FIELDS:
+        if mapping.required(name):
             out.update(e.from_ for e in walk(expr) if e.from_)
     return out
 

@@ -1,11 +1,14 @@
 """Mapping files: parse, validate and select the declarative description of a source dialect.
 
-A mapping file (TOML, in schemas/mappings/; the language is documented in that folder's
-README) says how one source's raw columns become the fields of `schemas.models`. Files
-are checked twice: structurally by the pydantic models below (unknown keys, wrong types,
-bad regexes), then against the canonical targets (field names, code tables whose values
-must be valid for the field they feed, references between fields, date formats only
-where a time is made). Every problem is a `MappingError` naming the file and the key.
+A mapping file (TOML, in a pack's mappings/ folder; the language is documented in that
+folder's README) says how one source's raw columns become the fields of
+the pack's models. Its sections: `[mapping]` (the header: the source, which origins it
+applies to, the root fields the contract lets the header set), `[columns]`, `[fields]`
+(the root model's fields), `[tables]`, and one section per child group of the contract
+(`[<group>]`, or `[[<group>]]` for a group of several blocks). Files are checked twice:
+structurally by pydantic models made for the contract (unknown keys, wrong types, bad
+regexes), then against the contract's targets (conform.mapping_checks). Every problem is
+a `MappingError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -14,108 +17,18 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from importlib import resources
+from enum import Enum
+from functools import cache
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
-import duckdb
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
-from schemas.codes import (
-    CATEGORIES,
-    CaseStatus,
-    Channel,
-    Datum,
-    FlowAction,
-    Gender,
-    Level,
-    PartyKind,
-    Role,
-    Satisfaction,
-    Scale,
-    SourceName,
-    Supervision,
-)
-
-Kind = Literal["text", "time", "int", "decimal", "float", "bool"]
-Scalar = bool | int | float | str
-
-
-# -- the canonical targets --------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    """What a canonical field holds: its kind and, for coded fields, the allowed values."""
-
-    kind: Kind
-    values: frozenset[Any] | None = None
-    #: the code list's name, for messages
-    code_list: str = ""
-    #: messages never show the value (ID and phone numbers)
-    sensitive: bool = False
-
-
-def _coded(kind: Kind, name: str, values: Any) -> Target:
-    return Target(kind, frozenset(v.value if hasattr(v, "value") else v for v in values), name)
-
-
-_TEXT, _TIME, _INT = Target("text"), Target("time"), Target("int")
-_BOOL, _SECRET = Target("bool"), Target("text", sensitive=True)
-_LEVEL = _coded("int", "Level", Level)
-
-#: DisputeCase's scalar fields in model order (lon_wgs84/lat_wgs84 are the model's to make)
-CASE_TARGETS: dict[str, Target] = {
-    "source": _coded("text", "SourceName", SourceName),
-    "source_record_id": _TEXT, "display_no": _TEXT, "grid_report_ref": _TEXT,
-    "township_ref": _TEXT, "county_ref": _TEXT, "province_ref": _TEXT, "related_ref": _TEXT,
-    "title": _TEXT, "summary": _TEXT,
-    "category_code": _coded("text", "the 28 categories", CATEGORIES),
-    "scale": _coded("text", "Scale", Scale), "people_count": _INT,
-    "amount": Target("decimal"),
-    "county_code": _TEXT, "town_code": _TEXT, "village_code": _TEXT, "grid_code": _TEXT,
-    "address": _TEXT, "lon": Target("float"), "lat": Target("float"),
-    "datum": _coded("text", "Datum", Datum),
-    "occurred_at": _TIME, "reported_at": _TIME, "accepted_at": _TIME, "resolved_at": _TIME,
-    "closed_at": _TIME, "source_updated_at": _TIME,
-    "channel": _coded("text", "Channel", Channel), "source_level": _LEVEL,
-    "handling_level": _LEVEL, "status": _coded("text", "CaseStatus", CaseStatus),
-    "source_status": _TEXT, "handling_org": _TEXT, "handler": _TEXT, "method": _TEXT,
-    "resolved": _BOOL, "satisfaction": _coded("text", "Satisfaction", Satisfaction),
-    "supervision": _coded("text", "Supervision", Supervision), "major": _BOOL, "urgent": _BOOL,
-}
-#: set from the [mapping] header, not from [fields]
-HEADER_FIELDS = frozenset({"source", "source_level"})
-#: DisputeCase requires these; every mapping must say where they come from
-REQUIRED_FIELDS = ("source_record_id", "category_code", "county_code", "town_code",
-                   "occurred_at")
-
-PARTY_TARGETS: dict[str, Target] = {
-    "seq": _INT, "role": _coded("text", "Role", Role),
-    "kind": _coded("text", "PartyKind", PartyKind), "name": _TEXT,
-    "gender": _coded("int", "Gender", Gender), "id_number": _SECRET,
-    "id_number_masked": _SECRET, "credit_code": _SECRET, "phone": _SECRET, "address": _TEXT,
-}
-#: a party group's `id`: one column holding resident IDs and organisations' credit codes
-PARTY_ID = Target("text", sensitive=True)
-PARTY_REQUIRED = ("role", "kind", "name")
-
-EVENT_TARGETS: dict[str, Target] = {
-    "seq": _INT, "action": _coded("text", "FlowAction", FlowAction), "at": _TIME,
-    "from_level": _LEVEL, "to_level": _LEVEL, "org": _TEXT, "operator": _TEXT, "note": _TEXT,
-}
-EVENT_REQUIRED = ("action", "at")
-
-#: code tables every mapping may use by name without declaring them
-BUILTIN_TABLES: dict[str, dict[str, Scalar]] = {
-    "@resolved_status": {s.value: s.is_resolved for s in CaseStatus},
-}
-DEFAULT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "village": ("村民委员会", "村委会", "社区居委会", "居委会", "社区", "村"),
-    "township": ("街道办事处", "街道", "人民政府", "镇", "乡"),
-}
-ORIGIN = "@origin"
+from .contract import Contract, Scalar
+from .expressions import ORIGIN, Expr, ExprIn, Strict, walk
+from .mapping_checks import Invalid, check_mapping
+from .targets import GroupShape, Shape, shape_of
 
 
 class MappingError(ValueError):
@@ -126,98 +39,17 @@ class MappingError(ValueError):
         super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
 
 
-# -- the file's structure ---------------------------------------------------------------
-def _shorthand(value: object) -> object:
-    """`"col"` is short for `{ from = "col" }`."""
-    return {"from": value} if isinstance(value, str) else value
+class Header(Strict):
+    """`[mapping]`; the contract's header fields are added to it (see `mapping_model`)."""
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Expr(_Strict):
-    """How one canonical value is made: a source, then optional steps, in this order:
-    match → split → map → convert to the target's kind → lookup/check → format."""
-
-    from_: str | None = Field(None, alias="from")
-    field: str | None = None
-    const: Scalar | None = None
-    first: tuple[ExprIn, ...] | None = None
-    key: tuple[ExprIn, ...] | None = None
-    prefix: str = ""
-    match: str | None = None
-    split: str | None = None
-    index: int = Field(0, ge=0)
-    map: str | dict[str, Scalar] | None = None
-    strict: bool = True
-    default: Scalar | None = None
-    epoch: Literal["ms", "s"] | None = None
-    formats: tuple[str, ...] | None = None
-    year_from: str | None = None
-    format: str | None = None
-    lookup: Literal["village", "township"] | None = None
-    within: str | None = None
-    strip_suffixes: tuple[str, ...] | None = None
-    check: Literal["grid", "village", "township", "county"] | None = None
-    reason: Literal["bad_value", "bad_division", "unknown_code", "bad_identifier"] | None = None
-    required: bool = False
-    align: Literal["all", "persons"] = "all"
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Expr:
-        sources = [k for k in ("from_", "field", "const", "first", "key")
-                   if getattr(self, k) is not None]
-        if len(sources) != 1:
-            raise ValueError("give exactly one of from, field, const, first, key "
-                             f"(got {', '.join(s.rstrip('_') for s in sources) or 'none'})")
-        pairs = (("prefix", self.prefix and self.key is None, "key"),
-                 ("index", self.index and self.split is None, "split"),
-                 ("default", self.default is not None and self.map is None, "map"),
-                 ("strip_suffixes", self.strip_suffixes is not None and not self.lookup,
-                  "lookup"),
-                 ("within", self.within is not None and not self.lookup, "lookup"),
-                 ("year_from", self.year_from is not None and self.formats is None, "formats"))
-        for name, wrong, needs in pairs:
-            if wrong:
-                raise ValueError(f"`{name}` only goes with `{needs}`")
-        if self.lookup and not self.within:
-            raise ValueError("`lookup` needs `within` (the field holding the parent code)")
-        if self.epoch and self.formats is not None:
-            raise ValueError("give `epoch` or `formats`, not both")
-        if self.first is not None and any(e.required for e in self.first):
-            raise ValueError("`required` belongs on the whole expression, not on an "
-                             "alternative of `first`")
-        for name in ("match", "year_from"):
-            pattern = getattr(self, name)
-            if pattern is not None:
-                _check_regex(pattern)
-        return self
-
-
-ExprIn = Annotated[Expr, BeforeValidator(_shorthand)]
-Expr.model_rebuild()
-
-
-def _check_regex(pattern: str) -> None:
-    """Python and DuckDB (RE2) must both accept it: RE2 has no lookaround or backrefs."""
-    try:
-        re.compile(pattern)
-        duckdb.execute("SELECT regexp_matches('', ?)", [pattern])
-    except (re.error, duckdb.Error) as e:
-        raise ValueError(f"bad regular expression {pattern!r}: {e}") from None
-
-
-class Header(_Strict):
-    source: SourceName
+    source: str
     #: globs over the raw records' origin (fnmatch; `*` also matches `/`)
     applies_to: tuple[str, ...] = Field(min_length=1)
-    source_level: Level
     description: str = ""
     extends: str | None = None
 
 
-class Columns(_Strict):
+class Columns(Strict):
     #: column → other names a drifted feed sends it under
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     #: columns received and deliberately not used (known, so not drift)
@@ -226,63 +58,39 @@ class Columns(_Strict):
     optional: tuple[str, ...] = ()
 
 
-class PartyGroup(_Strict):
-    """Parties of one layout: `json` (an array column) or `joined` (parallel lists)."""
+class Block(Strict):
+    """One layout of a child group's elements: `json` (an array column, `from`) or
+    `joined` (parallel lists split by `separator`); its other keys are the group's fields."""
 
-    style: Literal["json", "joined"]
+    style: Literal["json", "joined"] = "json"
     from_: str | None = Field(None, alias="from")
     separator: str | None = None
-    role: ExprIn | None = None
-    kind: ExprIn | None = None
-    name: ExprIn | None = None
-    gender: ExprIn | None = None
-    id: ExprIn | None = None
-    id_number: ExprIn | None = None
-    id_number_masked: ExprIn | None = None
-    credit_code: ExprIn | None = None
-    phone: ExprIn | None = None
-    address: ExprIn | None = None
+    group: ClassVar[GroupShape]
 
     @model_validator(mode="after")
-    def _layout(self) -> PartyGroup:
+    def _layout(self) -> Block:
+        name = self.group.name
         if self.style == "json" and (self.from_ is None or self.separator is not None):
-            raise ValueError("a json party group needs `from` (the array column) and no "
+            raise ValueError(f"a json {name} block needs `from` (the array column) and no "
                              "`separator`")
         if self.style == "joined" and (self.separator is None or self.from_ is not None):
-            raise ValueError("a joined party group needs `separator` and no `from`")
-        for name in ("name", "role"):
-            if getattr(self, name) is None:
-                raise ValueError(f"a party group needs `{name}`")
+            raise ValueError(f"a joined {name} block needs `separator` and no `from`")
+        for key in self.group.must_map:
+            if getattr(self, key) is None:
+                raise ValueError(f"a {name} block needs `{key}`")
         return self
 
     def exprs(self) -> Iterator[tuple[str, Expr]]:
-        for name in (*PARTY_TARGETS, "id"):
-            expr = getattr(self, name, None)
+        """(key, expression) of every key the block maps, in the group's order."""
+        for key in self.group.keys:
+            expr = getattr(self, key, None)
             if isinstance(expr, Expr):
-                yield name, expr
+                yield key, expr
 
 
-class Events(_Strict):
-    """Flow events: one JSON array column, one element per step."""
-
-    from_: str = Field(alias="from")
-    action: ExprIn
-    at: ExprIn
-    from_level: ExprIn | None = None
-    to_level: ExprIn | None = None
-    org: ExprIn | None = None
-    operator: ExprIn | None = None
-    note: ExprIn | None = None
-
-    def exprs(self) -> Iterator[tuple[str, Expr]]:
-        for name in EVENT_TARGETS:
-            expr = getattr(self, name, None)
-            if isinstance(expr, Expr):
-                yield name, expr
-
-
-class Mapping(_Strict):
-    """One source dialect, ready for the engine."""
+class Mapping(Strict):
+    """One source dialect, ready for the engine; `contract` is the one it was checked
+    against (each contract has its own subclass, see `mapping_model`)."""
 
     name: str
     file: str
@@ -290,25 +98,48 @@ class Mapping(_Strict):
     columns: Columns = Field(default_factory=Columns)
     fields: dict[str, ExprIn]
     tables: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
-    parties: tuple[PartyGroup, ...] = ()
-    events: Events | None = None
+    contract: ClassVar[Contract]
+
+    @property
+    def shape(self) -> Shape:
+        return shape_of(self.contract)
 
     @property
     def source(self) -> str:
-        return self.header.source.value
+        value = self.header.source  # the root model may type it as a code list
+        return value.value if isinstance(value, Enum) else value
 
     @property
     def applies_to(self) -> tuple[str, ...]:
         return self.header.applies_to
 
+    def header_values(self) -> dict[str, Scalar]:
+        """The root fields the header sets (the contract's `header`), as plain values."""
+        out = {}
+        for name in self.contract.header:
+            value = getattr(self.header, name)
+            out[name] = value.value if isinstance(value, Enum) else value
+        return out
+
     @property
-    def source_level(self) -> int:
-        return int(self.header.source_level)
+    def groups(self) -> dict[str, tuple[Block, ...]]:
+        """Each child group's blocks (none when the file has no section for it)."""
+        out: dict[str, tuple[Block, ...]] = {}
+        for name in self.contract.groups:
+            value = getattr(self, name)
+            out[name] = value if isinstance(value, tuple) else (() if value is None
+                                                                else (value,))
+        return out
+
+    def required(self, name: str) -> bool:
+        """Whether the root field `name` must not be empty (the model's or the file's say)."""
+        expr = self.fields.get(name)
+        return name in self.shape.required or (expr is not None and expr.required)
 
     def table(self, ref: str | dict[str, Scalar]) -> dict[str, Scalar]:
         if isinstance(ref, dict):
             return ref
-        return BUILTIN_TABLES[ref] if ref.startswith("@") else self.tables[ref]
+        return dict(self.contract.tables[ref]) if ref.startswith("@") else self.tables[ref]
 
     def used_columns(self) -> list[str]:
         """Top-level source columns the mapping reads, in declaration order."""
@@ -317,16 +148,15 @@ class Mapping(_Strict):
             for e in walk(expr):
                 if e.from_ and e.from_ != ORIGIN:
                     seen[e.from_] = None
-        for group in self.parties:
-            if group.style == "json":
-                seen[group.from_] = None  # type: ignore[index]
-            else:
-                for _, expr in group.exprs():
-                    for e in walk(expr):
-                        if e.from_:
-                            seen[e.from_] = None
-        if self.events:
-            seen[self.events.from_] = None
+        for blocks in self.groups.values():
+            for block in blocks:
+                if block.style == "json":
+                    seen[block.from_] = None  # type: ignore[index]
+                else:
+                    for _, expr in block.exprs():
+                        for e in walk(expr):
+                            if e.from_:
+                                seen[e.from_] = None
         return list(seen)
 
     def expected_columns(self) -> list[str]:
@@ -334,26 +164,38 @@ class Mapping(_Strict):
         return list(dict.fromkeys([*self.used_columns(), *self.columns.ignored]))
 
 
-def walk(expr: Expr) -> Iterator[Expr]:
-    """The expression and every expression nested in it."""
-    yield expr
-    for sub in (*(expr.first or ()), *(expr.key or ())):
-        yield from walk(sub)
+@cache
+def mapping_model(contract: Contract) -> type[Mapping]:
+    """The pydantic model of a mapping file under `contract`: its header fields typed as
+    the root model types them, a section per child group with a key per field."""
+    shape = shape_of(contract)
+    root = contract.root.model_fields
+    header = create_model("Header", __base__=Header, **{
+        name: (root[name].annotation, ...) for name in contract.header})
+    groups: dict[str, Any] = {}
+    for name, group in shape.groups.items():
+        # a group that can be joined has to say which layout a block has
+        style = (Literal["json", "joined"], ...) if group.decl.counted_by else \
+            (Literal["json"], "json")
+        block = create_model(f"Block_{name}", __base__=Block, style=style, **{
+            key: (ExprIn | None, None) for key in group.keys})
+        block.group = group
+        groups[name] = (tuple[block, ...], ()) if group.decl.repeated else (block | None, None)
+    model = create_model("Mapping", __base__=Mapping,
+                         header=(header, Field(alias="mapping")), **groups)
+    model.contract = contract
+    return model
 
 
 # -- loading ----------------------------------------------------------------------------
-def default_folder() -> Traversable:
-    return resources.files("schemas") / "mappings"
-
-
-def load_mappings(folder: Path | Traversable | None = None) -> list[Mapping]:
-    """Every mapping file (*.toml) of `folder` (default: schemas/mappings), validated."""
-    root = default_folder() if folder is None else folder
+def load_mappings(folder: Path | Traversable, contract: Contract) -> list[Mapping]:
+    """Every mapping file (*.toml) of `folder` (a pack's mappings/), validated against
+    the pack's `contract`."""
     raw: dict[str, tuple[str, dict[str, Any]]] = {}
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             raw[entry.name.removesuffix(".toml")] = (str(entry), _read(entry))
-    return [_build(name, raw[name][0], _resolve(name, raw, ())) for name in raw]
+    return [_build(name, raw[name][0], _resolve(name, raw, ()), contract) for name in raw]
 
 
 def _read(entry: Traversable) -> dict[str, Any]:
@@ -379,8 +221,8 @@ def _resolve(name: str, raw: dict[str, tuple[str, dict[str, Any]]],
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """A child replaces whole entries: a field, a code table, a header key; `parties` and
-    `events` are replaced as a whole when the child has them."""
+    """A child replaces whole entries: a field, a code table, a header key; a child
+    group's section is replaced as a whole when the child has it."""
     out = dict(parent)
     for section, value in child.items():
         if section in ("mapping", "columns", "fields", "tables") and isinstance(value, dict):
@@ -390,23 +232,26 @@ def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _build(name: str, file: str, data: dict[str, Any]) -> Mapping:
+def _build(name: str, file: str, data: dict[str, Any], contract: Contract) -> Mapping:
     try:
-        mapping = Mapping.model_validate({**data, "name": name, "file": file})
+        mapping = mapping_model(contract).model_validate({**data, "name": name, "file": file})
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise MappingError(file, key.replace("from_", "from"),
                            err["msg"].removeprefix("Value error, ") + more) from None
-    _Checker(mapping).run()
+    try:
+        check_mapping(mapping)
+    except Invalid as e:
+        raise MappingError(file, e.key, e.problem) from None
     return mapping
 
 
-def load_mapping(path: Path) -> Mapping:
-    """One mapping file (its `extends` resolved among the files beside it)."""
+def load_mapping(path: Path, contract: Contract) -> Mapping:
+    """One mapping file (its `extends` looked up among the files beside it)."""
     wanted = path.name.removesuffix(".toml")
-    for mapping in load_mappings(path.parent):
+    for mapping in load_mappings(path.parent, contract):
         if mapping.name == wanted:
             return mapping
     raise MappingError(str(path), "", "no such mapping file")
@@ -423,7 +268,7 @@ def select_mapping(mappings: Sequence[Mapping], source: str, origin: str) -> Map
         if scores:
             best.append((max(scores), m))
     if not best:
-        raise MappingError("schemas/mappings", "", f"no mapping of source {source!r} "
+        raise MappingError("mappings", "", f"no mapping of source {source!r} "
                            f"applies to origin {origin!r}")
     best.sort(key=lambda x: -x[0])
     if len(best) > 1 and best[0][0] == best[1][0]:
@@ -434,162 +279,3 @@ def select_mapping(mappings: Sequence[Mapping], source: str, origin: str) -> Map
 
 def _specificity(glob: str) -> int:
     return len(re.sub(r"\[[^\]]*\]|[*?]", "", glob))
-
-
-# -- checks against the canonical targets -----------------------------------------------
-class _Checker:
-    """Semantic checks of a structurally valid mapping."""
-
-    def __init__(self, mapping: Mapping) -> None:
-        self.m = mapping
-
-    def fail(self, key: str, problem: str) -> MappingError:
-        return MappingError(self.m.file, key, problem)
-
-    def run(self) -> None:
-        m = self.m
-        for name in m.fields:
-            if name not in CASE_TARGETS or name in HEADER_FIELDS:
-                hint = " (set in [mapping])" if name in HEADER_FIELDS else ""
-                raise self.fail(f"fields.{name}", f"not a field of DisputeCase{hint}")
-        for name in REQUIRED_FIELDS:
-            if name not in m.fields:
-                raise self.fail("fields", f"DisputeCase requires `{name}`: map it")
-        for name, expr in m.fields.items():
-            self.expr(expr, CASE_TARGETS[name], f"fields.{name}", fields=True)
-        self.field_order()
-        for i, group in enumerate(m.parties):
-            if group.style == "joined" and (group.name is None or group.name.from_ is None
-                                            or group.name.split is not None):
-                raise self.fail(f"parties.{i}.name", "a joined group counts its parties in "
-                                "the name column: `name` must read a column (`from`)")
-            for name, expr in group.exprs():
-                target = PARTY_ID if name == "id" else PARTY_TARGETS[name]
-                key = f"parties.{i}.{name}"
-                if expr.align == "persons" and (group.style != "joined"
-                                                or name in ("name", "id", "kind", "role")):
-                    raise self.fail(key, "`align = \"persons\"` is for the other columns of "
-                                    "a joined group (e.g. phones listed for persons only)")
-                self.expr(expr, target, key, fields=False)
-        if m.events:
-            for name, expr in m.events.exprs():
-                self.expr(expr, EVENT_TARGETS[name], f"events.{name}", fields=False)
-        for column in m.columns.aliases:
-            if column not in m.used_columns():
-                raise self.fail(f"columns.aliases.{column}", "aliases a column no field uses")
-
-    def expr(self, e: Expr, target: Target, key: str, *, fields: bool) -> None:
-        if e.field is not None:
-            if not fields:
-                raise self.fail(key, "`field` refers to case fields; parties and events "
-                                "cannot use it")
-            if e.field not in self.m.fields:
-                raise self.fail(key + ".field", f"no field {e.field!r} in this mapping")
-        if e.within is not None and e.within not in self.m.fields:
-            raise self.fail(key + ".within", f"no field {e.within!r} in this mapping")
-        if e.from_ == ORIGIN and not fields:
-            raise self.fail(key + ".from", "@origin is only for case fields")
-        if e.align != "all" and not key.startswith("parties."):
-            raise self.fail(key + ".align", "`align` is for joined party groups")
-        produced = self.produced_kind(e, key)
-        if e.const is not None and e.format is None and produced == target.kind \
-                and not _fits(e.const, target):
-            raise self.fail(key + ".const", f"{e.const!r} is not "
-                            f"{'one of ' + target.code_list if target.values else 'valid here'}")
-        if e.map is not None:
-            self.table_fits(e, target if e.format is None else _TEXT, key)
-        wants_time = target.kind == "time" and e.format is None
-        if (e.formats is not None or e.epoch) and not wants_time:
-            raise self.fail(key, "`formats`/`epoch` make a date/time; this field is "
-                            f"{target.kind}")
-        if e.year_from is not None and all("%Y" in f for f in e.formats or ()):
-            raise self.fail(key + ".year_from", "every format has %Y: nothing to complete")
-        if e.format is not None and produced != "time":
-            raise self.fail(key + ".format", "`format` renders a date/time as text")
-        if (e.lookup or e.check) and target.kind != "text":
-            raise self.fail(key, "`lookup`/`check` give division codes (text)")
-        for i, sub in enumerate(e.first or ()):
-            self.expr(sub, target, f"{key}.first.{i}", fields=fields)
-        for i, sub in enumerate(e.key or ()):
-            self.expr(sub, _TEXT, f"{key}.key.{i}", fields=fields)
-        if e.key is not None and target.kind != "text":
-            raise self.fail(key, "`key` makes text")
-
-    def produced_kind(self, e: Expr, key: str) -> str:
-        """The kind of value the source steps hand to the conversion."""
-        if e.map is not None:
-            return _table_kind(self.table_or_fail(e, key), self.fail(key + ".map", "mixes "
-                                                                     "value types"))
-        if e.field is not None and not (e.match or e.split):
-            return CASE_TARGETS[e.field].kind
-        if e.const is not None:
-            return _scalar_kind(e.const)
-        return "text"
-
-    def table_or_fail(self, e: Expr, key: str) -> dict[str, Scalar]:
-        ref = e.map
-        assert ref is not None
-        if isinstance(ref, str) and ref not in self.m.tables and ref not in BUILTIN_TABLES:
-            raise self.fail(key + ".map", f"no code table {ref!r} (declared: "
-                            f"{', '.join(sorted(self.m.tables)) or 'none'})")
-        table = self.m.table(ref)
-        if not table:
-            raise self.fail(key + ".map", "the code table is empty")
-        return table
-
-    def table_fits(self, e: Expr, target: Target, key: str) -> None:
-        table = self.table_or_fail(e, key)
-        where = e.map if isinstance(e.map, str) else "inline"
-        values = [*table.values(), *([e.default] if e.default is not None else [])]
-        for value in values:
-            if not _fits(value, target):
-                allowed = (f"one of {target.code_list}" if target.values is not None
-                           else f"a {target.kind} value")
-                raise self.fail(key + ".map", f"code table {where} gives {value!r}, which is "
-                                f"not {allowed}")
-
-    def field_order(self) -> None:
-        """Fields may refer to fields, but not in a circle."""
-        deps = {name: {e.field or "" for e in walk(x) if e.field} | {e.within or "" for e in
-                                                                     walk(x) if e.within}
-                for name, x in self.m.fields.items()}
-        done: set[str] = set()
-
-        def visit(name: str, path: tuple[str, ...]) -> None:
-            if name in done:
-                return
-            if name in path:
-                raise self.fail(f"fields.{name}", "refers to itself through "
-                                + " → ".join((*path[path.index(name):], name)))
-            for dep in deps[name]:
-                visit(dep, (*path, name))
-            done.add(name)
-
-        for name in deps:
-            visit(name, ())
-
-
-def _scalar_kind(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    return "float" if isinstance(value, float) else "text"
-
-
-def _table_kind(table: dict[str, Scalar], error: MappingError) -> str:
-    kinds = {_scalar_kind(v) for v in table.values()}
-    if len(kinds) != 1:
-        raise error
-    return kinds.pop()
-
-
-def _fits(value: Scalar, target: Target) -> bool:
-    kind = _scalar_kind(value)
-    if target.values is not None:
-        return kind == target.kind and value in target.values
-    if target.kind in ("decimal", "float"):
-        return kind in ("int", "float", "text")
-    if target.kind == "time":
-        return kind == "text"
-    return kind == target.kind

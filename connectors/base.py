@@ -4,7 +4,7 @@ Every raw batch is an Arrow table with
 - the source's own columns, exactly as received, all as strings (nested values as
   compact JSON text), named as the source names them (so drift stays visible);
 - the lineage columns in `LINEAGE_COLUMNS`:
-  `_source`      source name (province, county, township, grid)
+  `_source`      the source's name, as its pack declares it
   `_origin`      where in the source: a file path relative to the source root (XLSX:
                  `file#sheet`), a table, or an API page
   `_row`         files: the line or sheet row where the record starts (header = 1);

@@ -1,4 +1,5 @@
-"""The township drop folders: daily CSV exports and XLSX ledgers, read file by file.
+"""A drop folder of dated CSV exports and XLSX ledgers (the `file_drop` kind), read file
+by file.
 
 Files are read in the order of their relative paths. Every file yields at least one batch
 (an empty or header-only file yields an empty one, an empty file with the note "empty
@@ -28,7 +29,7 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 class FileDropConfig(BaseModel):
-    #: the drop folder (for the mock world: <world>/township)
+    #: the drop folder (None: not set up)
     path: Path | None = None
     patterns: list[str] = ["*/*.csv", "*/*.xlsx"]
     #: tried in order; UTF-8 before GB18030, which silently garbles UTF-8
@@ -50,7 +51,7 @@ def drop_folder(source: str, path: Path | None, setting: str) -> Path:
 
 
 class FileDropConnector:
-    def __init__(self, config: FileDropConfig, *, source: str = "township") -> None:
+    def __init__(self, config: FileDropConfig, *, source: str) -> None:
         self.config = config
         self.source = source
 

@@ -1,4 +1,4 @@
-"""The province gateway's answers, read defensively: the envelope, its rows, its counts.
+"""A signed gateway's answers, read defensively: the envelope, its rows, its counts.
 
 An answer is the envelope {"code","msg","datas","requestId","dataCount","totalPage"}
 whose `datas` is a JSON array serialised into a string (an array in place is taken
@@ -200,7 +200,7 @@ def safe_text(text: str) -> str:
 
 
 def check_page(envelope: Envelope, page_no: int, page_size: int) -> None:
-    """Raise Violation if a page of the case list contradicts its own counts.
+    """Raise Violation if a page of the record list contradicts its own counts.
 
     The counts must agree with each other (each page holds at least one row and at
     most pageSize), and with the rows: a page the counts say exists must hold rows

@@ -3,7 +3,7 @@
 `json.loads` of a whole array is all or nothing, and it recurses once per level: one
 element nested deep enough to exhaust Python's stack (a line of 100,000 `[`), or one
 broken element, fails every row with it. So the JSON Lines drop (`jsonl_drop`) and the
-province gateway (`gateway_protocol`) read JSON the same way, through this module:
+signed gateway (`gateway_protocol`) read JSON the same way, through this module:
 
 - `split` takes a container apart into its top-level parts (the elements of an array,
   the `key: value` members of an object) with a scanner that tracks only strings (with

@@ -1,9 +1,9 @@
-"""The grid app's drop folder: UTF-8 JSON Lines, one object per line.
+"""A drop folder of UTF-8 JSON Lines exports, one object per line (the `jsonl_drop` kind).
 
 Top-level keys become columns (the union over the batch, in first-seen order, so a
 renamed key shows up as a new column); nested values stay compact JSON text. Blank lines
-(JSON whitespace only) are not records. Position and resume work as for the township
-files.
+(JSON whitespace only) are not records. Position and resume work as for CSV/XLSX drops
+(`file_cursor`).
 
 Nothing in a file stops the others or the rest of the file: each line is read on its own
 (`json_records.read_record`) and a line that cannot be a record becomes an error record
@@ -45,7 +45,7 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class JsonlDropConfig(BaseModel):
-    #: the drop folder (for the mock world: <world>/grid)
+    #: the drop folder (None: not set up)
     path: Path | None = None
     patterns: list[str] = ["*.jsonl"]
     batch_rows: int = 50000
@@ -55,7 +55,7 @@ class JsonlDropConfig(BaseModel):
 
 
 class JsonlDropConnector:
-    def __init__(self, config: JsonlDropConfig, *, source: str = "grid") -> None:
+    def __init__(self, config: JsonlDropConfig, *, source: str) -> None:
         self.config = config
         self.source = source
 

@@ -1,8 +1,10 @@
 """Connectors by kind of source system: the kind a pack declares → its config and class.
 
 A pack's source declaration names one of these kinds (schemas.pack.CONNECTOR_KINDS); the
-settings give the source a section of the kind's config, and extraction builds the
-kind's connector from it. A new kind of system is one entry here and one module.
+settings give the source a section of the kind's config, starting from `Kind.defaults`
+(the pack's defaults, with the declared cursor in the setting it names), and extraction
+builds the kind's connector from it. A new kind of system is one entry here and one
+module.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.pack import CONNECTOR_KINDS
+from schemas.pack import CONNECTOR_KINDS, PackError, SourceDeclaration
 
 from .base import Connector
 from .file_drop import FileDropConfig, FileDropConnector
 from .jsonl_drop import JsonlDropConfig, JsonlDropConnector
-from .province_api import ProvinceApiConfig, ProvinceApiConnector
+from .signed_api import SignedApiConfig, SignedApiConnector
 from .sql_db import SqlConnector, SqlSourceConfig
 
 
@@ -25,16 +27,28 @@ from .sql_db import SqlConnector, SqlSourceConfig
 class Kind:
     config: type[BaseModel]
     connector: Any  # a class taking (config, *, source=name) and satisfying Connector
+    #: the config field a source's declared `cursor` is (None: the kind keeps a position
+    #: of its own, as file drops do)
+    cursor_setting: str | None = None
 
     def build(self, config: BaseModel, source: str) -> Connector:
         return self.connector(config, source=source)
 
+    def defaults(self, source: SourceDeclaration) -> dict[str, Any]:
+        """The source's connector defaults: the pack's, and its declared cursor."""
+        if self.cursor_setting is None:
+            return dict(source.defaults)
+        if self.cursor_setting in source.defaults:
+            raise PackError(f"source {source.name}: `{self.cursor_setting}` is its declared "
+                            "`cursor`; declare it there only")
+        return {**source.defaults, self.cursor_setting: source.cursor}
+
 
 KINDS: dict[str, Kind] = {
-    # an HTTP API with a signed, encrypted envelope (the provincial platforms' gateway)
-    "signed_api": Kind(ProvinceApiConfig, ProvinceApiConnector),
+    # an HTTP API answering in a signed envelope (a platform's data-sharing gateway)
+    "signed_api": Kind(SignedApiConfig, SignedApiConnector, cursor_setting="updated_field"),
     # a relational database read through SQLAlchemy (SQLite, PostgreSQL, MySQL)
-    "sql": Kind(SqlSourceConfig, SqlConnector),
+    "sql": Kind(SqlSourceConfig, SqlConnector, cursor_setting="updated_column"),
     # a folder of dated CSV/XLSX exports
     "file_drop": Kind(FileDropConfig, FileDropConnector),
     # a folder of JSON Lines exports

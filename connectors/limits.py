@@ -6,7 +6,7 @@ the XLSX library allocate 17 billion cells and abort the process. A record over 
 becomes an error record with reason `over_limit` (its first RAW_TEXT_LIMIT characters
 kept); the other records of the file are read as usual. The limits are checked before
 the record is parsed, so an oversized record costs no more than reading its bytes.
-The province connector builds these limits from its own settings (`max_record_bytes`,
+The signed API connector builds these limits from its own settings (`max_record_bytes`,
 `max_record_depth`) for its rows, which `json_records` reads as it reads JSON lines.
 """
 

@@ -71,7 +71,7 @@ def _string_columns(columns: Sequence[str], values: Mapping[str, Sequence[str | 
                     n: int) -> list[pa.Array]:
     """One string array per column, converted in a single pa.array call.
 
-    Most batches are small (a township file holds a dozen rows over ~20 columns), so the
+    Most batches are small (a daily drop file may hold a dozen rows over ~20 columns), so the
     fixed cost of each pa.array call outweighs the conversion itself: all columns are
     converted together and sliced apart (slices share the buffer, nothing is copied).
     """

@@ -8,7 +8,7 @@ inflated (up to `max_workbook_bytes` in all) and the extent of each worksheet's 
 is found from their references, the way the library will lay them out (a cell without
 a reference follows the one before it). Only a workbook that passes is handed over.
 
-This covers Office Open XML workbooks (.xlsx, .xlsm), which the township drops hold.
+This covers Office Open XML workbooks (.xlsx, .xlsm), which file drops hold.
 Other formats the library reads (.xls, .ods) are opened without this check.
 """
 

@@ -1,7 +1,7 @@
-"""Village ledgers in XLSX: one part per sheet, layout found rather than assumed.
+"""Ledgers in XLSX: one part per sheet, layout found rather than assumed.
 
 A ledger sheet looks like: title row(s) with a single merged cell, a header of one or two
-rows (a group such as 当事人 merged over 姓名/身份证号/联系电话, the other names merged
+rows (a group such as 联系人 merged over 姓名/身份证号/联系电话, the other names merged
 vertically), data rows, and a totals row (合计 / 共N件). The two-level header is flattened
 to "group/sub". Every row the sheet holds below the header is read:
 - a totals row (合计, 总计, 小计 in its first filled cell) is an error record with reason
@@ -9,7 +9,7 @@ to "group/sub". Every row the sheet holds below the header is read:
   the data rows above it (a note when they differ); rows after it are records like any
   other (a signature line 填表人… then fails validation in the open);
 - a merged range in the data region gives its value to every cell of the range (a
-  village merged down over its three disputes is the village of all three).
+  place merged down over three rows is the place of all three).
 
 Whole-file problems are one error record each (row 1, origin the file): a file that is
 not a workbook or that the library cannot read → `unparseable`; one over the limits

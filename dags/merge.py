@@ -56,7 +56,7 @@ def merge_dag(pack: PackDeclaration) -> None:
             from silobridge import steps
             from silobridge.airflow_support import settings
 
-            return steps.after_merge(settings(), merged["run_id"])
+            return steps.after_merge(settings(), merged["run_id"], pack.name)
 
         @task(pool=WAREHOUSE_POOL)  # a read, but DuckDB lets no reader in beside a writer
         def source_status() -> list[dict]:

@@ -1,18 +1,14 @@
 """The per-source batch suite and the merge gate it decides.
 
-Over the records of a group of ingested batches (loaded rows in staging.cases, rejected
-ones in quarantine.records, exact duplicates the rest of raw.records) a Great
-Expectations suite checks, critically: that the quarantine rejected at most 10%, that
-loaded rows carry their required fields, and that loaded source ids are unique per
-version; as warnings: known category and township codes, villages inside their
-township, reported ≥ occurred, no column drift, and the scope checks (divisions inside
-the deployment's, no time past the record's receipt plus the tolerance: a deployment that
-sets a scope check to `flag` loads those records and sees their count here; with
-`quarantine` none are loaded, so the count is 0). Any critical failure blocks the
-batches (the merge leaves their staged rows out of core); otherwise they pass.
+Over the records of a group of ingested batches (loaded rows in the suite's staged table,
+rejected ones in quarantine.records, exact duplicates the rest of raw.records) a Great
+Expectations suite checks what a domain's suite file asks (quality.expectations; a pack
+keeps it as expectations/batch.toml), and the engine adds one check of its own: no
+column drift in these batches (a warning). Any critical failure
+blocks the batches (the merge leaves their staged rows out of core); otherwise they pass.
 
-Shares judged on a handful of records say little (one bad row in three is 33%): below
-MIN_RECORDS a failing share check is reported as a warning and does not block.
+Shares judged on a handful of records say little (one bad row in three is 33%): below the
+suite's `min_records` a failing share check is reported as a warning and does not block.
 """
 
 from __future__ import annotations
@@ -22,28 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
 
-from conform.set_checks import LAST_EVENT_AT, RECEIVED_AT, divisions_in_scope, times_not_in_future
-from schemas.codes import CATEGORIES
-from schemas.scope import UNSCOPED, Scope
+from schemas.model_sql import LAST_EVENT_AT, divisions_in_scope, times_not_in_future
+from schemas.scope import RECEIVED_AT, UNSCOPED, Scope
 from warehouse.db import transaction
 
 from .checks import CRITICAL, WARNING, CheckResult, count_check, store_results
+from .expectations import BatchSuite, SuiteFileError, to_gx
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCOPE = "batch"
-MAX_REJECTED_SHARE = 0.10
-#: near duplicates (a ledger row re-sent with one cell changed) share an id legitimately;
-#: a mapping that points the id at a non-unique column makes most rows collide
-MAX_DUPLICATE_ID_SHARE = 0.05
-MIN_RECORDS = 20
-REQUIRED = ("source_record_id", "category_code", "occurred_at", "town_code")
 
-# Only codes, times, flags and record ids: this frame is all GX ever sees. Times are naive
-# UTC (GX's pandas paths drop time zones with a warning). The scope checks are the ones
-# validation runs (conform.set_checks), on the staged rows.
+# One row per raw record: the engine's verdict and scope checks, the suite's columns. The
+# scope checks are the ones validation runs (schemas.model_sql), on the staged rows.
 _RECORDS_SQL = """
 SELECT r.batch_id, r.row_no,
        CASE WHEN s.row_no IS NOT NULL THEN 'loaded'
@@ -53,29 +43,54 @@ SELECT r.batch_id, r.row_no,
                 THEN 'not_a_record'
             WHEN q.row_no IS NOT NULL THEN 'quarantined'
             ELSE 'duplicate' END AS verdict,
-       s.source_record_id, timezone('UTC', s.source_updated_at) AS source_updated_at,
-       s.category_code, s.town_code, left(s.village_code, 9) AS village_town,
-       timezone('UTC', s.occurred_at) AS occurred_at,
-       timezone('UTC', s.reported_at) AS reported_at,
-       CASE WHEN s.row_no IS NOT NULL THEN d.code IS NOT NULL END AS town_registered,
+       {columns},
        CASE WHEN s.row_no IS NOT NULL THEN {in_scope} END AS in_scope,
        CASE WHEN s.row_no IS NOT NULL THEN {not_in_future} END AS not_in_future
 FROM raw.records r
-LEFT JOIN staging.cases s USING (batch_id, row_no)
+LEFT JOIN {staged} s USING (batch_id, row_no)
 LEFT JOIN quarantine.records q USING (batch_id, row_no)
-LEFT JOIN ref.divisions d ON d.code = s.town_code AND d.level = 'township'
 LEFT JOIN (SELECT batch_id, landed_at AS {received_at} FROM ops.batches) b USING (batch_id)
-LEFT JOIN (SELECT batch_id, row_no, max("at") AS {last_event_at} FROM staging.events
-           WHERE batch_id = ANY(?) GROUP BY ALL) e USING (batch_id, row_no)
-WHERE r.batch_id = ANY(?)
+{children}
+WHERE r.batch_id = ANY($batches)
 ORDER BY r.batch_id, r.row_no
 """
+_CHILDREN = """LEFT JOIN (SELECT batch_id, row_no, max("{column}") AS {last_event_at} FROM {table}
+           WHERE batch_id = ANY($batches) GROUP BY ALL) e USING (batch_id, row_no)"""
+_NO_CHILDREN = "CROSS JOIN (SELECT NULL::TIMESTAMPTZ AS {last_event_at}) e"
 
 
-def _records_sql(scope: Scope) -> str:
-    return _RECORDS_SQL.format(in_scope=divisions_in_scope(scope, "s."),
+def _records_sql(suite: BatchSuite, scope: Scope) -> str:
+    records = suite.records
+    child = records.latest_child_time
+    children = (_CHILDREN.format(column=child.column.replace('"', '""'), table=child.table,
+                                 last_event_at=LAST_EVENT_AT) if child
+                else _NO_CHILDREN.format(last_event_at=LAST_EVENT_AT))
+    columns = ",\n       ".join(f"CASE WHEN s.row_no IS NOT NULL THEN ({sql}) END AS {name}"
+                                  for name, sql in records.columns.items())
+    return _RECORDS_SQL.format(columns=columns, staged=records.table, children=children,
+                               in_scope=divisions_in_scope(scope, "s."),
                                not_in_future=times_not_in_future(scope, "s."),
                                received_at=RECEIVED_AT, last_event_at=LAST_EVENT_AT)
+
+
+def _naive_utc(table: pa.Table) -> pa.Table:
+    """Times as naive UTC: GX's pandas paths drop time zones with a warning (a zoned
+    Arrow timestamp holds UTC instants: the cast only drops the zone)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
+    return table
+
+
+def _code_lists(con: duckdb.DuckDBPyConnection, suite: BatchSuite) -> dict[str, list[str]]:
+    """The codes of every list the suite names, from ref.codes (sorted)."""
+    names = sorted(suite.code_lists())
+    held = dict(con.execute("SELECT list_name, list(code) FROM ref.codes "
+                            "WHERE list_name = ANY(?) GROUP BY ALL", [names]).fetchall())
+    for name in names:
+        if not held.get(name):
+            raise SuiteFileError(f"{suite.path}: code list {name!r} has no codes in ref.codes")
+    return {name: sorted(codes) for name, codes in held.items()}
 
 
 @dataclass
@@ -95,10 +110,13 @@ class GateDecision:
 class BatchData:
     """What the suite looks at, read out of the warehouse (no personal data)."""
 
+    suite: BatchSuite
     source: str
     batch_ids: list[int]
     records: pd.DataFrame | None
     drift: CheckResult
+    #: the codes of each list the suite's value sets name
+    code_lists: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -109,82 +127,25 @@ def suite_name(source: str) -> str:
     return f"batch_{source}"
 
 
-def read_batches(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
-                 scope: Scope = UNSCOPED) -> BatchData:
-    """The batches' records for the suite, with the `scope` checks on the loaded ones."""
+def read_batches(con: duckdb.DuckDBPyConnection, suite: BatchSuite, source: str,
+                 batch_ids: list[int], scope: Scope = UNSCOPED) -> BatchData:
+    """The batches' records for `suite`, with the `scope` checks on the loaded ones."""
     (rows,) = con.execute("SELECT count(*) FROM raw.records WHERE batch_id = ANY(?)",
                           [batch_ids]).fetchall()[0]
-    records = con.sql(_records_sql(scope), params=[batch_ids, batch_ids]) \
-        .to_arrow_table().to_pandas() if rows else None
+    try:
+        table = con.sql(_records_sql(suite, scope), params={"batches": batch_ids}) \
+            .to_arrow_table() if rows else None
+    except duckdb.Error as e:  # a column or table of the file the warehouse does not have
+        raise SuiteFileError(f"{suite.path}: records: {type(e).__name__}: {e}") from None
+    records = None if table is None else _naive_utc(table).to_pandas()
     drift = count_check(
         con, scope=SCOPE, suite=suite_name(source), check="no_drift", severity=WARNING,
         source=source, params=[batch_ids, batch_ids],
         sql="SELECT (SELECT count(*) FROM ops.batches WHERE batch_id = ANY(?)), "
             "(SELECT count(*) FROM ops.drift WHERE batch_id = ANY(?))",
         detail="{bad} column drift events recorded in these {n} batches")
-    return BatchData(source, list(batch_ids), records, drift)
-
-
-def expectations() -> list[Any]:
-    """The suite; each expectation's meta names the check and words its detail."""
-    from .gx import load_gx  # noqa: PLC0415
-
-    load_gx()  # silences GX's logger before any of its modules load
-    import great_expectations.expectations as gxe  # noqa: PLC0415 - seconds to import
-    from great_expectations.expectations.row_conditions import Column  # noqa: PLC0415
-
-    loaded = Column("verdict") == "loaded"
-
-    def meta(check: str, detail: str) -> dict[str, str]:
-        return {"check": check, "detail": detail}
-
-    suite: list[Any] = [gxe.ExpectColumnValuesToBeInSet(
-        column="verdict", value_set=["loaded", "duplicate", "not_a_record"],
-        mostly=1 - MAX_REJECTED_SHARE,
-        severity=CRITICAL, meta=meta("rejected_share", "{bad} of {n} records rejected by the "
-                                     "quarantine ({share}; at most {allowed} allowed)"))]
-    suite += [gxe.ExpectColumnValuesToNotBeNull(
-        column=column, row_condition=loaded, severity=CRITICAL,
-        meta=meta(f"complete_{column}", f"{{bad}} of {{n}} loaded rows without {column}"))
-        for column in REQUIRED]
-    suite += [
-        gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=["source_record_id", "source_updated_at"],
-            mostly=1 - MAX_DUPLICATE_ID_SHARE, row_condition=loaded,
-            severity=CRITICAL,
-            meta=meta("unique_source_version", "{bad} of {n} loaded rows share their (source "
-                      "id, updated at) with another ({share}; at most {allowed} allowed)")),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="category_code", value_set=sorted(CATEGORIES), row_condition=loaded,
-            severity=WARNING,
-            meta=meta("known_category", "{bad} of {n} loaded rows with a category code "
-                      "outside the 28")),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="town_registered", value_set=[True], row_condition=loaded,
-            severity=WARNING,
-            meta=meta("known_township", "{bad} of {n} loaded rows with a township code not "
-                      "in ref.divisions")),
-        gxe.ExpectColumnPairValuesToBeEqual(
-            column_A="town_code", column_B="village_town", ignore_row_if="either_value_is_missing",
-            row_condition=loaded, severity=WARNING,
-            meta=meta("village_in_township", "{bad} of {n} loaded rows whose village code does "
-                      "not start with their township code")),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="reported_at", column_B="occurred_at", or_equal=True,
-            ignore_row_if="either_value_is_missing", row_condition=loaded,
-            severity=WARNING,
-            meta=meta("reported_after_occurred", "{bad} of {n} loaded rows reported before "
-                      "they occurred")),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="in_scope", value_set=[True], row_condition=loaded, severity=WARNING,
-            meta=meta("in_scope", "{bad} of {n} loaded rows with a division code outside the "
-                      "deployment's divisions (out_of_scope, flagged)")),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="not_in_future", value_set=[True], row_condition=loaded, severity=WARNING,
-            meta=meta("not_in_future", "{bad} of {n} loaded rows with a time past their "
-                      "receipt plus the tolerance (in_future, flagged)")),
-    ]
-    return suite
+    return BatchData(suite, source, list(batch_ids), records, drift,
+                     _code_lists(con, suite) if rows else {})
 
 
 def evaluate(data: BatchData, run_id: str, reports_dir: Path) -> list[CheckResult]:
@@ -196,12 +157,14 @@ def evaluate(data: BatchData, run_id: str, reports_dir: Path) -> list[CheckResul
 
     name = suite_name(data.source)
     ctx = open_context(reports_dir)
-    for r in validate(ctx, name, data.records, expectations(), run_id):
+    least = data.suite.min_records
+    expectations = to_gx(data.suite, data.code_lists)
+    for r in validate(ctx, name, data.records, expectations, run_id):
         check = to_check(r, scope=SCOPE, suite=name, source=data.source)
         if check.severity == CRITICAL and (check.threshold or 0) > 0 \
-                and (check.element_count or 0) < MIN_RECORDS:
+                and (check.element_count or 0) < least:
             check.severity = WARNING
-            check.detail += f" (fewer than {MIN_RECORDS} records: a warning, not a block)"
+            check.detail += f" (fewer than {least} records: a warning, not a block)"
         results.append(check)
     return results
 
@@ -242,13 +205,13 @@ def reports_dir_of(con: duckdb.DuckDBPyConnection) -> Path:
     return Path(path).absolute().parent / "reports"
 
 
-def check_batches(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
-                  run_id: str, *, reports_dir: Path | None = None,
+def check_batches(con: duckdb.DuckDBPyConnection, suite: BatchSuite, source: str,
+                  batch_ids: list[int], run_id: str, *, reports_dir: Path | None = None,
                   scope: Scope = UNSCOPED) -> GateDecision:
-    """Run the batch suite over `batch_ids` of `source`, store every check, decide and
-    record the gate (in a transaction of its own: `con` must not be inside one). GX
-    results go under `reports_dir` (default: `reports` beside the warehouse file)."""
-    data = read_batches(con, source, batch_ids, scope)
+    """Run `suite` over `batch_ids` of `source`, store every check, decide and record the
+    gate (in a transaction of its own: `con` must not be inside one). GX results go
+    under `reports_dir` (default: `reports` beside the warehouse file)."""
+    data = read_batches(con, suite, source, batch_ids, scope)
     results = evaluate(data, run_id, reports_dir or reports_dir_of(con))
     decision = decide(source, list(batch_ids), results, data.rows)
     record(con, run_id, decision, results)

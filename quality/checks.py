@@ -33,9 +33,6 @@ class QualitySettings(Protocol):
     def reports_dir(self) -> Path: ...
 
     @property
-    def mappings_dir(self) -> Path | None: ...
-
-    @property
     def scope(self) -> Scope: ...
 
     @property
@@ -62,6 +59,16 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckLabel:
+    """How the report names a check, and whether its observed value is a share (shown as a
+    percentage) or a count."""
+
+    zh: str
+    en: str
+    share: bool
 
 
 def share(part: int, whole: int) -> float:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conform.mapping import ORIGIN, Expr, Mapping, MappingError, select_mapping, walk
+from conform.expressions import ORIGIN, Expr, walk
+from conform.mapping import Mapping, MappingError, select_mapping
 from schemas.grades import Grade, grade_of
 from schemas.models import DisputeCase, FlowEvent, Party
 from schemas.pii import mask_text
@@ -32,8 +33,6 @@ _SENSITIVE_NAMES = {name for model in (DisputeCase, Party, FlowEvent)
                     if grade_of(info) in (Grade.L3, Grade.L4)}
 _QUOTED = re.compile(r"'[^']*'")
 _INDEX = re.compile(r"\[\d+\]")
-#: party fields a mapping may fill from one `id` column (ID number or credit code)
-_PARTY_ID_FIELDS = {"id_number", "credit_code", "id_number_masked"}
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,12 @@ def public_columns(mapping: Mapping) -> tuple[set[str], str | None]:
                 (public if shown else private).add(column)
         else:
             private.update(e.from_ for e in walk(expr) if e.from_)
-    for group in mapping.parties:
-        if group.from_:
-            private.add(group.from_)
-        for _, expr in group.exprs():
-            private.update(e.from_ for e in walk(expr) if e.from_)
-    if mapping.events:
-        private.add(mapping.events.from_)
+    for blocks in mapping.groups.values():  # child groups: parties, flow logs
+        for block in blocks:
+            if block.from_:
+                private.add(block.from_)
+            for _, expr in block.exprs():
+                private.update(e.from_ for e in walk(expr) if e.from_)
     # a drifted feed sends a column under an alias: the alias is as public as the column
     for column, aliases in mapping.columns.aliases.items():
         for target in (public, private):
@@ -117,25 +115,26 @@ def failed_columns(mapping: Mapping, paths: list[str]) -> list[str]:
 def _field_columns(mapping: Mapping, parts: list[str], seen: frozenset[str] = frozenset()
                    ) -> list[str]:
     head, attr = parts[0], (parts[1] if len(parts) > 1 else None)
-    if head == "parties":
+    if head in mapping.groups:
+        kinds = mapping.shape.groups[head].decl.kinds
+        # fields a block may fill from one shared column (an ID number or a credit code)
+        shared = (kinds.marker, kinds.other_field) if kinds else ()
         columns = []
-        for group in mapping.parties:
-            if group.from_:  # one JSON array column holds every party
-                columns.append(group.from_)
+        for block in mapping.groups[head]:
+            if block.from_:  # one JSON array column holds every element
+                columns.append(block.from_)
                 continue
-            exprs = dict(group.exprs())
+            exprs = dict(block.exprs())
             if attr is None:
                 chosen = list(exprs.values())
             elif attr in exprs:
                 chosen = [exprs[attr]]
-            elif attr in _PARTY_ID_FIELDS and "id" in exprs:
-                chosen = [exprs["id"]]
+            elif kinds and attr in shared and kinds.shared in exprs:
+                chosen = [exprs[kinds.shared]]
             else:
                 chosen = []
             columns += [e.from_ for x in chosen for e in walk(x) if e.from_]
         return columns
-    if head == "events":
-        return [mapping.events.from_] if mapping.events else []
     expr = mapping.fields.get(head)
     if expr is None or head in seen:
         return []

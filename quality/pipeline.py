@@ -1,30 +1,38 @@
 """The entry points the pipeline and the DAGs call.
 
 `gate_source` checks a source's newly ingested batches and decides their gate;
-`after_merge` runs the warehouse, cross-level, freshness and volume checks and rebuilds
-the reports. Warehouse sessions stay short: data is read out, the session closes, Great
+`after_merge` runs the domain's audits (warehouse and cross-level checks), freshness and
+volume, and rebuilds the reports. Both take the domain's QualityFiles from the app
+layer. Warehouse sessions stay short: data is read out, the session closes, Great
 Expectations works on the frames, and a second short session writes the outcome.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from warehouse.db import session
 from warehouse.runs import finish_run, new_run_id, start_run
 
+from .audits import run_audits
 from .batch import GateDecision, decide, evaluate, read_batches, record
-from .checks import CRITICAL, WARNING, QualitySettings
+from .checks import CRITICAL, WARNING, QualitySettings, store_results
+from .files import QualityFiles
 from .freshness import check_freshness, check_volume, source_status
 from .report import build_reports
-from .warehouse import check_warehouse
+
+if TYPE_CHECKING:
+    from conform.mapping import Mapping
 
 __all__ = ["after_merge", "gate_source", "source_status"]
 
 
-def gate_source(settings: QualitySettings, source: str) -> GateDecision:
-    """Check every batch of `source` that is ingested but not yet gated; decide its gate."""
+def gate_source(settings: QualitySettings, source: str, files: QualityFiles) -> GateDecision:
+    """Check every batch of `source` that is ingested but not yet gated against the batch
+    suite of `files`; decide its gate."""
+    suite = files.batch_suite()  # a broken suite file fails before anything is recorded
     run_id = new_run_id("gate", source)
     with session(settings.warehouse_path) as con:
         batch_ids = [b for (b,) in con.execute(
@@ -33,7 +41,7 @@ def gate_source(settings: QualitySettings, source: str) -> GateDecision:
         if not batch_ids:
             return GateDecision(source, "passed", [], [], "no new batches to check")
         start_run(con, run_id, "gate", source)
-        data = read_batches(con, source, batch_ids, settings.scope)
+        data = read_batches(con, suite, source, batch_ids, settings.scope)
     try:
         results = evaluate(data, run_id, settings.reports_dir)
     except Exception as e:
@@ -48,17 +56,22 @@ def gate_source(settings: QualitySettings, source: str) -> GateDecision:
     return decision
 
 
-def after_merge(settings: QualitySettings, run_id: str) -> dict[str, Any]:
-    """Warehouse and cross-level checks, freshness and volume, then the reports.
+def after_merge(settings: QualitySettings, run_id: str,
+                files: Sequence[QualityFiles], mappings: Sequence[Mapping]) -> dict[str, Any]:
+    """The audits of `files` (each pack's warehouse and cross-level checks), freshness
+    and volume, then the reports (`mappings`: the packs' mapping files, see
+    `build_quality_report`).
 
     Critical failures here cannot undo the merge (it has committed): they are reported
     as critical in the summary, in ops.quality_results and in the report."""
     started = time.perf_counter()
+    audits = [a for f in files for a in f.audit_files()]
     with session(settings.warehouse_path) as con:
-        results = [*check_warehouse(con, run_id),
-                   *check_freshness(con, run_id, settings.sources),
+        audited = run_audits(con, audits)
+        store_results(con, run_id, audited)
+        results = [*audited, *check_freshness(con, run_id, settings.sources),
                    *check_volume(con, run_id, settings.sources)]
-    paths = build_reports(settings)
+    paths = build_reports(settings, files, mappings)
     failed = [r for r in results if not r.success]
     return {
         "run_id": run_id,

@@ -12,16 +12,22 @@ drift. It is written in Chinese (`quality/index.html`) and in English
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from warehouse.db import session
 
-from .checks import QualitySettings
+from .checks import CheckLabel, QualitySettings
 from .messages import DEFAULT, LANGUAGES, Language, Words
+
+if TYPE_CHECKING:
+    from conform.mapping import Mapping as MappingFile
+
+    from .files import QualityFiles
 
 QUALITY_DIR = "quality"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,13 +69,16 @@ def _when(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
-def _shown(check: dict[str, Any]) -> dict[str, Any]:
-    """The check with observed/threshold worded in their unit (share, ratio, hours, count)."""
+def _shown(check: dict[str, Any], labels: Mapping[str, CheckLabel]) -> dict[str, Any]:
+    """The check with observed/threshold worded in their unit (share, ratio, hours, count):
+    a domain's checks say theirs (`labels`); a batch check no file names any more was a
+    GX share."""
+    label = labels.get(check["check_name"])
     if check["scope"] == "freshness":
         def fmt(v: float | None) -> str:
             return "" if v is None else f"{v:,.1f} h"
-    elif check["scope"] == "volume" or check["check_name"] == "status_conflict_share" or (
-            check["scope"] == "batch" and check["check_name"] != "no_drift"):
+    elif check["scope"] == "volume" or (label.share if label is not None else (
+            check["scope"] == "batch" and check["check_name"] != "no_drift")):
         fmt = _percent
     else:
         fmt = _number
@@ -78,7 +87,7 @@ def _shown(check: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
-           lang: Language = DEFAULT) -> str:
+           lang: Language = DEFAULT, labels: Mapping[str, CheckLabel] | None = None) -> str:
     from jinja2 import (  # noqa: PLC0415
         Environment,
         FileSystemLoader,
@@ -92,9 +101,10 @@ def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
     env.filters["percent"] = _percent
     env.filters["number"] = _number
     env.filters["when"] = _when
-    words = Words(lang)
+    labels = labels or {}
+    words = Words(lang, labels)
     other: Language = next(other for other in LANGUAGES if other != lang)
-    checks = [_shown(c) for c in data["checks"]]
+    checks = [_shown(c, labels) for c in data["checks"]]
     failed = [c for c in checks if not c["success"]]
     return env.get_template("quality_report.html.j2").render(
         **{**data, "checks": checks}, charts=charts, generated_at=generated_at,
@@ -105,16 +115,19 @@ def render(data: dict[str, Any], charts: list[Any], generated_at: datetime,
         freshness=[c for c in checks if c["scope"] in ("freshness", "volume")])
 
 
-def build_quality_report(settings: QualitySettings) -> Path:
-    """Write the report in every language; returns the default language's page."""
-    from markupsafe import Markup  # noqa: PLC0415
+def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles],
+                         mappings: Sequence[MappingFile]) -> Path:
+    """Write the report in every language, naming the checks of `files` as they do;
+    returns the default language's page.
 
-    from conform.mapping import load_mappings  # noqa: PLC0415
+    `mappings`: the packs' mapping files, which say what a quarantined record's columns
+    hold (so what its example may show)."""
+    from markupsafe import Markup  # noqa: PLC0415
 
     from .charts import trend_charts  # noqa: PLC0415
     from .report_data import gather  # noqa: PLC0415
 
-    mappings = load_mappings(settings.mappings_dir)
+    labels = {k: v for f in files for k, v in f.labels().items()}
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
         data = gather(con, mappings, settings.sources)
@@ -126,14 +139,16 @@ def build_quality_report(settings: QualitySettings) -> Path:
         for chart in charts:
             # rendered by vl-convert from counts, times and source names: markup we made
             chart.svg = Markup(chart.svg)  # noqa: S704
-        (folder / name).write_text(render(data, charts, generated_at, lang), encoding="utf-8")
+        (folder / name).write_text(render(data, charts, generated_at, lang, labels),
+                                   encoding="utf-8")
     return folder / PAGES[DEFAULT]
 
 
-def build_reports(settings: QualitySettings) -> ReportPaths:
+def build_reports(settings: QualitySettings, files: Sequence[QualityFiles],
+                  mappings: Sequence[MappingFile]) -> ReportPaths:
     """Rebuild Data Docs and the quality report; returns where they are."""
     from .gx import build_docs  # noqa: PLC0415 - imports Great Expectations
 
-    quality = build_quality_report(settings)
+    quality = build_quality_report(settings, files, mappings)
     docs = build_docs(settings.reports_dir)
     return ReportPaths(settings.reports_dir, quality, docs)

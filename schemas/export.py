@@ -1,10 +1,11 @@
-"""Publish the contract for other departments: JSON Schemas, code lists, reasons, a dictionary.
+"""Publish a pack's contract for other departments: JSON Schemas, code lists, reasons, a
+dictionary.
 
-`export(folder)` writes one JSON Schema per canonical model, `code_lists.json`,
-`reasons.json` and `data_dictionary.md`. Everything is derived from the models, their
-field metadata (`contract_field`), their validators and `schemas.codes`, so a change to the
-contract shows up in the published copy (`schemas/published/`) on the next export and the
-test comparing the two fails until someone re-exports.
+`export(folder, contract)` writes one JSON Schema per model of the pack's `Contract`,
+`code_lists.json`, `reasons.json` and `data_dictionary.md`. Everything is derived from the
+models, their field metadata (`contract_field`), their validators and the pack's code
+lists, so a change to the contract shows up in the published copy on the next export and
+the test comparing the two fails until someone re-exports.
 
 Output is deterministic (fixed key order, UTF-8, two-space indent, trailing newline) so the
 committed copies diff cleanly.
@@ -16,7 +17,7 @@ import inspect
 import json
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum, IntEnum
@@ -26,9 +27,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from . import checks, codes
+from .contract import Contract
 from .grades import Grade, grade_of, labels_of, mask_of
-from .models import MODELS, SCHEMA_VERSION
 from .reasons import DESCRIPTIONS, Reason
 
 # What each grade means. Kept per grade, not per field: which fields hold which grade
@@ -41,45 +41,20 @@ _GRADE_MEANING: dict[Grade, tuple[str, str]] = {
 }
 
 
-class _Check:
-    """How the dictionary describes one field check: its shape and, for L4 values, the mask."""
-
-    def __init__(self, shape: str, note: str, mask: str | None = None) -> None:
-        self.shape, self.note, self.mask = shape, note, mask
-
-
-# Keyed by check function, not by field: any field that uses a check gets its description.
-_CHECKS: dict[Callable[..., Any], _Check] = {
-    checks.check_resident_id: _Check(
-        "18 chars", "GB 11643: 6-digit area, birth date YYYYMMDD, 3-digit sequence and a check "
-        "character (0–9 or X)", mask="first 6 + last 4 characters"),
-    checks.check_credit_code: _Check(
-        "18 chars", "GB 32100 alphabet (0–9, A–Y without I O S V Z), 6-digit area at positions "
-        "3–8, GB 11714 organisation-code check at position 17, GB 32100 check at 18"),
-    checks.check_phone: _Check(
-        "", "mobile 1[3-9] + 9 digits, or a landline with area code (0573-84123456)",
-        mask="first 3 + last 4 digits"),
-    checks.check_category: _Check("2 digits", f"one of the {len(codes.CATEGORIES)} category "
-                                  "codes listed under Categories"),
-    checks.check_text: _Check("", "garbled text refused"),
-    checks.check_moment: _Check(
-        "", f"from {checks.EARLIEST:%Y-%m-%d} up to {checks.LATEST:%Y-%m-%d} (exclusive)"),
-}
-
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
 
 # -- files --------------------------------------------------------------------------------
-def export(folder: Path) -> list[Path]:
+def export(folder: Path, contract: Contract) -> list[Path]:
     """Write the published contract into `folder`; return the files written, in order."""
     folder.mkdir(parents=True, exist_ok=True)
     written = [_write_json(folder / f"{snake_name(model.__name__)}.schema.json",
-                           {"x-schema-version": SCHEMA_VERSION, **model.model_json_schema()})
-               for model in MODELS]
-    written.append(_write_json(folder / "code_lists.json", code_lists()))
+                           {"x-schema-version": contract.version, **model.model_json_schema()})
+               for model in contract.models]
+    written.append(_write_json(folder / "code_lists.json", code_lists(contract)))
     written.append(_write_json(folder / "reasons.json",
                                {reason.value: DESCRIPTIONS[reason] for reason in Reason}))
-    written.append(_write_text(folder / "data_dictionary.md", data_dictionary()))
+    written.append(_write_text(folder / "data_dictionary.md", data_dictionary(contract)))
     return written
 
 
@@ -98,35 +73,14 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 # -- code lists ---------------------------------------------------------------------------
-def _enums() -> Iterator[type[Enum]]:
-    """The enums defined in schemas.codes, in the order they are declared there."""
-    for value in vars(codes).values():
-        # the province's status codes are published in a shape of their own (above), and
-        # the labelled bases hold no codes
-        if isinstance(value, type) and issubclass(value, Enum) \
-                and value.__module__ == codes.__name__ and len(value) \
-                and value is not codes.ProvinceStatus:
-            yield value
-
-
-def code_lists() -> dict[str, Any]:
-    """Every code list of schemas.codes as plain JSON, keyed by snake-case list name."""
-    lists: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "categories": [{"code": c.code, "name": c.zh, "en": c.en, "bucket": c.bucket.value,
-                        "bucket_key": c.bucket.name}
-                       for c in codes.CATEGORY_LIST],
-        "province_status": [{"code": s.value, "zh": s.zh, "en": s.en}
-                            for s in codes.ProvinceStatus],
-    }
-    for enum in _enums():
-        members: list[dict[str, Any]] = [{"name": m.name, "value": m.value, "zh": m.zh,
-                                          "en": m.en} for m in enum]
-        if enum is codes.CaseStatus:
-            for member, row in zip(codes.CaseStatus, members, strict=True):
-                row["family"] = member.family.value
-                row["is_resolved"] = member.is_resolved
-        lists[snake_name(enum.__name__)] = members
+def code_lists(contract: Contract) -> dict[str, Any]:
+    """Every code list of the contract as plain JSON, keyed by snake-case list name."""
+    lists: dict[str, Any] = {"schema_version": contract.version, **contract.lists}
+    for enum in contract.enums:
+        more = contract.members.get(enum)
+        lists[snake_name(enum.__name__)] = [
+            {"name": m.name, "value": m.value, "zh": m.zh, "en": m.en}
+            | (more(m) if more else {}) for m in enum]
     return lists
 
 
@@ -134,7 +88,7 @@ def code_lists() -> dict[str, Any]:
 class FieldDoc:
     """One row of a model's table in the data dictionary."""
 
-    def __init__(self, name: str, info: FieldInfo) -> None:
+    def __init__(self, name: str, info: FieldInfo, contract: Contract) -> None:
         self.name = name
         self.grade = grade_of(info)
         self.zh, self.en = labels_of(info)
@@ -142,12 +96,12 @@ class FieldDoc:
         tp, metadata = _unwrap(info.annotation, list(info.metadata))
         self.validators = [m.func for m in metadata if isinstance(m, AfterValidator)]
         self.normalisers = [m.func for m in metadata if isinstance(m, BeforeValidator)]
-        self.type, self.notes = _describe(tp, metadata, self.validators)
+        self.type, self.notes = _describe(tp, metadata, self.validators, contract)
         self.notes[:0] = [_first_line(f) for f in self.normalisers if f.__doc__]
         if not self.required and info.default not in (None, ...):
             self.notes.append(f"default {_literal(info.default)}")
         if self.grade is Grade.L4:
-            masks = [c.mask for f in self.validators if (c := _CHECKS.get(f)) and c.mask]
+            masks = [c.mask for f in self.validators if (c := contract.check(f)) and c.mask]
             self.notes.append("stored encrypted; analysts see it masked"
                               + (f" ({', '.join(masks)})" if masks else ""))
         elif (mask := mask_of(info)) in _SHOWN_AS:
@@ -180,14 +134,14 @@ def _unwrap(tp: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
             return tp, metadata
 
 
-def _describe(tp: Any, metadata: list[Any], validators: list[Callable[..., Any]]
-              ) -> tuple[str, list[str]]:
+def _describe(tp: Any, metadata: list[Any], validators: list[Callable[..., Any]],
+              contract: Contract) -> tuple[str, list[str]]:
     notes: list[str] = []
     bounds = [f"{sign} {_number(v)}" for attr, sign in _BOUNDS
               for m in metadata if (v := getattr(m, attr, None)) is not None]
     if get_origin(tp) is tuple:
         inner, inner_meta = _unwrap(get_args(tp)[0], [])
-        name, inner_notes = _describe(inner, inner_meta, [])
+        name, inner_notes = _describe(inner, inner_meta, [], contract)
         return f"list of {name}", inner_notes
     if isinstance(tp, type) and issubclass(tp, Enum):
         values = ", ".join(f"{m.value} {m.name}" if isinstance(m, IntEnum) else str(m.value)
@@ -212,13 +166,13 @@ def _describe(tp: Any, metadata: list[Any], validators: list[Callable[..., Any]]
     elif tp is datetime:
         name = "datetime"
     elif tp is str:
-        shapes = [shape for f in validators if (shape := _shape(f))]
+        shapes = [shape for f in validators if (shape := _shape(f, contract))]
         name = ", ".join(["string", *shapes])
         notes.extend(_string_notes(metadata))
     else:
         name = getattr(tp, "__name__", str(tp))
     for func in validators:
-        notes.extend(_check_notes(func))
+        notes.extend(_check_notes(func, contract))
     return name, notes
 
 
@@ -238,15 +192,15 @@ def _string_notes(metadata: list[Any]) -> list[str]:
     return notes
 
 
-def _shape(func: Callable[..., Any]) -> str:
-    if (check := _CHECKS.get(func)) is not None:
+def _shape(func: Callable[..., Any], contract: Contract) -> str:
+    if (check := contract.check(func)) is not None:
         return check.shape
     digits = inspect.getclosurevars(func).nonlocals.get("digits")
     return f"{digits} digits" if digits else ""
 
 
-def _check_notes(func: Callable[..., Any]) -> list[str]:
-    if (check := _CHECKS.get(func)) is not None:
+def _check_notes(func: Callable[..., Any], contract: Contract) -> list[str]:
+    if (check := contract.check(func)) is not None:
         text = check.note
     else:
         # division_checker's closures carry what they check in their free variables
@@ -289,40 +243,41 @@ def _cell(text: str) -> str:
 
 
 # -- the dictionary -----------------------------------------------------------------------
-def data_dictionary() -> str:
+def data_dictionary(contract: Contract) -> str:
     lines = [
-        f"# 矛盾纠纷数据共享：数据字典 / Dispute data sharing: data dictionary "
-        f"(schema {SCHEMA_VERSION})",
+        f"# {contract.title} (schema {contract.version})",
         "",
-        f"Schema version **{SCHEMA_VERSION}**. Generated from the contract in `schemas/` by "
+        f"Schema version **{contract.version}**. Generated from the contract in `schemas/` by "
         "`silobridge schemas export`; do not edit by hand.",
         "",
-        *_sharing_intro(),
-        *_grades_section(),
+        *_sharing_intro(contract),
+        *_grades_section(contract),
         "## Models",
         "",
     ]
-    for model in MODELS:
-        lines += _model_section(model)
-    lines += _code_list_section()
+    for model in contract.models:
+        lines += _model_section(model, contract)
+    lines += _code_list_section(contract)
     lines += _reasons_section()
     return "\n".join(lines)
 
 
-def _sharing_intro() -> list[str]:
-    top = MODELS[0]
+def _sharing_intro(contract: Contract) -> list[str]:
+    top, record = contract.models[0], contract.record
     nested = [(name, _unwrap(info.annotation, [])[0]) for name, info in top.model_fields.items()]
     parts = [f"`{name}` as a list of **{get_args(tp)[0].__name__}**" for name, tp in nested
              if get_origin(tp) is tuple and isinstance(get_args(tp)[0], type)
              and issubclass(get_args(tp)[0], BaseModel)]
-    schemas_list = ", ".join(f"`{snake_name(m.__name__)}.schema.json`" for m in MODELS)
+    schemas_list = ", ".join(f"`{snake_name(m.__name__)}.schema.json`" for m in contract.models)
+    looked_up = (f"; {contract.looked_up} are also looked up in our division registry"
+                 if contract.looked_up else "")
     lines = [
         "## How to share data with us",
         "",
-        f"Every dispute record you send must fit one **{top.__name__}**"
+        f"Every {record} record you send must fit one **{top.__name__}**"
         + (f", with {' and '.join(parts)}" if parts else "") + ". "
-        "Reference data fits the other models below. Send one record per dispute as your "
-        "system holds it: we link the records of the same dispute across levels ourselves.",
+        f"Reference data fits the other models below. Send one record per {record} as your "
+        f"system holds it: we link the records of the same {record} across levels ourselves.",
         "",
         "- The machine-readable contract sits next to this file: one JSON Schema per model "
         f"({schemas_list}), the code lists (`code_lists.json`) and the reason codes "
@@ -330,8 +285,7 @@ def _sharing_intro() -> list[str]:
         "- Every field is labelled in Chinese and English and graded L1–L4 (JSON Schema "
         "extras `x-label-zh`, `x-label-en`, `x-grade`); the grade decides who may see it.",
         "- Times must carry their time zone (`2024-03-05T09:30:00+08:00`); codes must come "
-        "from the code lists; township, village and grid codes are also looked up in our "
-        "division registry; unknown fields are refused.",
+        f"from the code lists{looked_up}; unknown fields are refused.",
         "- Records that fail a check are not loaded: they come back to you in a quarantine "
         "list, one row per problem, with the field, a reason code from the list at the end "
         "and a message that describes the problem without repeating personal numbers.",
@@ -340,8 +294,8 @@ def _sharing_intro() -> list[str]:
     return lines
 
 
-def _grades_section() -> list[str]:
-    docs = [(model, FieldDoc(name, info)) for model in MODELS
+def _grades_section(contract: Contract) -> list[str]:
+    docs = [(model, FieldDoc(name, info, contract)) for model in contract.models
             for name, info in model.model_fields.items()]
     lines = ["## Grades (DB33/T 2350-2021)", "",
              "Every field carries one of four grades; the grade decides who may see the value.",
@@ -353,14 +307,14 @@ def _grades_section() -> list[str]:
         lines.append(f"| {grade.value} | {meaning} | {examples} | "
                      f"{fields if grade is Grade.L4 else f'{count} fields'} |")
     masks = [f"`{m.__name__}.{d.name}`: {c.mask}" for m, d in docs if d.grade is Grade.L4
-             for f in d.validators if (c := _CHECKS.get(f)) and c.mask]
+             for f in d.validators if (c := contract.check(f)) and c.mask]
     lines += ["", "L4 fields are stored encrypted and linked across sources by a keyed hash "
               "(HMAC) of the normalised value, never in clear; analysts see them masked ("
               + "; ".join(masks) + ").", ""]
     return lines
 
 
-def _model_section(model: type[BaseModel]) -> list[str]:
+def _model_section(model: type[BaseModel], contract: Contract) -> list[str]:
     lines = [f"### {model.__name__}", "", inspect.getdoc(model) or "", ""]
     config = model.model_config
     rules = []
@@ -376,7 +330,7 @@ def _model_section(model: type[BaseModel]) -> list[str]:
     lines += ["| field | 中文名 | English label | type | required | grade | constraints / notes |",
               "|---|---|---|---|---|---|---|"]
     for name, info in model.model_fields.items():
-        doc = FieldDoc(name, info)
+        doc = FieldDoc(name, info, contract)
         cells = [f"`{name}`", doc.zh, doc.en, doc.type, "yes" if doc.required else "no",
                  doc.grade.value, "; ".join(doc.notes)]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
@@ -384,21 +338,15 @@ def _model_section(model: type[BaseModel]) -> list[str]:
     return lines
 
 
-def _code_list_section() -> list[str]:
-    lines = ["## Code lists", "", "All lists are also in `code_lists.json`.", "",
-             f"### Categories ({len(codes.CATEGORIES)})", "",
-             "| code | 名称 | English | report bucket |", "|---|---|---|---|"]
-    lines += [f"| {c.code} | {_cell(c.zh)} | {_cell(c.en)} | {_cell(c.bucket.value)} |"
-              for c in codes.CATEGORY_LIST]
-    lines += ["", "### Canonical statuses (CaseStatus)", "",
-              "| code | 中文 | English | status family |", "|---|---|---|---|"]
-    lines += [f"| {s.value} | {s.zh} | {_cell(s.en)} | {s.family.value} |"
-              for s in codes.CaseStatus]
-    lines += ["", "### Province platform status codes", "", "| code | 中文 | English |",
-              "|---|---|---|"]
-    lines += [f"| {s.value} | {s.zh} | {s.en} |" for s in codes.ProvinceStatus]
-    for enum in _enums():
-        if enum is codes.CaseStatus:
+def _code_list_section(contract: Contract) -> list[str]:
+    lines = ["## Code lists", "", "All lists are also in `code_lists.json`."]
+    shown = {t.shows for t in contract.tables}
+    for table in contract.tables:
+        lines += ["", f"### {table.title}", "", _row(table.header),
+                  "|" + "---|" * len(table.header)]
+        lines += [_row(tuple(_cell(str(v)) for v in row)) for row in table.rows]
+    for enum in contract.enums:
+        if enum in shown:
             continue
         own_doc = enum.__dict__.get("__doc__")  # Enum fills in a generic one otherwise
         lines += ["", f"### {enum.__name__}", ""]
@@ -409,6 +357,10 @@ def _code_list_section() -> list[str]:
                   for m in enum]
     lines.append("")
     return lines
+
+
+def _row(cells: tuple[str, ...]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def _reasons_section() -> list[str]:

@@ -45,6 +45,9 @@ class SourceDeclaration(_Strict):
     #: "{world}" in a text default is the home folder's mock world
     connector: str
     defaults: dict[str, Any] = Field(default_factory=dict)
+    #: connector settings renamed since users first set them: old name → name now; a
+    #: value given under the old name (SILOBRIDGE_<SOURCE>__<OLD>) is still read
+    renamed: dict[str, str] = Field(default_factory=dict)
     #: cron in `timezone`, and why that schedule fits the system
     schedule: str
     why: str
@@ -55,6 +58,12 @@ class SourceDeclaration(_Strict):
     cursor: str
     #: a known delay of the source's data behind the others (a platform that syncs late)
     lag: timedelta = timedelta(0)
+
+    def under_current_names(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A user's values for the connector settings, old names read as their names now
+        (a value given under the name now wins over one under the old)."""
+        now = {self.renamed.get(k, k): v for k, v in values.items() if k in self.renamed}
+        return now | {k: v for k, v in values.items() if k not in self.renamed}
 
     @field_validator("connector")
     @classmethod

@@ -8,7 +8,7 @@ coordinates to 0.01° (about a kilometre). `mask_text` finds ID- and phone-shape
 inside free text (raw records, messages) and masks them, and with `replacing` also the
 names and addresses it is given, so free text keeps its meaning without its people.
 
-warehouse.snapshot applies the same masks in SQL; a test holds the two to agreement.
+warehouse.snapshot_copy applies the same masks in SQL; a test holds the two to agreement.
 """
 
 from __future__ import annotations

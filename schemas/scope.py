@@ -41,3 +41,5 @@ class Scope:
 
 #: the scope that checks nothing (validation without a deployment's settings)
 UNSCOPED = Scope()
+#: where checks run in SQL, the column a record's receipt is read under beside its fields
+RECEIVED_AT = "_received_at"

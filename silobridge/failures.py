@@ -16,6 +16,8 @@ from schemas.pii import mask_text
 from warehouse.db import session
 from warehouse.runs import record_task_failure
 
+from .contracts import all_mappings
+from .quality_files import of_packs
 from .settings import Settings
 
 #: a line longer than this is cut: the task log has the whole message
@@ -89,4 +91,4 @@ def record(settings: Settings, step: FailedStep) -> Path:
     with session(settings.warehouse_path) as con:
         record_task_failure(con, step.dag_id, step.task_id, step.run_id, step.try_number,
                             step.error, step.cause)
-    return build_quality_report(settings)
+    return build_quality_report(settings, of_packs(), all_mappings(settings))

@@ -29,22 +29,21 @@ import pyarrow as pa
 
 from conform.drift import drift as detect_drift
 from conform.engine import conform
-from conform.mapping import Mapping, MappingError, load_mappings, select_mapping
-from conform.reference import load_reference
-from conform.set_checks import RECEIVED_AT
-from conform.validate import DivisionRegistry, Problem, validate_bulk
+from conform.mapping import Mapping, MappingError, select_mapping
+from conform.validate import Problem, validate_bulk
 from connectors.file_cursor import NO_RECORDS
 from connectors.rejects import reason_of
 from schemas.grades import protected_fields
 from schemas.models import Party
 from schemas.reasons import Reason
-from schemas.scope import Scope
+from schemas.scope import RECEIVED_AT, Scope
 from warehouse.db import session, transaction
 from warehouse.manifests import seal_accounting
 from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
 from . import progress
+from .contracts import load_reference, mappings_of, owner
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import Settings, SourceName
@@ -129,14 +128,14 @@ def with_path(settings: Settings, source: SourceName, path: str) -> Settings:
 
 def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     """Conform and validate every landed batch of `source` that is not ingested yet."""
-    mappings = load_mappings(settings.mappings_dir)
+    pack = owner(source)
+    mappings = mappings_of(settings, pack)
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "ingest", source, timed=True) as run:
         run_id = run.run_id
         total = run.summary = IngestSummary(source=source, run_id=run_id)
-        load_reference(con, settings.reference_dir)
-        registry = DivisionRegistry.from_warehouse(con)
+        registry = load_reference(con, settings, pack)
         pending = con.execute(
             "SELECT batch_id, rows FROM ops.batches WHERE source = ? AND ingested_run IS NULL "
             "ORDER BY batch_id", [source]).fetchall()
@@ -172,7 +171,7 @@ def _chunks(batches: list[tuple[int, int]]) -> list[list[int]]:
 
 
 def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[int],
-                   run_id: str, mappings: list[Mapping], registry: DivisionRegistry,
+                   run_id: str, mappings: list[Mapping], registry: object | None,
                    scope: Scope, vault: Vault) -> IngestSummary:
     summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
     with transaction(con, "ingest"):
@@ -246,7 +245,7 @@ class Outcome:
 
 
 def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
-                         registry: DivisionRegistry, scope: Scope, chunk: Chunk) -> Outcome:
+                         registry: object | None, scope: Scope, chunk: Chunk) -> Outcome:
     """Conform and validate the parseable records of `chunk` but those it skips.
 
     A record was received when its batch landed (ops.batches), whenever it is validated:
@@ -275,17 +274,18 @@ def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: 
             CREATE OR REPLACE TEMP VIEW _todo AS
             SELECT _rid, origin, record FROM {chunk.rows} JOIN _origins USING (origin)
             WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM {chunk.skip})""")  # noqa: S608
-        verdict = validate_bulk(con, conform(con, out.mappings[name], "_todo"), registry,
-                                scope, received)
+        mapping = out.mappings[name]
+        verdict = validate_bulk(con, conform(con, mapping, "_todo"), mapping.contract,
+                                registry, scope, received)
         con.unregister("_origins")
         for rid, problems in verdict.rejected.items():
             out.rejected[rid] = (name, problems)
-        if verdict.cases.num_rows:
-            out.cases.append(_with_mapping(verdict.cases, name))
-        if verdict.parties.num_rows:
-            out.parties.append(verdict.parties)
-        if verdict.events.num_rows:
-            out.events.append(verdict.events)
+        if verdict.root.num_rows:
+            out.cases.append(_with_mapping(verdict.root, name))
+        if verdict.children["parties"].num_rows:
+            out.parties.append(verdict.children["parties"])
+        if verdict.children["events"].num_rows:
+            out.events.append(verdict.children["events"])
     return out
 
 

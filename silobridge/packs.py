@@ -1,19 +1,35 @@
-"""The installed domain packs: every folder under packs/ that holds a pack.toml.
+"""The installed domain packs: every folder under packs/ that holds a pack.toml, and the
+pack folders SILOBRIDGE_PACK_PATH names.
 
 The app layer finds packs here and hands their declarations to the engine; `--domain`
-picks one by name (default: all of them, in name order). A pack that merges records into
-entities declares them in its `entity.toml` (warehouse.entity), read by `entity`.
+picks one by name (default: all of them). A pack from SILOBRIDGE_PACK_PATH (a list of
+folders, separated like PATH, each a pack folder or a folder of pack folders) is how a
+department adds its own domain without touching this repository: its Python package is
+imported from its folder under the name its pack.toml declares.
+What a pack declares in Python (its snapshot catalogue, its published contract: they
+name its pydantic models) lives in its package (`package` in pack.toml) and is read here too.
+A pack that merges records into entities declares them in its `entity.toml`
+(warehouse.entity), read by `entity`.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import sys
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from schemas.pack import PackDeclaration, load_pack
+from schemas.catalogue import Catalogue
+from schemas.contract import Contract
+from schemas.pack import PackDeclaration, PackError, load_pack
 from warehouse.entity import EntityDeclaration, load_entity
 
+PACK_PATH = "SILOBRIDGE_PACK_PATH"
 #: the file of a pack that declares the entity its merge builds
 ENTITY_FILE = "entity.toml"
 
@@ -23,12 +39,41 @@ class UnknownPack(LookupError):
         super().__init__(f"no domain pack named {name!r}: installed are {', '.join(known)}")
 
 
+def _pack_folders() -> list[Path]:
+    roots = [Path(str(resources.files("packs")))]
+    roots += [Path(p) for p in os.environ.get(PACK_PATH, "").split(os.pathsep) if p]
+    folders: list[Path] = []
+    for root in roots:
+        if (root / "pack.toml").is_file():
+            folders.append(root)
+        elif root.is_dir():
+            folders += sorted(d for d in root.iterdir() if (d / "pack.toml").is_file())
+        else:
+            raise PackError(f"{PACK_PATH}: {root} is not a folder")
+    return folders
+
+
+class PackNotChosen(LookupError):
+    def __init__(self, known: tuple[str, ...]) -> None:
+        super().__init__(f"{len(known)} domain packs are installed ({', '.join(known)}): "
+                         "name one with --domain")
+
+
 @cache
 def installed() -> dict[str, PackDeclaration]:
-    """name → declaration of every installed pack."""
-    root = Path(str(resources.files("packs")))
-    found = [load_pack(d) for d in sorted(root.iterdir()) if (d / "pack.toml").is_file()]
-    return {p.name: p for p in found}
+    """name → declaration of every installed pack, in the order found."""
+    packs: dict[str, PackDeclaration] = {}
+    for folder in _pack_folders():
+        pack = load_pack(folder)
+        if pack.name in packs:
+            raise PackError(f"two packs named {pack.name!r}: {packs[pack.name].folder} "
+                            f"and {folder}")
+        packs[pack.name] = pack
+    sources = [s for p in packs.values() for s in p.source_names]
+    twice = sorted({s for s in sources if sources.count(s) > 1})
+    if twice:  # a source's settings and DAG are named after it
+        raise PackError(f"source names declared by two packs: {', '.join(twice)}")
+    return packs
 
 
 def pack(name: str) -> PackDeclaration:
@@ -53,3 +98,57 @@ def entity(name: str | None = None) -> EntityDeclaration:
         raise LookupError(f"{len(merging)} installed packs declare an entity "
                           f"({', '.join(p.name for p in merging)}): name one")
     return load_entity(merging[0].path(ENTITY_FILE))
+
+
+def module(decl: PackDeclaration, name: str) -> ModuleType:
+    """A module of the pack's Python package (e.g. "models"), imported from its folder."""
+    if decl.package not in sys.modules:
+        try:
+            importlib.import_module(decl.package)
+        except ModuleNotFoundError:
+            spec = importlib.util.spec_from_file_location(
+                decl.package, decl.folder / "__init__.py",
+                submodule_search_locations=[str(decl.folder)])
+            if spec is None or spec.loader is None:
+                raise PackError(f"{decl.folder}: no Python package for {decl.package}") from None
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[decl.package] = package
+            spec.loader.exec_module(package)
+    return importlib.import_module(f"{decl.package}.{name}")
+
+
+def only(name: str | None) -> PackDeclaration:
+    """The pack `--domain` names, or the one installed pack: what one snapshot or one
+    published contract is of."""
+    if name:
+        return pack(name)
+    packs = installed()
+    if len(packs) != 1:
+        raise PackNotChosen(tuple(packs))
+    return next(iter(packs.values()))
+
+
+def catalogue(decl: PackDeclaration) -> Catalogue:
+    """What the pack publishes in the analyst snapshot: CATALOGUE of its `catalogue`
+    module."""
+    return _declared(decl, "catalogue", "CATALOGUE", Catalogue)
+
+
+def contract(decl: PackDeclaration) -> Contract:
+    """What the pack publishes for other departments: CONTRACT of its `contract`
+    module."""
+    return _declared(decl, "contract", "CONTRACT", Contract)
+
+
+def _declared(decl: PackDeclaration, module_name: str, name: str, kind: type) -> Any:
+    where = f"{decl.package}.{module_name}"
+    try:
+        found = getattr(module(decl, module_name), name, None)
+    except ModuleNotFoundError as e:
+        if e.name != where:
+            raise  # the pack's module is there, and imports what is not
+        raise PackError(f"pack {decl.name!r} has no module {where}") from None
+    if not isinstance(found, kind):
+        raise PackError(f"pack {decl.name!r}: {where} declares no {name} "
+                        f"(a {kind.__name__})")
+    return found

@@ -13,9 +13,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from conform.mapping import load_mappings
-from conform.reference import load_reference
-from conform.validate import DivisionRegistry
 from schemas.pii import mask_text
 from schemas.scope import Scope
 from warehouse.db import session, transaction
@@ -23,6 +20,8 @@ from warehouse.manifests import seal_accounting
 from warehouse.runs import tracked_run
 from warehouse.vault import Vault
 
+from . import packs
+from .contracts import all_mappings, load_reference, owner
 from .ingest import AccountingError, Chunk, conform_and_validate, stage
 from .secrets import vault
 from .settings import Settings
@@ -109,19 +108,19 @@ class ReplaySummary:
 
 def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     """Run open quarantine records through the current mappings and models again."""
-    mappings = load_mappings(settings.mappings_dir)
+    mappings = all_mappings(settings)
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "replay", source) as run:
         summary = run.summary = ReplaySummary(run_id=run.run_id)
-        load_reference(con, settings.reference_dir)
-        registry = DivisionRegistry.from_warehouse(con)
+        registries = {name: load_reference(con, settings, decl)
+                      for name, decl in packs.installed().items()}
         sources = [s for (s,) in con.execute(
             "SELECT DISTINCT source FROM quarantine.records WHERE status = 'open' "
             "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
         for name in sources:
-            counts = _replay_source(con, name, run.run_id, mappings, registry, settings.scope,
-                                    pii)
+            counts = _replay_source(con, name, run.run_id, mappings,
+                                    registries[owner(name).name], settings.scope, pii)
             summary.by_source[name] = counts
             summary.read += counts["read"]
             summary.loaded += counts["loaded"]
@@ -130,7 +129,7 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 
 
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
-                   registry: DivisionRegistry, scope: Scope, pii: Vault) -> dict[str, int]:
+                   registry: object | None, scope: Scope, pii: Vault) -> dict[str, int]:
     with transaction(con, "replay"):
         # the open records, none of them skipped: a duplicate was never quarantined
         chunk = Chunk()

@@ -43,8 +43,3 @@ def print_run(summary: RunSummary, console: Console) -> None:
         console.print(f"quality: {q.get('failed_critical', 0)} critical and "
                       f"{q.get('failed_warning', 0)} warning checks failed; report "
                       f"{q.get('reports', {}).get('quality', '')}", highlight=False)
-    if summary.linking:
-        s = summary.linking
-        console.print(f"linking against the answer key: precision {s.precision:.4f}, "
-                      f"recall {s.recall:.4f}, F1 {s.f1:.4f} ({s.records:,} records)",
-                      highlight=False)

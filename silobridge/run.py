@@ -2,10 +2,9 @@
 
 Ingest every source (a source that fails is reported and the others go on) and put each
 through its quality gate; merge staging into core (link, golden records, history,
-timeline) in one transaction, leaving out batches a gate held back; then the warehouse
-checks, freshness and volume, the reports, and the analyst snapshot. Marts are views
-over core, current as soon as the merge commits. When the home folder holds a mock world
-with an answer key, the linking is scored against it. Sending county cases up to the
+timeline) in one transaction, leaving out batches a gate held back, and refresh the marts
+(the pack's mart files) in the same transaction; then the warehouse checks, freshness and
+volume, the reports, and the analyst snapshot. Sending county cases up to the
 province is a command of its own (`silobridge sync`): it acts on another system.
 """
 
@@ -21,9 +20,11 @@ from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
 
 from . import progress
+from .contracts import all_mappings
 from .ingest import IngestSummary, ingest_source
+from .marts import pack_marts
 from .packs import entity, selected
-from .scoring import LinkScore, score_linking
+from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
 from .snapshot import publish_step
 
@@ -35,7 +36,6 @@ class RunSummary:
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
     merge: MergeSummary | None = None
     quality: dict[str, Any] | None = None
-    linking: LinkScore | None = None
     snapshot: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -47,7 +47,6 @@ class RunSummary:
             "gates": self.gates,
             "merge": self.merge.to_dict() if self.merge else None,
             "quality": self.quality,
-            "linking": self.linking.to_dict() if self.linking else None,
             "snapshot": self.snapshot,
             "seconds": round(self.seconds, 2),
         }
@@ -60,17 +59,8 @@ def merge_step(settings: Settings, *, full: bool | None = None,
     rules = entity(domain)
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, rules, full=full)
+        summary = run.summary = merge(con, run.run_id, rules, pack_marts(), full=full)
     return summary
-
-
-def score_step(settings: Settings) -> LinkScore | None:
-    """Linking precision and recall, when the home's world has an answer key."""
-    answer_key = settings.world_dir / "answer_key" / "records.csv"
-    if not answer_key.exists():
-        return None
-    with session(settings.warehouse_path) as con:
-        return score_linking(con, answer_key)
 
 
 def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = None, *,
@@ -88,13 +78,12 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             summary.failures[source] = str(e)
             continue
         with progress.step(f"quality gate {source}"):
-            summary.gates[source] = gate_source(settings, source).to_dict()
+            summary.gates[source] = gate_source(settings, source, of_source(source)).to_dict()
     summary.merge = merge_step(settings, domain=domain)
     with progress.step("quality checks and reports"):
-        summary.quality = after_merge(settings, summary.merge.run_id)
+        summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain),
+                                      all_mappings(settings))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings).to_dict()
-    with progress.step("score the linking"):
-        summary.linking = score_step(settings)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -113,7 +113,8 @@ class _Settings(BaseSettings):
         # value (their own database URL) changes only that value.
         if not isinstance(data, dict):
             return data
-        return data | {name: _deep_merge(source.defaults, _as_dict(data.get(name)))
+        return data | {name: _deep_merge(KINDS[source.connector].defaults(source),
+                                         source.under_current_names(_as_dict(data.get(name))))
                        for name, source in SOURCES.items()}
 
     @model_validator(mode="after")

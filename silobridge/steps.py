@@ -17,8 +17,10 @@ import pyarrow.compute as pc
 from warehouse.db import session
 
 from . import step_log
+from .contracts import all_mappings
 from .extract import extract_source
 from .ingest import process_pending
+from .quality_files import of_packs, of_source
 from .run import merge_step
 from .settings import Settings, SourceName
 
@@ -83,7 +85,7 @@ def quality_gate(settings: Settings, source: SourceName) -> dict[str, Any]:
     from quality.pipeline import gate_source  # noqa: PLC0415 - Great Expectations is heavy
 
     with step_log.step(f"quality gate {source}") as done:
-        decision = gate_source(settings, source)
+        decision = gate_source(settings, source, of_source(source))
         result = {"source": source, "status": decision.status, "reason": decision.reason,
                   "batches": len(decision.batch_ids)}
         done(step_log.gated(result))
@@ -113,12 +115,13 @@ def source_status(settings: Settings) -> list[dict[str, Any]]:
     return status
 
 
-def after_merge(settings: Settings, run_id: str) -> dict[str, Any]:
-    """Warehouse checks, freshness and volume, and the reports."""
+def after_merge(settings: Settings, run_id: str, domain: str | None = None) -> dict[str, Any]:
+    """The audits of the `domain` pack (default: of every installed pack), freshness and
+    volume, and the reports."""
     from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
 
     with step_log.step("quality checks and reports") as done:
-        result = run_after_merge(settings, run_id)
+        result = run_after_merge(settings, run_id, of_packs(domain), all_mappings(settings))
         done(step_log.checked(result))
     return result
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.province_api import ProvinceApiConnector
+from connectors.signed_api import SignedApiConnector
 from schemas.outbound import OutboundMapping
 from warehouse.db import session
 from warehouse.entity import EntityDeclaration
@@ -161,7 +161,7 @@ class Held:
     by_evidence: dict[tuple[str, str], list[dict[str, Any]]]
 
     @classmethod
-    def read(cls, connector: ProvinceApiConnector, county_code: str,
+    def read(cls, connector: SignedApiConnector, county_code: str,
              mapping: OutboundMapping) -> Held:
         rows = connector.read_all(county_code)
         by_key: dict[str, list[dict[str, Any]]] = {}
@@ -226,7 +226,7 @@ def _render(mapping: OutboundMapping, case: CountyCase, key: str,
 
 def sync_step(settings: Settings, *, reconcile: bool = True,
               mapping: OutboundMapping | None = None,
-              province: ProvinceApiConnector | None = None) -> SyncSummary:
+              province: SignedApiConnector | None = None) -> SyncSummary:
     """Send new and changed county cases to the province; then reconcile (by default).
     `province`: the connector to use (default: one built from settings.province)."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
@@ -238,7 +238,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
             sent = ledger(con, TARGET)
         summary.county_cases = len(cases)
         summary.further_records = sum(len(c.keys) - 1 for c in cases)
-        connector = province or ProvinceApiConnector(settings.province)
+        connector = province or SignedApiConnector(settings.province, source=TARGET)
         held = Held.read(connector, cfg.county_code, mapping)
         pending: list[tuple[str, str, CountyCase]] = []
         for case in cases:
@@ -259,7 +259,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
     return summary
 
 
-def _send(settings: Settings, mapping: OutboundMapping, connector: ProvinceApiConnector,
+def _send(settings: Settings, mapping: OutboundMapping, connector: SignedApiConnector,
           summary: SyncSummary, pending: list[tuple[str, str, CountyCase]]) -> int:
     opened = sum(1 for _, _, case in pending for p in _parties(case)
                  for f in mapping.protected if p.get(f"{f}_cipher") is not None)
@@ -299,11 +299,11 @@ def _duplicate(copies: list[dict[str, Any]], ours: set[str]) -> str | None:
 
 def reconcile_step(settings: Settings, run_id: str | None = None,
                    mapping: OutboundMapping | None = None, *,
-                   province: ProvinceApiConnector | None = None) -> Reconciliation:
+                   province: SignedApiConnector | None = None) -> Reconciliation:
     """Compare every county case with the province's copy of it, and record the result
     under `run_id` (a sync's), or under a reconcile run of its own."""
     mapping = mapping or OutboundMapping.load(name=TARGET)
-    held = Held.read(province or ProvinceApiConnector(settings.province),
+    held = Held.read(province or SignedApiConnector(settings.province, source=TARGET),
                      settings.sync.county_code, mapping)
     if run_id is not None:
         return _reconcile(settings, run_id, mapping, held)

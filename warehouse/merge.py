@@ -10,16 +10,20 @@ Merging the same staged data again changes nothing; a merge killed before COMMIT
 the warehouse as it was.
 
 Incremental: the records whose current version is new or changed ("touched") are relinked
-with the entities around them (warehouse.linking), and golden records, children,
-timeline, history and the per-entity marts are recomputed only for the entities that hold
-a touched record or gained or lost a record, and the events of those records
-(warehouse.merge_scope). Each of these depends only on its own entity's (or record's)
-records, so the result is the one a full recompute gives (pairs of parties span entities:
-warehouse.mart_tables recomputes those of every party the scope touches); a full
-recompute runs when asked for, when most records are touched anyway, when the reference
-data the rules read changed (the declaration's `references.watch`: they feed every
-record's linking and every golden record), or when the rules changed (the rules table
-keeps the digest of the declaration and its SQL files core was built with).
+with the entities around them (warehouse.linking), and golden records, children, timeline
+and history are recomputed only for the entities that hold a touched record or gained or
+lost a record, and the events of those records (warehouse.merge_scope). Each of these
+depends only on its own entity's (or record's) records, so the result is the one a full
+recompute gives; a full recompute runs when asked for, when most records are touched
+anyway, when the reference data the rules read changed (the declaration's
+`references.watch`: they feed every record's linking and every golden record), or when
+the rules changed (the rules table keeps the digest of the declaration and its SQL files
+core was built with).
+
+Marts: the caller passes the marts to keep (warehouse.marts, from a pack's mart files);
+after core, the merge refreshes them in the same transaction, handing on the keys it
+touched as the scope's relations (`Scope.touched`: the entities it recomputed, and every
+other key of their children's rows before or after), or none after a full recompute.
 
 Hand-over between the steps: the touched records and the records linking moved are temp
 tables this module names (`_touched`, `_moved`) and passes to the steps that write and
@@ -32,7 +36,7 @@ beside the warehouse past it) and lets it drop insertion order, which nothing he
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,8 +49,9 @@ from .entity import EntityDeclaration
 from .golden import refresh_children, refresh_golden
 from .history import append_timeline, update_history
 from .linking import LinkResult, link
-from .mart_tables import note_pair_parties, refresh_case_marts, refresh_pairs
+from .marts import refresh_marts
 from .merge_scope import Scope
+from .model_file import ModelFile
 from .record_versions import refresh_records
 
 #: DuckDB's memory cap while merging (its default is 80% of the machine's memory)
@@ -80,13 +85,15 @@ class MergeSummary:
         return asdict(self)
 
 
-def merge(con: duckdb.DuckDBPyConnection, run_id: str, entity: EntityDeclaration, *,
-          full: bool | None = None, memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
-    """Merge staging into core, in one transaction, by the rules of `entity`.
+def merge(con: duckdb.DuckDBPyConnection, run_id: str, entity: EntityDeclaration,
+          marts: Sequence[ModelFile], *, full: bool | None = None,
+          memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
+    """Merge staging into core by the rules of `entity` and refresh `marts`, in one
+    transaction.
 
     full=None picks: incremental unless most records are touched or the reference data
     changed; full=True recomputes every entity; full=False is incremental unless the
-    reference data or the rules changed. All three give the same core tables.
+    reference data or the rules changed. All three give the same core and mart tables.
     memory_limit=None leaves DuckDB's."""
     summary = MergeSummary(run_id=run_id)
     with _merge_settings(con, memory_limit), transaction(con, "merge"):
@@ -112,13 +119,11 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, entity: EntityDeclaration
         summary.cases_recomputed = scope.count(con, entity)
         summary.cases_new, summary.cases_changed, summary.cases_removed = \
             refresh_golden(con, entity, run_id, scope)
-        if not full:
-            note_pair_parties(con, scope.where)
         refresh_children(con, entity, scope)
+        scope.note_children(con, entity)
         summary.timeline_added = append_timeline(con, entity, scope)
         summary.history_opened = update_history(con, entity, run_id, scope)
-        refresh_case_marts(con, scope.entities, scope.where)
-        refresh_pairs(con, None if full else scope.where)
+        refresh_marts(con, marts, scope.touched)
         scope.release(con)
         con.execute(f"DROP TABLE {_TOUCHED}")
         con.execute(f"DROP TABLE {_MOVED}")

@@ -24,7 +24,7 @@ from silobridge.cli import EXIT_CODES
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
 #: the CLI with a driver module hidden, as in an install without its extra
-WITHOUT = "import sys; sys.modules[sys.argv.pop(1)] = None; from silobridge.cli import app; app()"
+WITHOUT = "import sys; sys.modules[sys.argv.pop(1)] = None; from ops.cli import app; app()"
 
 
 def _pg_bin() -> Path:

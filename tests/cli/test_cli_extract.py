@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.differential.checksums import checksums
+from ops.cli import app
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import Manifest
 from packs.disputes.mockworld.world import advance
-from silobridge.cli import app
 
 runner = CliRunner()
 SOURCES = ("province", "county", "township", "grid")

@@ -14,7 +14,7 @@ import pytest
 import xlsxwriter
 from typer.testing import CliRunner
 
-from silobridge.cli import app
+from ops.cli import app
 
 runner = CliRunner()
 TOWN = "330421002"

@@ -18,8 +18,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from ops.cli import app
 from packs.disputes.mockworld.gateway import ProvinceGateway
-from silobridge.cli import app
 
 runner = CliRunner()
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from silobridge.cli import EXIT_CODES, app
+from ops.cli import app
+from silobridge.cli import EXIT_CODES
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from silobridge.cli import app
+from ops.cli import app
 
 runner = CliRunner()
 

@@ -14,12 +14,14 @@ import pytest
 from conform.drift import batch_drift, drift
 from conform.engine import conform
 from conform.mapping import Mapping, load_mappings, select_mapping
-from conform.reference import load_reference
 from connectors.base import RawBatch
 from connectors.lineage import build_table
+from packs.disputes.conforming import CONTRACT
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.reference import load_reference
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 from warehouse.db import session
 from warehouse.landing import land
@@ -50,7 +52,8 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landed]:
         defects = {(r["origin"], r["row"]): r["defect"] for r in csv.DictReader(f)}
     con = duckdb.connect(str(settings.warehouse_path))
     load_reference(con, home / "world" / "reference")
-    yield Landed(home, con, load_mappings(), drifted, defects)
+    mappings = load_mappings(pack("disputes").path("mappings"), CONTRACT)
+    yield Landed(home, con, mappings, drifted, defects)
     con.close()
 
 
@@ -85,7 +88,7 @@ def test_drifted_records_conform(landed: Landed) -> None:
         rows = {r: (o, str(n)) for r, o, n in con.execute(
             "SELECT _rid, origin, row_no FROM drifted").fetchall()}
         failed = {e["_rid"] for e in result.errors.to_pylist()}
-        clean = [c for c in result.cases.to_pylist() if not landed.defects[rows[c["_rid"]]]]
+        clean = [c for c in result.root.to_pylist() if not landed.defects[rows[c["_rid"]]]]
         assert len(clean) > 20, name
         assert all(c["occurred_at"] is not None for c in clean), name
         assert not [c for c in clean if c["_rid"] in failed], name

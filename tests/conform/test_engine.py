@@ -20,14 +20,17 @@ import pytest
 from pydantic import ValidationError
 
 from conform.engine import Conformed, ConformError, compile_sql, conform
-from conform.mapping import CASE_TARGETS, Mapping, load_mappings, select_mapping
-from conform.reference import load_reference
+from conform.mapping import Mapping, load_mappings, select_mapping
+from conform.targets import shape_of
+from packs.disputes.conforming import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.reference import DivisionRegistry, load_reference
 from schemas.codes import CaseStatus
 from schemas.models import DisputeCase
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 
 SPEC = WorldSpec(seed=7, cases=1500, days=20, defect_rate=0.05)
@@ -37,31 +40,6 @@ REJECTABLE = ("impossible_date", "date_order", "unknown_code", "missing_required
 
 
 # -- the world, landed raw and conformed ------------------------------------------------
-class Registry:
-    """The reference tables as DisputeCase's validators ask for them."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        def codes(sql: str) -> set[str]:
-            return {c for (c,) in con.execute(sql).fetchall()}
-
-        self.towns = codes("SELECT code FROM ref.divisions WHERE level = 'township'")
-        self.villages = codes("SELECT code FROM ref.divisions WHERE level = 'village'")
-        self.grids = codes("SELECT code FROM ref.grids")
-        self.counties = {v[:6] for v in self.villages}
-
-    def has_township(self, code: str) -> bool:
-        return code in self.towns
-
-    def has_village(self, code: str) -> bool:
-        return code in self.villages
-
-    def has_grid(self, code: str) -> bool:
-        return code in self.grids
-
-    def covers_villages_of(self, county: str) -> bool:
-        return county in self.counties
-
-
 @dataclass
 class Record:
     mapping: str
@@ -86,7 +64,7 @@ class Record:
 class World:
     root: Path
     con: duckdb.DuckDBPyConnection
-    registry: Registry
+    registry: DivisionRegistry
     records: list[Record]
     results: dict[str, Conformed]
 
@@ -125,7 +103,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             extract_source(settings, source)
     con = duckdb.connect(str(settings.warehouse_path))
     load_reference(con, root / "reference")
-    results = _conform_all(con, load_mappings())
+    results = _conform_all(con, load_mappings(pack("disputes").path("mappings"), CONTRACT))
     keys = {}
     for r in _read_csv(root / "answer_key" / "records.csv"):
         k = (r["source"], r["record_key"]) if r["source"] == "province" else \
@@ -138,17 +116,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for name, c in results.items():
         by_rid: dict[str, dict[int, list]] = {"p": defaultdict(list), "e": defaultdict(list),
                                                "x": defaultdict(list)}
-        for tag, table in (("p", c.parties), ("e", c.events), ("x", c.errors)):
+        for tag, table in (("p", c.children["parties"]), ("e", c.children["events"]),
+                           ("x", c.errors)):
             for row in table.to_pylist():
                 by_rid[tag][row["_rid"]].append(row)
-        for case in c.cases.to_pylist():
+        for case in c.root.to_pylist():
             source, origin, row_no, record = raw[case["_rid"]]
             k = (source, record["id"]) if source == "province" else (source, origin, row_no)
             key = keys[k]
             records.append(Record(name, key, truth[key["dispute_id"]], record, case,
                                   by_rid["p"][case["_rid"]], by_rid["e"][case["_rid"]],
                                   by_rid["x"][case["_rid"]]))
-    yield World(root, con, Registry(con), records, results)
+    yield World(root, con, DivisionRegistry.from_warehouse(con), records, results)
     con.close()
 
 
@@ -259,7 +238,7 @@ def test_errors_name_canonical_fields_and_known_reasons(world: World) -> None:
     for c in world.results.values():
         for e in c.errors.to_pylist():
             assert e["reason"] in reasons
-            assert e["field"] in CASE_TARGETS or party.match(e["field"]) \
+            assert e["field"] in shape_of(CONTRACT).root or party.match(e["field"]) \
                 or e["field"] in ("parties", "events"), e["field"]
             assert e["message"]
 
@@ -307,7 +286,7 @@ def test_county_flow_events_and_times(world: World) -> None:
     for r in county:
         assert [e["seq"] for e in r.events] == list(range(len(r.events)))
         assert all(e["action"] and e["at"] for e in r.events)
-    cases = world.results["county"].cases
+    cases = world.results["county"].root
     assert cases.schema.field("occurred_at").type == pa.timestamp("us", tz="Asia/Shanghai")
     assert cases.schema.field("amount").type == pa.decimal128(14, 2)
 
@@ -351,7 +330,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @pytest.fixture(scope="module")
 def mappings() -> dict[str, Mapping]:
-    return {m.name: m for m in load_mappings()}
+    return {m.name: m for m in load_mappings(pack("disputes").path("mappings"), CONTRACT)}
 
 
 def _run(con: duckdb.DuckDBPyConnection, mapping: Mapping, origin: str,
@@ -383,12 +362,12 @@ def test_a_township_row_with_local_gender_codes_and_an_organisation(
         con: duckdb.DuckDBPyConnection, mappings: dict[str, Mapping]) -> None:
     c = _run(con, mappings["township_csv_330421103"], "330421103/20260902.csv", TOWNSHIP_ROW)
     assert _errors(c) == []
-    case = c.cases.to_pylist()[0]
+    case = c.root.to_pylist()[0]
     assert (case["town_code"], case["county_code"], case["village_code"]) == (
         "330421103", "330421", "330421103201")
     assert case["occurred_at"] == datetime.fromisoformat("2026-09-01T20:11:00+08:00")
     assert (case["status"], case["resolved"], case["source_level"]) == ("accepted", False, 20)
-    parties = c.parties.to_pylist()
+    parties = c.children["parties"].to_pylist()
     assert [(p["seq"], p["role"], p["kind"], p["gender"]) for p in parties] == [
         (0, "申请方", "person", 2), (1, "申请方", "organisation", None),
         (2, "被申请方", "person", 2)]
@@ -396,7 +375,7 @@ def test_a_township_row_with_local_gender_codes_and_an_organisation(
     assert parties[2]["phone"] == "+86 13427161643"  # normalising is the model's job
     # the shared township table reads 0 as "unknown", not as 女
     c = _run(con, mappings["township_csv"], "330421103/20260902.csv", TOWNSHIP_ROW)
-    assert [p["gender"] for p in c.parties.to_pylist()] == [0, None, 0]
+    assert [p["gender"] for p in c.children["parties"].to_pylist()] == [0, None, 0]
 
 
 def test_blank_values_are_null_and_bad_values_are_reported_once(
@@ -404,7 +383,7 @@ def test_blank_values_are_null_and_bad_values_are_reported_once(
     row = dict(TOWNSHIP_ROW, sjmc="\u3000 ", sjms=" 说明\t", sjlb="35", fsrq="20261520",
                sjrs="三", cjmc="不存在村", sqrxb="3、", clzt="办理中")
     c = _run(con, mappings["township_csv"], "330421103/20260902.csv", row)
-    case = c.cases.to_pylist()[0]
+    case = c.root.to_pylist()[0]
     assert case["title"] is None and case["summary"] == "说明"
     assert sorted(_errors(c)) == sorted([
         ("category_code", "unknown_code"), ("occurred_at", "impossible_date"),
@@ -440,7 +419,7 @@ def test_a_grid_report(con: duckdb.DuckDBPyConnection, mappings: dict[str, Mappi
     c = _run(con, mappings["grid"], "20260909.jsonl", GRID_ROW,
              dict(GRID_ROW, eventType="其它情况"), dict(GRID_ROW, gridCode="330421103201901"),
              dict(GRID_ROW, reportTime="1788884301"), dict(GRID_ROW, parties="[{broken"))
-    cases = {r["_rid"]: r for r in c.cases.to_pylist()}
+    cases = {r["_rid"]: r for r in c.root.to_pylist()}
     one = cases[1]
     assert (one["grid_code"], one["village_code"], one["town_code"], one["county_code"]) == (
         "330421103201001", "330421103201", "330421103", "330421")
@@ -456,7 +435,7 @@ def test_a_grid_report(con: duckdb.DuckDBPyConnection, mappings: dict[str, Mappi
     assert cases[3]["town_code"] is None
     assert _errors(c, 4) == [("reported_at", "impossible_date")]
     assert _errors(c, 5) == [("parties", "bad_value")]
-    kinds = [(p["_rid"], p["kind"]) for p in c.parties.to_pylist() if p["_rid"] == 1]
+    kinds = [(p["_rid"], p["kind"]) for p in c.children["parties"].to_pylist() if p["_rid"] == 1]
     assert kinds == [(1, "person"), (1, "organisation")]
 
 
@@ -475,7 +454,7 @@ def test_ledger_rows(con: duckdb.DuckDBPyConnection, mappings: dict[str, Mapping
              dict(LEDGER_ROW, 发生日期="2026-09-03", **{"化解情况/是否化解": None,
                                                      "备注": "已上报县矛调中心"}),
              dict(LEDGER_ROW, 发生日期="2026.2.31", 纠纷类型="综合类"))
-    cases = {r["_rid"]: r for r in c.cases.to_pylist()}
+    cases = {r["_rid"]: r for r in c.root.to_pylist()}
     assert {cases[i]["source_record_id"] for i in (1, 2, 3)} == {cases[1]["source_record_id"]}
     assert cases[1]["source_record_id"].startswith("ledger:")
     assert cases[2]["occurred_at"].date().isoformat() == "2026-09-03"
@@ -484,7 +463,7 @@ def test_ledger_rows(con: duckdb.DuckDBPyConnection, mappings: dict[str, Mapping
     assert cases[1]["category_code"] == "12" and cases[1]["village_code"] == "330421107201"
     assert sorted(_errors(c, 4)) == [("category_code", "unknown_code"),
                                      ("occurred_at", "impossible_date")]
-    parties = [p for p in c.parties.to_pylist() if p["_rid"] == 1]
+    parties = [p for p in c.children["parties"].to_pylist() if p["_rid"] == 1]
     # phones are listed for persons only
     assert [(p["kind"], p["phone"]) for p in parties] == [
         ("person", "18000402066"), ("organisation", None), ("person", "13075779975")]
@@ -497,7 +476,7 @@ def test_county_category_unknown_is_reported_once(con: duckdb.DuckDBPyConnection
            "330421103", "village_code": "330421103201", "parties": "[]", "flows": "[]"}
     c = _run(con, mappings["county"], "t_dispute_case", row)
     assert _errors(c) == [("category_code", "unknown_code")]
-    data = {k: v for k, v in c.cases.to_pylist()[0].items() if v is not None and k != "_rid"}
+    data = {k: v for k, v in c.root.to_pylist()[0].items() if v is not None and k != "_rid"}
     with pytest.raises(ValidationError) as e:  # the model then finds it missing
         DisputeCase.model_validate(data)
     assert [x["loc"] for x in e.value.errors()] == [("category_code",)]
@@ -507,7 +486,7 @@ def test_messages_hide_sensitive_values(con: duckdb.DuckDBPyConnection,
                                         mappings: dict[str, Mapping]) -> None:
     data = mappings["grid"].model_dump(by_alias=True, exclude_none=True)
     data["parties"][0]["phone"] = {"from": "phone", "match": "^1\\d{10}$"}
-    strict_phones = Mapping.model_validate(data)
+    strict_phones = type(mappings["grid"]).model_validate(data)
     rows = json.dumps([{"name": "", "phone": "139-0000-1234", "role": "当事人",
                         "idCard": "330421195006039161"}])
     c = _run(con, strict_phones, "x.jsonl", dict(GRID_ROW, parties=rows))
@@ -519,16 +498,17 @@ def test_messages_hide_sensitive_values(con: duckdb.DuckDBPyConnection,
 
 def test_output_shapes(con: duckdb.DuckDBPyConnection, mappings: dict[str, Mapping]) -> None:
     c = _run(con, mappings["county"], "t_dispute_case")
-    assert (c.cases.num_rows, c.parties.num_rows, c.events.num_rows, c.errors.num_rows) == (
+    parties, events = c.children["parties"], c.children["events"]
+    assert (c.root.num_rows, parties.num_rows, events.num_rows, c.errors.num_rows) == (
         0, 0, 0, 0)
-    assert c.cases.column_names == ["_rid", *CASE_TARGETS]
-    assert c.parties.column_names == ["_rid", "seq", "role", "kind", "name", "gender",
+    assert c.root.column_names == ["_rid", *shape_of(CONTRACT).root]
+    assert parties.column_names == ["_rid", "seq", "role", "kind", "name", "gender",
                                       "id_number", "id_number_masked", "credit_code", "phone",
                                       "address"]
-    assert c.events.column_names == ["_rid", "seq", "action", "at", "from_level", "to_level",
+    assert events.column_names == ["_rid", "seq", "action", "at", "from_level", "to_level",
                                      "org", "operator", "note"]
     assert c.errors.column_names == ["_rid", "field", "reason", "message"]
-    assert "WITH" in compile_sql(mappings["county"])["cases"]
+    assert "WITH" in compile_sql(mappings["county"])["root"]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() \
         == (0,)
 

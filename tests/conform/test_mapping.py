@@ -7,26 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from conform.mapping import (
-    CASE_TARGETS,
-    EVENT_TARGETS,
-    PARTY_TARGETS,
-    Expr,
-    MappingError,
-    default_folder,
-    load_mapping,
-    load_mappings,
-    select_mapping,
-)
+from conform.expressions import Expr
+from conform.mapping import MappingError, load_mapping, load_mappings, select_mapping
+from conform.targets import shape_of
+from packs.disputes.conforming import CONTRACT
 from schemas.models import DisputeCase, FlowEvent, Party
+from silobridge.packs import pack
 
+SHIPPED_DIR = pack("disputes").path("mappings")
 SHIPPED = {"province", "county", "township_csv", "township_csv_330421103", "township_xlsx",
            "grid"}
 
 
 @pytest.fixture(scope="module")
 def mappings() -> dict:
-    return {m.name: m for m in load_mappings()}
+    return {m.name: m for m in load_mappings(SHIPPED_DIR, CONTRACT)}
 
 
 def test_the_shipped_mappings_load(mappings: dict) -> None:
@@ -39,9 +34,10 @@ def test_the_shipped_mappings_load(mappings: dict) -> None:
 
 def test_targets_are_the_models_fields() -> None:
     model_made = {"parties", "events", "lon_wgs84", "lat_wgs84"}
-    assert list(CASE_TARGETS) == [f for f in DisputeCase.model_fields if f not in model_made]
-    assert list(PARTY_TARGETS) == list(Party.model_fields)
-    assert list(EVENT_TARGETS) == list(FlowEvent.model_fields)
+    shape = shape_of(CONTRACT)
+    assert list(shape.root) == [f for f in DisputeCase.model_fields if f not in model_made]
+    assert list(shape.groups["parties"].targets) == list(Party.model_fields)
+    assert list(shape.groups["events"].targets) == list(FlowEvent.model_fields)
 
 
 @pytest.mark.parametrize(("source", "origin", "expected"), [
@@ -107,7 +103,7 @@ def _folder(tmp_path: Path, **files: str) -> Path:
 def _fails(tmp_path: Path, text: str, key: str, match: str, **others: str) -> MappingError:
     folder = _folder(tmp_path, bad=text, **others)
     with pytest.raises(MappingError) as e:
-        load_mappings(folder)
+        load_mappings(folder, CONTRACT)
     assert e.value.file.endswith("bad.toml"), e.value
     assert e.value.key == key, e.value
     assert "bad.toml" in str(e.value) and key in str(e.value)
@@ -116,9 +112,9 @@ def _fails(tmp_path: Path, text: str, key: str, match: str, **others: str) -> Ma
 
 
 def test_a_good_file_loads(tmp_path: Path) -> None:
-    (m,) = load_mappings(_folder(tmp_path, good=GOOD))
-    assert m.name == "good" and m.source_level == 0
-    assert load_mapping(tmp_path / "good.toml") == m
+    (m,) = load_mappings(_folder(tmp_path, good=GOOD), CONTRACT)
+    assert m.name == "good" and m.header_values() == {"source": "grid", "source_level": 0}
+    assert load_mapping(tmp_path / "good.toml", CONTRACT) == m
 
 
 def test_an_unknown_key(tmp_path: Path) -> None:
@@ -145,7 +141,8 @@ def test_extends_a_file_that_does_not_exist(tmp_path: Path) -> None:
 def test_extends_a_good_file(tmp_path: Path) -> None:
     child = '[mapping]\nextends = "good"\napplies_to = ["3/*.jsonl"]\n\n[tables.types]\n' \
             '"邻里矛盾" = "04"\n'
-    mappings = {m.name: m for m in load_mappings(_folder(tmp_path, good=GOOD, child=child))}
+    folder = _folder(tmp_path, good=GOOD, child=child)
+    mappings = {m.name: m for m in load_mappings(folder, CONTRACT)}
     assert mappings["child"].tables["types"] == {"邻里矛盾": "04"}
     assert select_mapping(list(mappings.values()), "grid", "3/1.jsonl").name == "child"
     assert select_mapping(list(mappings.values()), "grid", "4/1.jsonl").name == "good"
@@ -193,10 +190,10 @@ def test_a_joined_group_counts_by_a_name_column(tmp_path: Path) -> None:
     _fails(tmp_path, text, "parties.0", "needs `role`")
 
 
-def test_the_shipped_folder_is_package_data(tmp_path: Path) -> None:
-    """The mapping files travel with the schemas package (importlib.resources)."""
-    names = sorted(p.name for p in default_folder().iterdir() if p.name.endswith(".toml"))
+def test_the_shipped_folder_is_the_packs(tmp_path: Path) -> None:
+    """The mapping files travel with the dispute pack; any copy of the folder loads."""
+    names = sorted(p.name for p in SHIPPED_DIR.iterdir() if p.name.endswith(".toml"))
     assert {n.removesuffix(".toml") for n in names} >= SHIPPED
     copy = tmp_path / "copy"
-    shutil.copytree(str(default_folder()), copy)
-    assert {m.name for m in load_mappings(copy)} >= SHIPPED
+    shutil.copytree(SHIPPED_DIR, copy)
+    assert {m.name for m in load_mappings(copy, CONTRACT)} >= SHIPPED

@@ -27,25 +27,21 @@ from pydantic import AfterValidator, create_model
 
 from conform.engine import Conformed, conform
 from conform.mapping import load_mappings, select_mapping
-from conform.reference import load_reference
 from conform.set_checks import UncompiledCheck, compile_model
-from conform.validate import (
-    DivisionRegistry,
-    Validated,
-    received_table,
-    validate,
-    validate_bulk,
-)
+from conform.validate import Validated, received_table, validate, validate_bulk
+from packs.disputes.conforming import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.people import credit_code, resident_id
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.reference import DivisionRegistry, load_reference
 from schemas import divisions
 from schemas.identifiers import USCC_ALPHABET, resident_id_check_char, uscc_check_char
 from schemas.models import DIVISION_FIELDS, DisputeCase, Party
 from schemas.reasons import Reason
 from schemas.scope import Scope
 from silobridge.extract import extract_source
+from silobridge.packs import pack
 from silobridge.settings import Settings
 
 SPEC = WorldSpec(seed=23, cases=900, days=15, defect_rate=0.08)
@@ -89,7 +85,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "FROM raw.records r JOIN ops.batches b USING (batch_id) "
                 "WHERE parse_error IS NULL")
     received = con.sql("SELECT _rid, landed_at AS _received_at FROM recs").to_arrow_table()
-    mappings = load_mappings()
+    mappings = load_mappings(pack("disputes").path("mappings"), CONTRACT)
     by_mapping: dict[str, list[str]] = {}
     for source, origin in con.execute("SELECT DISTINCT source, origin FROM recs").fetchall():
         by_mapping.setdefault(select_mapping(mappings, source, origin).name, []).append(origin)
@@ -111,8 +107,8 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
     """(pydantic alone, the set-based path) on the same conformed records, received when
     `received` says (default: when the world's batches landed)."""
     received = w.received if received is None else received
-    reference = validate(c, w.registry, scope, received)
-    cases_schema = c.cases.schema.append(pa.field("lon_wgs84", pa.float64())) \
+    reference = validate(c, CONTRACT, w.registry, scope, received)
+    cases_schema = c.root.schema.append(pa.field("lon_wgs84", pa.float64())) \
         .append(pa.field("lat_wgs84", pa.float64()))
 
     def table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -120,16 +116,17 @@ def _both(w: World, c: Conformed, received: pa.Table | None = None,
                                           else [])
         return pa.Table.from_pylist(rows, schema=schema).sort_by(keys)
 
-    slow = Validated(table(reference.cases, cases_schema),
-                     table(reference.parties, c.parties.schema),
-                     table(reference.events, c.events.schema), reference.rejected)
-    return slow, validate_bulk(w.con, c, w.registry, scope, received)
+    slow = Validated(table(reference.root, cases_schema),
+                     {name: table(reference.children[name], c.children[name].schema)
+                      for name in ("parties", "events")},
+                     reference.rejected)
+    return slow, validate_bulk(w.con, c, CONTRACT, w.registry, scope, received)
 
 
 def _assert_agree(slow: Validated, fast: Validated) -> None:
     assert fast.rejected == slow.rejected
     for part in ("cases", "parties", "events"):
-        got, want = getattr(fast, part), getattr(slow, part)
+        got, want = _part(fast, part), _part(slow, part)
         assert got.schema == want.schema, part
         assert got.to_pylist() == want.to_pylist(), part
 
@@ -145,14 +142,14 @@ def test_both_paths_agree_on_every_record_of_the_world(world: World) -> None:
         _assert_agree(slow, fast)
         assert fast.clean > 0, name
         clean += fast.clean
-        records += c.cases.num_rows
+        records += c.root.num_rows
         slow, fast = _both(world, c, scope=FLAGGED)
         _assert_agree(slow, fast)
         assert "out_of_scope" not in _reasons(fast.rejected)
         flagged_clean += fast.clean
     assert flagged_clean > clean  # the out-of-scope records load when flagged
     # the comparison means something only if both paths carried real weight
-    rejected = [validate(c, world.registry, SCOPE, world.received).rejected
+    rejected = [validate(c, CONTRACT, world.registry, SCOPE, world.received).rejected
                 for c in world.conformed.values()]
     assert sum(map(len, rejected)) > 50
     assert clean > 0.5 * records
@@ -167,13 +164,13 @@ def test_a_check_the_compiler_does_not_know_stops_it(world: World) -> None:
     schema = pa.schema([("_rid", pa.int64()), ("seq", pa.int64())])
     model = create_model("Odd", seq=(Annotated[int, AfterValidator(odd)], ...))
     with pytest.raises(UncompiledCheck, match=r"Odd\.seq: validator .*odd has no SQL form"):
-        compile_model(model, schema, False)
+        compile_model(CONTRACT, model, schema, False)
 
 
 def test_the_models_compile(world: World) -> None:
     for c in world.conformed.values():
-        assert compile_model(DisputeCase, c.cases.schema, True).fields
-        assert compile_model(Party, c.parties.schema, False).fields
+        assert compile_model(CONTRACT, DisputeCase, c.root.schema, True).fields
+        assert compile_model(CONTRACT, Party, c.children["parties"].schema, False).fields
 
 
 # -- clean records pushed towards each check's edges ------------------------------------
@@ -317,8 +314,8 @@ def test_both_paths_agree_on_every_edge_of_every_field(world: World,
         records = [(rids[i % len(rids)], [(part, f.name, value)])
                    for i, (part, f, value) in enumerate(
                        (part, f, value) for part in ("cases", "parties", "events")
-                       if getattr(c, part).num_rows
-                       for f in getattr(c, part).schema if f.name != "_rid"
+                       if _part(c, part).num_rows
+                       for f in _part(c, part).schema if f.name != "_rid"
                        for value in [*_edges(f, r), *([None] if f.name != "seq" else [])])]
         records += [(rids[i % len(rids)], [("cases", name, code) for name, code in zip(
                         DIVISION_FIELDS, codes, strict=True)])
@@ -328,7 +325,7 @@ def test_both_paths_agree_on_every_edge_of_every_field(world: World,
         slow, fast = _both(world, _mutated(c, records), received, SCOPES[mode])
         _assert_agree(slow, fast)
         # every outcome occurs: staged from Arrow, normalised by pydantic, rejected
-        assert 0 < fast.clean < fast.cases.num_rows
+        assert 0 < fast.clean < fast.root.num_rows
         assert fast.rejected
         scoped = {"out_of_scope", "in_future"} & set(_reasons(fast.rejected))
         assert scoped == ({"out_of_scope", "in_future"} if mode == "quarantine" else set())
@@ -343,11 +340,11 @@ def _received(n: int, every: int = 0) -> pa.Table:
 def _mutation(c: Conformed, r: random.Random) -> st.SearchStrategy[tuple[str, str, Any]]:
     """(part, field, value): one field of the case, its first party or first event."""
     fields = [(part, name) for part in ("cases", "parties", "events")
-              if getattr(c, part).num_rows
-              for name in getattr(c, part).schema.names if name != "_rid"]
+              if _part(c, part).num_rows
+              for name in _part(c, part).schema.names if name != "_rid"]
 
     def value(part: str, name: str) -> st.SearchStrategy[Any]:
-        given = _value_for(getattr(c, part).schema.field(name), r)
+        given = _value_for(_part(c, part).schema.field(name), r)
         # conform always numbers parties and events
         return given if name == "seq" else st.one_of(given, given, given, st.none())
 
@@ -360,7 +357,7 @@ def _mutated(c: Conformed, records: list[tuple[int, list[tuple[str, str, Any]]]]
     rows: dict[str, list[dict[str, Any]]] = {"cases": [], "parties": [], "events": []}
     by_rid = {part: {} for part in rows}
     for part in rows:
-        for row in getattr(c, part).to_pylist():
+        for row in _part(c, part).to_pylist():
             by_rid[part].setdefault(row["_rid"], []).append(row)
     for new_rid, (rid, changes) in enumerate(records, start=1):
         for part in rows:
@@ -369,10 +366,15 @@ def _mutated(c: Conformed, records: list[tuple[int, list[tuple[str, str, Any]]]]
                 if changed_part == part and copies:
                     copies[0][name] = value
             rows[part] += copies
-    parts = {part: pa.Table.from_pylist(rows[part], schema=getattr(c, part).schema)
+    parts = {part: pa.Table.from_pylist(rows[part], schema=_part(c, part).schema)
              for part in rows}
-    return Conformed(parts["cases"], parts["parties"], parts["events"],
+    return Conformed(parts["cases"], {"parties": parts["parties"], "events": parts["events"]},
                      c.errors.schema.empty_table())
+
+
+def _part(c: Conformed | Validated, part: str) -> pa.Table:
+    """The table of a part: the cases (the root) or a child group."""
+    return c.root if part == "cases" else c.children[part]
 
 
 @pytest.fixture(scope="module")
@@ -380,9 +382,10 @@ def seeds(world: World) -> list[tuple[Conformed, list[int]]]:
     """Per mapping: records both paths load, with parties and events where it has them."""
     out = []
     for c in world.conformed.values():
-        loaded = set(validate_bulk(world.con, c, world.registry, SCOPE,
-                                   world.received).cases["_rid"].to_pylist())
-        full = loaded & set(c.parties["_rid"].to_pylist()) & set(c.events["_rid"].to_pylist())
+        loaded = set(validate_bulk(world.con, c, CONTRACT, world.registry, SCOPE,
+                                   world.received).root["_rid"].to_pylist())
+        full = loaded & set(c.children["parties"]["_rid"].to_pylist()) \
+            & set(c.children["events"]["_rid"].to_pylist())
         out.append((c, sorted(full or loaded)[:5]))
     return out
 
@@ -411,12 +414,13 @@ def test_the_sql_stages_records_right_at_the_scope_edges(
     # codes contain.
     for c, rids in seeds:
         edge = [("cases", "source_updated_at", _LATEST)]
-        if c.events.num_rows:
+        if c.children["events"].num_rows:
             edge.append(("events", "at", _LATEST))
         records = _mutated(c, [(rid, edge) for rid in rids])
-        towns = tuple(sorted(set(records.cases["town_code"].to_pylist())))
+        towns = tuple(sorted(set(records.root["town_code"].to_pylist())))
         scope = Scope(towns, TOLERANCE)
-        fast = validate_bulk(world.con, records, world.registry, scope, _received(len(rids)))
+        fast = validate_bulk(world.con, records, CONTRACT, world.registry, scope,
+                             _received(len(rids)))
         assert not fast.rejected
         assert fast.clean == len(rids)
         # flagged: what lies outside the scope (and so outside the registry's judgement)
@@ -426,7 +430,7 @@ def test_the_sql_stages_records_right_at_the_scope_edges(
                     DIVISION_FIELDS, codes, strict=True))])
                    for rid in rids for codes in _NESTED if codes[1][:9] in (OUT_TOWN,
                                                                             "110101002")]
-        fast = validate_bulk(world.con, _mutated(c, outside), world.registry, FLAGGED,
+        fast = validate_bulk(world.con, _mutated(c, outside), CONTRACT, world.registry, FLAGGED,
                              _received(len(outside)))
         assert not fast.rejected
         assert fast.clean == len(outside)

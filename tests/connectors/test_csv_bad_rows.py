@@ -23,7 +23,7 @@ def read(tmp_path: Path, data: bytes, name: str = "x.csv", **config: object) -> 
     town.mkdir(parents=True, exist_ok=True)
     (town / name).write_bytes(data)
     [batch] = FileDropConnector(FileDropConfig(path=tmp_path / "drop", patterns=[f"*/{name}"],
-                                               **config)).extract(None)
+                                               **config), source="township").extract(None)
     return batch
 
 
@@ -164,7 +164,8 @@ def test_mock_world_file_with_bad_rows(tmp_path: Path, small_world: Path) -> Non
     town.mkdir(parents=True)
     shutil.copy(source, town / "a.csv")
     (town / "b.csv").write_bytes(b"\r\n".join(lines))
-    batches = list(FileDropConnector(FileDropConfig(path=tmp_path / "drop")).extract(None))
+    batches = list(FileDropConnector(FileDropConfig(path=tmp_path / "drop"), source="township")
+                   .extract(None))
     good, bad = (b.records.to_pylist() for b in batches)
     assert [r["_row"] for r in bad] == [r["_row"] for r in good]
     assert [reason_of(r["_parse_error"])[0].value for r in bad if r["_parse_error"]] == [

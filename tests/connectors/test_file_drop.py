@@ -37,7 +37,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def full(world: Path) -> list[RawBatch]:
     """One complete extraction, shared: each batch costs a DuckDB hash query."""
-    return list(FileDropConnector(FileDropConfig(path=world / "township")).extract(None))
+    return list(FileDropConnector(FileDropConfig(path=world / "township"), source="township")
+                .extract(None))
 
 
 def answer_key(world: Path, source: str = "township",
@@ -154,14 +155,14 @@ def test_second_extraction_with_final_cursor_is_empty(world: Path,
     cursor = full[-1].cursor
     assert all(e["done"] for e in cursor["files"].values())
     config = FileDropConfig(path=world / "township")
-    assert list(FileDropConnector(config).extract(cursor)) == []
+    assert list(FileDropConnector(config, source="township").extract(cursor)) == []
 
 
 def test_resume_after_crash(world: Path) -> None:
     config = FileDropConfig(path=world / "township", batch_rows=2,
                             patterns=["330421001/2026090[1-6].csv",
                                       "330421107/台账_2026090[34].xlsx"])
-    connector = FileDropConnector(config)
+    connector = FileDropConnector(config, source="township")
     everything = list(connector.extract(None))
     # the crash comes after the first batch that leaves its file half read
     crash = next(i for i, b in enumerate(everything)
@@ -184,7 +185,7 @@ def test_advance_reads_only_new_files(tmp_path: Path, world: Path,
     before = answer_key(copy)
     advance(copy, 1)
     new = answer_key(copy) - before
-    batches = list(FileDropConnector(FileDropConfig(path=copy / "township"))
+    batches = list(FileDropConnector(FileDropConfig(path=copy / "township"), source="township")
                    .extract(full[-1].cursor))
     assert batches
     assert positions(batches) - totals_rows(batches) == new
@@ -195,13 +196,13 @@ def test_changed_file_is_read_again(tmp_path: Path, world: Path) -> None:
     town = tmp_path / "drop" / "330421002"
     shutil.copytree(world / "township" / "330421002", town)
     config = FileDropConfig(path=tmp_path / "drop")
-    first = list(FileDropConnector(config).extract(None))
+    first = list(FileDropConnector(config, source="township").extract(None))
     path = max(town.glob("*.csv"), key=lambda p: p.stat().st_size)
     data = path.read_bytes()
     lines = data.split(b"\r\n")
     path.write_bytes(b"\r\n".join([lines[0], lines[1].replace(b"2026", b"2027", 1),
                                    *lines[2:]]))
-    again = list(FileDropConnector(config).extract(first[-1].cursor))
+    again = list(FileDropConnector(config, source="township").extract(first[-1].cursor))
     assert [b.origin for b in again] == [f"330421002/{path.name}"]
     assert CHANGED_NOTE in again[0].notes
     assert again[0].num_rows == len([x for x in lines[1:] if x])
@@ -249,7 +250,8 @@ def test_edge_files(tmp_path: Path) -> None:
         'a,b,c\r\n1,"two\r\nlines",3\r\n\r\n4,5,6,7\r\n8,9,10\r\n'.encode("gbk"))
     _write_ledger(drop / "g_台账.xlsx", totals=None)
     _write_ledger(drop / "h_台账.xlsx", totals="共5件")
-    batches = list(FileDropConnector(FileDropConfig(path=tmp_path / "drop")).extract(None))
+    batches = list(FileDropConnector(FileDropConfig(path=tmp_path / "drop"), source="township")
+                   .extract(None))
     by = {b.origin.removeprefix("330421999/"): b for b in batches}
 
     assert by["a_empty.csv"].num_rows == 0
@@ -314,6 +316,7 @@ def test_edge_files(tmp_path: Path) -> None:
 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFoundError, match="does not exist"):
-        list(FileDropConnector(FileDropConfig(path=tmp_path / "nope")).extract(None))
+        list(FileDropConnector(FileDropConfig(path=tmp_path / "nope"), source="township")
+             .extract(None))
     with pytest.raises(SourceNotFoundError, match=r"FileDropConfig\.path"):
-        list(FileDropConnector(FileDropConfig()).extract(None))
+        list(FileDropConnector(FileDropConfig(), source="township").extract(None))

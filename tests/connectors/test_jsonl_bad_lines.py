@@ -18,7 +18,8 @@ def read(tmp_path: Path, data: bytes, **config: object) -> list[RawBatch]:
     drop = tmp_path / "grid"
     drop.mkdir(exist_ok=True)
     (drop / "20260901.jsonl").write_bytes(data)
-    return list(JsonlDropConnector(JsonlDropConfig(path=drop, **config)).extract(None))
+    return list(JsonlDropConnector(JsonlDropConfig(path=drop, **config), source="grid")
+                .extract(None))
 
 
 def rows(batches: list[RawBatch]) -> list[dict]:

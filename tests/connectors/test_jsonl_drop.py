@@ -29,7 +29,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def full(world: Path) -> list[RawBatch]:
-    return list(JsonlDropConnector(JsonlDropConfig(path=world / "grid")).extract(None))
+    return list(JsonlDropConnector(JsonlDropConfig(path=world / "grid"), source="grid")
+                .extract(None))
 
 
 def answer_key(world: Path, origins: set[str] | None = None) -> Counter[tuple[str, int]]:
@@ -77,7 +78,7 @@ def test_drifted_key_becomes_a_column(full: list[RawBatch]) -> None:
 def test_resume_and_second_extraction(world: Path, full: list[RawBatch]) -> None:
     # small batches over a few files: each batch costs a DuckDB hash query
     config = JsonlDropConfig(path=world / "grid", batch_rows=3, patterns=["2026090[1-3].jsonl"])
-    connector = JsonlDropConnector(config)
+    connector = JsonlDropConnector(config, source="grid")
     first = next(iter(connector.extract(None)))
     assert first.num_rows == 3
     entry = first.cursor["files"][first.origin]
@@ -90,7 +91,7 @@ def test_resume_and_second_extraction(world: Path, full: list[RawBatch]) -> None
     assert got == answer_key(world, origins={o for o, _ in got})
     assert max(got.values()) == 1
     assert list(connector.extract(rest[-1].cursor)) == []
-    everything = JsonlDropConnector(JsonlDropConfig(path=world / "grid"))
+    everything = JsonlDropConnector(JsonlDropConfig(path=world / "grid"), source="grid")
     assert list(everything.extract(full[-1].cursor)) == []
 
 
@@ -100,7 +101,7 @@ def test_advance_reads_only_new_lines(tmp_path: Path, world: Path,
     shutil.copytree(world, copy)
     before = answer_key(copy)
     advance(copy, 1)
-    batches = list(JsonlDropConnector(JsonlDropConfig(path=copy / "grid"))
+    batches = list(JsonlDropConnector(JsonlDropConfig(path=copy / "grid"), source="grid")
                    .extract(full[-1].cursor))
     assert positions(batches) == answer_key(copy) - before
     assert [b.origin for b in batches] == [f"{SPEC.day_start(SPEC.days):%Y%m%d}.jsonl"]
@@ -111,12 +112,12 @@ def test_changed_file_is_read_again(tmp_path: Path, world: Path) -> None:
     drop.mkdir()
     shutil.copy(world / "grid" / "20260901.jsonl", drop)
     config = JsonlDropConfig(path=drop)
-    first = list(JsonlDropConnector(config).extract(None))
+    first = list(JsonlDropConnector(config, source="grid").extract(None))
     path = drop / "20260901.jsonl"
     n = len(path.read_text(encoding="utf-8").splitlines())
     with path.open("a", encoding="utf-8") as f:  # the app appended a late report
         f.write('{"reportId":"WGlate","parties":[]}\n')
-    again = list(JsonlDropConnector(config).extract(first[-1].cursor))
+    again = list(JsonlDropConnector(config, source="grid").extract(first[-1].cursor))
     assert CHANGED_NOTE in again[0].notes
     assert positions(again) == Counter(("20260901.jsonl", i) for i in range(1, n + 2))
     assert again[-1].cursor["files"]["20260901.jsonl"]["done"]
@@ -135,7 +136,7 @@ def test_edge_lines(tmp_path: Path) -> None:
         b'{"id":"\xff"}\n'
         b"   \n"
         b'{"id":"4"}')  # the last line has no newline
-    batches = list(JsonlDropConnector(JsonlDropConfig(path=drop)).extract(None))
+    batches = list(JsonlDropConnector(JsonlDropConfig(path=drop), source="grid").extract(None))
     by = {b.origin: b for b in batches}
     assert by["a.jsonl"].num_rows == 0
     assert any("empty file" in n for n in by["a.jsonl"].notes)
@@ -161,6 +162,7 @@ def test_edge_lines(tmp_path: Path) -> None:
 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFoundError, match="does not exist"):
-        list(JsonlDropConnector(JsonlDropConfig(path=tmp_path / "nope")).extract(None))
+        list(JsonlDropConnector(JsonlDropConfig(path=tmp_path / "nope"), source="grid")
+             .extract(None))
     with pytest.raises(SourceNotFoundError, match=r"JsonlDropConfig\.path"):
-        list(JsonlDropConnector(JsonlDropConfig()).extract(None))
+        list(JsonlDropConnector(JsonlDropConfig(), source="grid").extract(None))

@@ -1,4 +1,5 @@
-"""The SQL connector against real SQLite databases written by the mock world.
+"""The SQL connector against real SQLite databases written by the mock world, on the
+dispute pack's settings of its county source (tables, key, children), and on others'.
 
 One small world is generated per module; tests that change a database work on a copy.
 """
@@ -24,9 +25,15 @@ from connectors.errors import (
     TransientSourceError,
 )
 from connectors.incremental import TIME_FORMAT, parse_time
+from connectors.kinds import KINDS
 from connectors.sql_db import ChildTable, SqlConnector, SqlSourceConfig
 from packs.disputes.mockworld.spec import Layout, Manifest, WorldSpec
 from packs.disputes.mockworld.world import advance, generate
+from silobridge.packs import pack
+
+#: the dispute pack's settings of its county source, but where its database is
+COUNTY = {k: v for k, v in KINDS["sql"].defaults(pack("disputes").source("county")).items()
+          if k != "url"}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +54,8 @@ def own_world(world: Path, tmp_path: Path) -> Path:
 def connector(db: Path, sleep: Callable[[float], None] | None = None,
               **settings: Any) -> SqlConnector:
     """Retry waits take no time unless a test says what happens during them."""
-    return SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", **settings),
-                        sleep=sleep or (lambda _: None))
+    return SqlConnector(SqlSourceConfig(**(COUNTY | {"url": f"sqlite:///{db}"} | settings)),
+                        source="county", sleep=sleep or (lambda _: None))
 
 
 def rows_of(batches: list[RawBatch]) -> list[dict[str, Any]]:
@@ -244,9 +251,13 @@ def test_missing_database_file_is_not_found_and_not_created(tmp_path: Path) -> N
     assert not db.parent.exists()
 
 
-def test_missing_url_names_the_setting() -> None:
+def test_missing_url_or_table_names_the_setting(world: Path) -> None:
     with pytest.raises(SourceNotFoundError, match="url"):
-        list(SqlConnector(SqlSourceConfig()).extract(None))
+        list(SqlConnector(SqlSourceConfig(), source="county").extract(None))
+    # the connector knows no table of its own: without the pack's settings it asks
+    url = f"sqlite:///{Layout(world).county_db}"
+    with pytest.raises(SourceNotFoundError, match=r"no main table.*SqlSourceConfig\.table"):
+        list(SqlConnector(SqlSourceConfig(url=url), source="county").extract(None))
 
 
 def test_missing_table_or_column_is_a_protocol_error(world: Path) -> None:
@@ -324,8 +335,8 @@ def _tiny_db(path: Path) -> Path:
 def test_non_default_table_and_columns(tmp_path: Path) -> None:
     db = _tiny_db(tmp_path / "other.db")
     source = SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", table="Event Log",
-                                          key_column="ev_no", updated_column="modified",
-                                          children={}), source="sensor")
+                                          key_column="ev_no", updated_column="modified"),
+                          source="sensor")
     batches = list(source.extract(None))
     rows = rows_of(batches)
     assert batches[0].columns == ("ev_no", "label", "score", "qty", "modified")
@@ -353,8 +364,8 @@ def test_undecodable_value_rejects_its_row_without_its_contents(tmp_path: Path) 
             secret.encode("utf-8"))
     execute(db, "UPDATE \"Event Log\" SET label = CAST(label AS TEXT) WHERE ev_no = 7")
     source = SqlConnector(SqlSourceConfig(url=f"sqlite:///{db}", table="Event Log",
-                                          key_column="ev_no", updated_column="modified",
-                                          children={}))
+                                          key_column="ev_no", updated_column="modified"),
+                          source="sensor")
     rows = {r["_row"]: r for r in rows_of(list(source.extract(None)))}
     assert sorted(rows) == [3, 5, 7]
     bad = rows[7]

@@ -55,7 +55,7 @@ def connector(db: Path, **settings: Any) -> SqlConnector:
     config = SqlSourceConfig(url=f"sqlite:///{db}", table="c",
                              children={"ps": ChildTable(table="p", foreign_key="case_id")},
                              **settings)
-    return SqlConnector(config, sleep=lambda _: None)
+    return SqlConnector(config, source="county", sleep=lambda _: None)
 
 
 def rows_of(batches: list[RawBatch]) -> list[dict[str, Any]]:

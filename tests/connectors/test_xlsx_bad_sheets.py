@@ -30,7 +30,8 @@ def read(tmp_path: Path, data: bytes, **config: object) -> list[RawBatch]:
     town = tmp_path / "drop" / "330421999"
     town.mkdir(parents=True, exist_ok=True)
     (town / "台账_20260903.xlsx").write_bytes(data)
-    return list(FileDropConnector(FileDropConfig(path=tmp_path / "drop", **config))
+    return list(FileDropConnector(FileDropConfig(path=tmp_path / "drop", **config),
+                                  source="township")
                 .extract(None))
 
 

@@ -15,7 +15,7 @@ from silobridge.airflow_support import SOURCES
 
 
 def _outcome(dag_id: str, conf: dict | None = None):
-    from silobridge.airflow_local import run_dag
+    from ops.airflow_home import run_dag
 
     return run_dag(dag_id, conf)
 

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from silobridge.airflow_local import DAGS_FOLDER, airflow_env
+from ops.airflow_home import DAGS_FOLDER, INGEST_DAGS, MERGE_DAGS, PACK_DAGS, airflow_env
 from silobridge.airflow_support import PACKS, SOURCES
 from silobridge.settings import Settings
 
@@ -44,6 +44,9 @@ def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path
     # one ingest DAG per declared source, one merge DAG per pack
     assert report["dags"] == sorted([f"ingest_{s}" for s in SOURCES]
                                     + [f"merge_{p}" for p in PACKS])
+    # what the demo runs and the stack waits for, derived from the packs' declarations
+    assert sorted((*INGEST_DAGS, *MERGE_DAGS)) == report["dags"]
+    assert [d.read_back for d in PACK_DAGS] == ["ingest_province"]
     assert report["warnings"] == [], "deprecation or other warnings from our DAG files"
     # Great Expectations, DuckDB, pandas… are imported inside tasks, never at parse time
     assert [m for m in report["heavy"] if m in ("great_expectations", "duckdb", "splink")] == []
@@ -51,7 +54,7 @@ def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path
 
 
 def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
-    from silobridge.airflow_local import dag_bag
+    from ops.airflow_home import dag_bag
 
     bag = dag_bag()
     with warnings.catch_warnings():
@@ -99,7 +102,7 @@ def _scheduled(dag_id: str):
     """The DAG as the scheduler holds it (serialized from the real DAG file)."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from silobridge.airflow_local import dag_bag
+    from ops.airflow_home import dag_bag
 
     return DagSerialization.from_dict(DagSerialization.to_dict(dag_bag().dags[dag_id]))
 

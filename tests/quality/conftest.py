@@ -21,7 +21,9 @@ from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
 from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
+from silobridge.contracts import all_mappings
 from silobridge.ingest import ingest_source
+from silobridge.quality_files import of_packs, of_source
 from silobridge.run import merge_step
 from silobridge.settings import SOURCE_NAMES, Settings
 
@@ -120,9 +122,10 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> QualityRun:
                     ingest_source(settings, source)
             finally:
                 gateway.stop()
-            decisions = {source: gate_source(settings, source) for source in SOURCE_NAMES}
+            decisions = {source: gate_source(settings, source, of_source(source))
+                         for source in SOURCE_NAMES}
             merged = merge_step(settings)
-            after = after_merge(settings, merged.run_id)
+            after = after_merge(settings, merged.run_id, of_packs(), all_mappings(settings))
     finally:
         network.on = False
         root.removeHandler(collect)

@@ -4,6 +4,7 @@ levels pass and reach core, every check is stored, and the report says why."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,8 +12,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 
-from quality.batch import BatchData, decide, evaluate, read_batches
+from quality.batch import decide, evaluate, read_batches
 from quality.pipeline import source_status
+from silobridge.quality_files import of_source
 from silobridge.settings import SOURCES
 from warehouse.db import session
 
@@ -121,11 +123,11 @@ def test_a_handful_of_records_warns_instead_of_blocking(quality_run: QualityRun,
     with session(quality_run.settings.warehouse_path, read_only=True) as con:
         ids = [b for (b,) in con.execute(
             "SELECT batch_id FROM ops.batches WHERE source = 'grid'").fetchall()]
-        data = read_batches(con, "grid", ids)
+        data = read_batches(con, of_source("grid").batch_suite(), "grid", ids)
     frame = data.records
     few = pd.concat([frame[frame.verdict == "quarantined"].head(3),
                      frame[frame.verdict == "loaded"].head(12)])
-    small = BatchData("grid", ids, few.reset_index(drop=True), data.drift)
+    small = replace(data, records=few.reset_index(drop=True))
     results = evaluate(small, "small-sample", tmp_path / "reports")
     (share,) = [r for r in results if r.check == "rejected_share"]
     assert not share.success and share.severity == "warning"
@@ -141,12 +143,12 @@ def test_a_ledgers_totals_rows_are_not_rejected_records(quality_run: QualityRun,
     with session(quality_run.settings.warehouse_path, read_only=True) as con:
         ids = [b for (b,) in con.execute(
             "SELECT batch_id FROM ops.batches WHERE source = 'township'").fetchall()]
-        data = read_batches(con, "township", ids)
+        data = read_batches(con, of_source("township").batch_suite(), "township", ids)
     frame = data.records
     totals = frame[frame.verdict == "not_a_record"]
     assert len(totals) > 0  # the ledgers' totals rows, one per sheet
     mixed = pd.concat([totals.head(5), frame[frame.verdict == "loaded"].head(25)])
-    results = evaluate(BatchData("township", ids, mixed.reset_index(drop=True), data.drift),
-                       "totals-rows", tmp_path / "reports")
+    results = evaluate(replace(data, records=mixed.reset_index(drop=True)), "totals-rows",
+                       tmp_path / "reports")
     (share,) = [r for r in results if r.check == "rejected_share"]
     assert share.success

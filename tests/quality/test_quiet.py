@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from quality.batch import evaluate, read_batches
+from silobridge.quality_files import of_source
 from warehouse.db import session
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def test_a_gx_backed_check_is_quiet(quality_run: QualityRun, caplog: pytest.LogC
     with session(quality_run.settings.warehouse_path, read_only=True) as con:
         ids = [b for (b,) in con.execute(
             "SELECT batch_id FROM ops.batches WHERE source = 'grid'").fetchall()]
-        data = read_batches(con, "grid", ids)
+        data = read_batches(con, of_source("grid").batch_suite(), "grid", ids)
     results = evaluate(data, "quiet-check", tmp_path / "reports")
     assert any(r.check == "rejected_share" and not r.success for r in results)
     gx = [r for r in caplog.records

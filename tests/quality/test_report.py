@@ -14,11 +14,15 @@ import duckdb
 import pytest
 
 from conform.mapping import load_mappings
+from packs.disputes.conforming import CONTRACT
 from quality.masking import failed_columns
 from quality.messages import LANGUAGES, Words, catalog
 from quality.report import PAGES, TEMPLATES
 from quality.report_data import quarantine
 from schemas.reasons import Reason
+from silobridge.contracts import all_mappings
+from silobridge.packs import pack
+from silobridge.quality_files import of_packs
 
 if TYPE_CHECKING:
     from conftest import QualityRun
@@ -75,7 +79,8 @@ def test_every_check_that_ran_has_a_label(quality_run: QualityRun) -> None:
     finally:
         con.close()
     assert len(checks) > 20
-    assert sorted(c for c in checks if f"check.{c}" not in catalog()) == []
+    labels = {k for f in of_packs() for k in f.labels()}
+    assert sorted(c for c in checks if f"check.{c}" not in catalog() and c not in labels) == []
 
 
 def test_a_code_without_a_label_shows_as_itself() -> None:
@@ -96,8 +101,12 @@ def test_chinese_by_default_with_an_english_page_beside_it(quality_run: QualityR
     for lang, page in (("zh", zh), ("en", en)):
         words = Words(lang)  # type: ignore[arg-type]
         for key in ("page.title", "section.quarantine-section", "chart.volume",
-                    "chart.run_axis", "reason.missing_required", "check.rejected_share"):
+                    "chart.run_axis", "reason.missing_required", "check.no_drift"):
             assert words.t(key) in page, (lang, key)
+    # a pack's checks are named by its quality files, in each page's language
+    labels = {k: v for f in of_packs() for k, v in f.labels().items()}
+    for check in ("rejected_share", "status_conflict_share"):
+        assert f"<td>{labels[check].zh}<br>" in zh and f"<td>{labels[check].en}<br>" in en
     assert "Quarantine by reason" not in zh and "隔离记录" not in en
 
 
@@ -116,7 +125,7 @@ def test_contents_and_collapsed_sections(quality_run: QualityRun) -> None:
 
 
 def test_examples_show_identity_and_only_the_failed_columns(quality_run: QualityRun) -> None:
-    mappings = load_mappings(quality_run.settings.mappings_dir)
+    mappings = all_mappings(quality_run.settings)
     by_name = {m.name: m for m in mappings}
     con = duckdb.connect(str(quality_run.settings.warehouse_path), read_only=True)
     try:
@@ -149,7 +158,7 @@ def test_examples_show_identity_and_only_the_failed_columns(quality_run: Quality
 
 
 def test_failed_columns_follow_the_mapping() -> None:
-    mappings = {m.name: m for m in load_mappings()}
+    mappings = {m.name: m for m in load_mappings(pack("disputes").path("mappings"), CONTRACT)}
     township, grid = mappings["township_csv"], mappings["grid"]
     assert failed_columns(township, ["occurred_at"]) == ["fsrq"]
     # a party's ID number comes from each party group's ID column

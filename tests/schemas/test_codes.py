@@ -7,14 +7,13 @@ from enum import Enum
 
 import pytest
 
-from schemas import codes
-from schemas.codes import CODE_LISTS, CaseStatus, StatusFamily
+from packs.disputes import codes
+from packs.disputes.codes import CODE_LISTS, CaseStatus, StatusFamily
+from schemas.labelled import CodeList, labelled_enums
 
 
 def _labelled_enums() -> list[type[Enum]]:
-    return [v for v in vars(codes).values()
-            if isinstance(v, type) and issubclass(v, (codes.LabelledStrEnum,
-                                                       codes.LabelledIntEnum)) and len(v)]
+    return list(labelled_enums(codes))
 
 
 def test_every_list_is_in_code_lists_once() -> None:
@@ -27,7 +26,7 @@ def test_every_list_is_in_code_lists_once() -> None:
 
 
 @pytest.mark.parametrize("code_list", CODE_LISTS, ids=lambda cl: cl.name)
-def test_every_code_has_both_labels(code_list: codes.CodeList) -> None:
+def test_every_code_has_both_labels(code_list: CodeList) -> None:
     assert code_list.zh and code_list.en
     assert code_list.codes
     for code in code_list.codes:

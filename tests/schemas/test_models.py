@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
+from packs.disputes.models import MODELS, DisputeCase, FlowEvent, Grid, Party
 from schemas.export import reasons_raised
 from schemas.geo import gcj02_to_wgs84
 from schemas.grades import Grade, grade_of, labels_of
-from schemas.models import MODELS, DisputeCase, FlowEvent, Grid, Party
 from schemas.scope import Scope
 
 COUNTY, TOWN, VILLAGE, GRID = "330421", "330421001", "330421001201", "330421001201003"

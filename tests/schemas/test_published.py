@@ -7,10 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from schemas.codes import CATEGORIES, CaseStatus
+from packs.disputes.codes import CATEGORIES, CaseStatus
+from packs.disputes.contract import CONTRACT
+from packs.disputes.models import MODELS, SCHEMA_VERSION
+from schemas.contract import Contract
 from schemas.export import export, snake_name
-from schemas.models import MODELS, SCHEMA_VERSION
+from schemas.grades import Grade, contract_field
+from schemas.labelled import LabelledStrEnum
 from schemas.reasons import Reason
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "published"
@@ -19,7 +24,7 @@ HOW_TO_FIX = "the contract changed: run `silobridge schemas export schemas/publi
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return export(tmp_path_factory.mktemp("published"))
+    return export(tmp_path_factory.mktemp("published"), CONTRACT)
 
 
 def test_published_copy_is_up_to_date(exported: list[Path]) -> None:
@@ -31,7 +36,7 @@ def test_published_copy_is_up_to_date(exported: list[Path]) -> None:
 
 
 def test_export_is_deterministic(exported: list[Path], tmp_path: Path) -> None:
-    again = export(tmp_path)
+    again = export(tmp_path, CONTRACT)
     assert [p.name for p in again] == [p.name for p in exported]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(again, exported, strict=True))
 
@@ -80,3 +85,35 @@ def test_dictionary_mentions_every_field_and_reason(exported: list[Path]) -> Non
         assert f"`{reason.value}`" in text
     for zh in CATEGORIES.values():
         assert zh in text
+
+
+class Plug(LabelledStrEnum):
+    """Charging plugs."""
+
+    GBT = "gbt", "国标", "GB/T 20234"
+    CCS = "ccs", "欧标", "CCS"
+
+
+class Charger(BaseModel):
+    """One charger of a station."""
+
+    station_id: str = contract_field(Grade.L1, "站点编号", "station id")
+    plug: Plug = contract_field(Grade.L1, "接口", "plug")
+
+
+def test_another_domains_contract_exports_through_the_same_engine(tmp_path: Path) -> None:
+    toy = Contract(title="充电设施数据共享 / Charging data sharing", version="0.1.0",
+                   models=(Charger,), record="charger", enums=(Plug,))
+    written = export(tmp_path, toy)
+    assert [p.name for p in written] == ["charger.schema.json", "code_lists.json",
+                                         "reasons.json", "data_dictionary.md"]
+    lists = json.loads((tmp_path / "code_lists.json").read_text(encoding="utf-8"))
+    assert lists == {"schema_version": "0.1.0", "plug": [
+        {"name": "GBT", "value": "gbt", "zh": "国标", "en": "GB/T 20234"},
+        {"name": "CCS", "value": "ccs", "zh": "欧标", "en": "CCS"}]}
+    text = (tmp_path / "data_dictionary.md").read_text(encoding="utf-8")
+    assert text.startswith("# 充电设施数据共享 / Charging data sharing (schema 0.1.0)\n")
+    assert "Every charger record you send must fit one **Charger**." in text
+    assert "codes must come from the code lists; unknown fields are refused" in text
+    assert "### Plug\n\nCharging plugs.\n\n| code | name | 中文 | English |" in text
+    assert "| `plug` | 接口 | plug | code (Plug) | yes | L1 | one of: gbt, ccs |" in text

@@ -1,7 +1,7 @@
 """The README's questions for analysts, asked of a real snapshot of the demo world (the
 default mock world, through the whole pipeline), in the DuckDB 1.5 CLI and in DuckDB 2.x;
 each answer is checked against the same question computed apart, in Python, from the
-warehouse's core tables, schemas.codes and the grid system's registry."""
+warehouse's core tables, the pack's code lists and the grid system's registry."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from packs.disputes.codes import CATEGORY_LIST, CaseStatus, StatusFamily
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
-from schemas.codes import CATEGORY_LIST, CaseStatus, StatusFamily
 from schemas.divisions import JIASHAN
 from schemas.divisions import load as load_divisions
 from silobridge.cli import app

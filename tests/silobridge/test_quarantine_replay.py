@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from silobridge.cli import app
+from silobridge.packs import pack
 
 runner = CliRunner()
 BROKEN_WORD = '"邻居吵架" = "04"\n'
@@ -23,7 +24,7 @@ def home(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     home = tmp_path / "home"
     shutil.copytree(small_world, home / "world")
     mappings = tmp_path / "mappings"
-    shutil.copytree(Path(__file__).parents[2] / "schemas" / "mappings", mappings)
+    shutil.copytree(pack("disputes").path("mappings"), mappings)
     monkeypatch.setenv("SILOBRIDGE_HOME", str(home))
     monkeypatch.setenv("SILOBRIDGE_MAPPINGS_DIR", str(mappings))
     return home

@@ -29,6 +29,7 @@ from schemas.reasons import Reason
 from schemas.scope import Scope
 from silobridge.cli import app
 from silobridge.ingest import ingest_source
+from silobridge.quality_files import of_source
 from silobridge.quarantine import replay
 from silobridge.settings import SOURCE_NAMES, Settings
 
@@ -192,7 +193,7 @@ def test_a_deployment_may_flag_them_for_the_gate_instead(
                               out_of_scope="flag", in_future="flag")
     summary = ingest_source(settings, "grid")
     assert (summary.read, summary.loaded, summary.quarantined) == (3, 3, 0)
-    decision = gate_source(settings, "grid")
+    decision = gate_source(settings, "grid", of_source("grid"))
     assert decision.status == "passed"
     assert {"in_scope", "not_in_future"} <= set(decision.warnings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -207,7 +208,7 @@ def test_quarantine_mode_leaves_the_gate_nothing_to_count(
     drop, _ = grid_drop
     settings = _grid_settings(tmp_path / "home", small_world, drop, out_of_scope="flag")
     ingest_source(settings, "grid")
-    decision = gate_source(settings, "grid")
+    decision = gate_source(settings, "grid", of_source("grid"))
     assert "in_scope" in decision.warnings and "not_in_future" not in decision.warnings
 
 

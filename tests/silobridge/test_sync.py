@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.errors import SourceAuthError, TransientSourceError
-from connectors.province_api import ProvinceApiConnector
+from connectors.signed_api import SignedApiConnector
 from packs.disputes.mockworld.clock import ManualClock
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import EXPIRED_APP_KEY, Layout
@@ -150,9 +150,10 @@ def test_a_changed_county_case_is_sent_again_alone(home: Path) -> None:
     assert zt == 800  # resolved at the county: awaiting the province's verification
 
 
-def _waiting_on(clock: ManualClock, settings: Settings) -> ProvinceApiConnector:
+def _waiting_on(clock: ManualClock, settings: Settings) -> SignedApiConnector:
     """The province connector whose retry waits move `clock` instead of taking time."""
-    return ProvinceApiConnector(settings.province, clock=clock, sleep=clock.sleep)
+    return SignedApiConnector(settings.province, source="province", clock=clock,
+                              sleep=clock.sleep)
 
 
 def test_5xx_and_quota_refusals_are_retried(home: Path) -> None:

@@ -9,30 +9,32 @@ import duckdb
 import pytest
 
 from bench.differential.checksums import CIPHERTEXTS, table_checksum
+from silobridge.marts import pack_marts
 from silobridge.packs import entity
 
-#: the tables a merge writes: the dispute entity's, and the marts it keeps as tables
-MERGED_TABLES = (*entity("disputes").tables,
-                 "core.case_conflicts", "core.unsynced", "core.party_pairs")
-CORE = tuple(t.removeprefix("core.") for t in MERGED_TABLES)
+#: the tables a merge writes: the dispute entity's, and the tables of the dispute pack's marts
+MERGED_TABLES = (*entity("disputes").tables, *(m.name for m in pack_marts() if m.is_table))
+CORE = MERGED_TABLES
 
 Checksums = Callable[..., dict[str, str]]
 
 
 def core_checksums(home: Path, *, with_runs: bool = True,
                    ignore: tuple[str, ...] = ()) -> dict[str, str]:
-    """Content checksum of every core table of <home>/warehouse.duckdb (optionally
-    ignoring run bookkeeping, and the columns named in `ignore`)."""
+    """Content checksum of every table a merge writes in <home>/warehouse.duckdb
+    (optionally ignoring run bookkeeping, and the columns named in `ignore`)."""
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
         out = {}
         for table in CORE:
             cols = [c for (c,) in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'core' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+                "? AND table_name = ? ORDER BY ordinal_position", table.split(".")).fetchall()
                 if (with_runs or not (c.endswith("_run") or c in ("run_id", "merged_at")))
                 and c not in ignore]
-            out[table] = table_checksum(con, f"core.{table}", cols)[1]
+            # a mart's table is absent until the first merge builds it
+            key = table.removeprefix("core.")
+            out[key] = table_checksum(con, table, cols)[1] if cols else "absent"
         return out
     finally:
         con.close()

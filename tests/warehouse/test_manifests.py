@@ -17,6 +17,7 @@ from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.world import advance
 from silobridge.extract import extract_source
 from silobridge.ingest import ingest_source, process_pending
+from silobridge.packs import pack
 from silobridge.quarantine import replay
 from silobridge.run import run_pipeline
 from silobridge.settings import SOURCE_NAMES, Settings
@@ -208,7 +209,7 @@ def test_a_quarantine_replay_is_sealed(tmp_path: Path, small_world: Path) -> Non
     home = tmp_path / "home"
     shutil.copytree(small_world, home / "world")
     mappings = tmp_path / "mappings"
-    shutil.copytree(Path(__file__).parents[2] / "schemas" / "mappings", mappings)
+    shutil.copytree(pack("disputes").path("mappings"), mappings)
     settings = Settings(home=home, mappings_dir=mappings)
     grid_toml = mappings / "grid.toml"
     text = grid_toml.read_text(encoding="utf-8")

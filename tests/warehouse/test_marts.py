@@ -24,11 +24,13 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from conform.reference import load_reference
+from packs.disputes.reference import load_reference
 from schemas.codes import CaseStatus
 from silobridge.ingest import protect
-from silobridge.packs import entity
-from warehouse.db import migrations, session
+from silobridge.marts import pack_marts
+from silobridge.packs import entity, pack
+from warehouse.db import session
+from warehouse.marts import MartError, load_marts
 from warehouse.merge import merge
 from warehouse.vault import Vault
 
@@ -87,7 +89,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with session(db) as con:
         load_reference(con, None)  # township names; this world needs no village registry
         _stage(con, RECORDS, PARTIES)
-        summary = merge(con, "run-hand", entity("disputes"))
+        summary = merge(con, "run-hand", entity("disputes"), pack_marts())
         assert summary.link["cases"] == 6
     return db
 
@@ -203,7 +205,7 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
     shutil.copy(marts, db)
     with session(db) as con:
         _stage(con, LATER, LATER_PARTIES)
-        summary = merge(con, "run-later", entity("disputes"), full=full)
+        summary = merge(con, "run-later", entity("disputes"), pack_marts(), full=full)
         assert summary.mode == ("full" if full else "incremental")
     assert query(db, "SELECT * FROM marts.repeat_disputes") == []
     assert query(db, "SELECT * FROM marts.sync_gap") == []
@@ -215,22 +217,155 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
                     (None, ["C2"], ["county"], ["province"])]
 
 
-def test_upgrading_a_warehouse_fills_the_kept_marts(marts: Path, tmp_path: Path) -> None:
-    """A warehouse from before migration 0008 (marts as views) gets the same rows."""
+def test_an_upgraded_warehouse_gets_the_files_marts(marts: Path, tmp_path: Path) -> None:
+    """A warehouse whose marts earlier migrations made (views in marts, three of them kept
+    in core tables) has them replaced by the files' marts at its next merge, even one
+    that touches nothing, with the rows a fresh build gives."""
     db = tmp_path / "wh.duckdb"
     shutil.copy(marts, db)
-    kept = ("case_conflicts", "unsynced", "party_pairs")
-    before = {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept}
-    assert all(before.values())
-    views_0004 = next(sql for version, _, sql in migrations() if version == 4)
+    names = [m.name for m in pack_marts()]
+    before = {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names}
+    assert all(before[n] for n in names if n != "marts.sync_status")
     con = duckdb.connect(str(db))
-    try:
-        for table in kept:
-            con.execute(f"DROP TABLE core.{table}")
-        con.execute(views_0004)
-        con.execute("DELETE FROM ops.schema_migrations WHERE version = 8")
+    try:  # what migrations 0004 to 0014 left: other objects under the marts' names
+        for m in pack_marts():
+            con.execute(f"DROP {'TABLE' if m.is_table else 'VIEW'} {m.name}")
+            con.execute(f"CREATE {'TABLE' if m.is_table else 'VIEW'} {m.name} AS "
+                        "SELECT 'legacy' AS made_by")
+        con.execute("DROP TABLE ops.marts")
+        con.execute("DELETE FROM ops.schema_migrations WHERE version = 15")
     finally:
         con.close()
-    with session(db) as con:  # opening applies 0008
-        pass
-    assert {k: query(db, f"SELECT * FROM core.{k} ORDER BY ALL") for k in kept} == before
+    with session(db) as con:  # opening applies 0015: the ledger, with those objects in it
+        assert con.execute("SELECT name, digest FROM ops.marts ORDER BY name").fetchall() == \
+            sorted((n, "") for n in names)
+        summary = merge(con, "run-upgrade", entity("disputes"), pack_marts())
+        assert summary.records_touched == 0
+    assert {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names} == before
+
+
+# A mart the pack adds: a file in the folder, a table after the next merge.
+CASES_BY_TOWN = """
+MODEL (
+  name marts.cases_by_town,
+  kind FULL,
+  grain town_code,
+  owner '嘉善县社会矛盾纠纷调处化解中心',
+  description '各镇街案件数 / cases by township',
+  column_descriptions (
+    town_code = '乡镇街道代码 / township code',
+    cases = '案件数 / number of cases'
+  )
+);
+SELECT town_code, count(*) AS cases FROM core.cases GROUP BY town_code
+"""
+RECORDS_PER_CASE = """
+MODEL (
+  name marts.records_per_case,
+  kind INCREMENTAL_BY_KEY (key case_id),
+  grain case_id,
+  owner '嘉善县社会矛盾纠纷调处化解中心',
+  description '案件来源记录 / each case's source records',
+  column_descriptions (
+    case_id = '案件编号 / case id',
+    records = '来源记录数 / source records',
+    sources = '来源系统 / source systems'
+  )
+);
+SELECT case_id, count(*) AS records, list_sort(list(source)) AS sources
+FROM core.records WHERE @touched(case_id) GROUP BY case_id
+""".replace("case's", "case''s")
+
+
+def _folder_with(tmp_path: Path, **files: str) -> Path:
+    """A copy of the dispute pack's marts folder with more files in it."""
+    folder = tmp_path / "marts"
+    shutil.copytree(pack("disputes").path("marts"), folder)
+    for name, text in files.items():
+        (folder / f"{name}.sql").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_mart_file_added_to_the_folder_is_a_table_after_the_merge(
+        marts: Path, tmp_path: Path, full: bool) -> None:
+    folder = _folder_with(tmp_path, cases_by_town=CASES_BY_TOWN,
+                          records_per_case=RECORDS_PER_CASE)
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    added = load_marts(folder)
+    with session(db) as con:
+        merge(con, "run-added", entity("disputes"), added)  # nothing new: the merge builds the two
+    assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
+    truth = ("SELECT case_id, count(*), list_sort(list(source)) FROM core.records "
+             "GROUP BY ALL ORDER BY ALL")
+    assert query(db, "SELECT * FROM marts.records_per_case ORDER BY ALL") == query(db, truth)
+    # analysts see the header's words as the warehouse's comments
+    assert query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'cases_by_town'"
+                 ) == [("各镇街案件数 / cases by township",)]
+    assert query(db, "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = "
+                     "'cases_by_town' ORDER BY column_index") == [
+        ("town_code", "乡镇街道代码 / township code"), ("cases", "案件数 / number of cases")]
+    assert query(db, "SELECT kind, grain, owner FROM ops.marts WHERE name = "
+                     "'marts.records_per_case'") == [
+        ("INCREMENTAL_BY_KEY", ["case_id"], "嘉善县社会矛盾纠纷调处化解中心")]
+    # later data: the FULL mart recomputed whole, the other for the cases touched
+    with session(db) as con:
+        _stage(con, LATER, LATER_PARTIES)
+        assert merge(con, "run-later", entity("disputes"), added, full=full).mode == \
+            ("full" if full else "incremental")
+    assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
+    assert query(db, "SELECT * FROM marts.records_per_case ORDER BY ALL") == query(db, truth)
+    assert [r for r in query(db, truth) if r[1] == 2 and "province" in r[2]] != []
+
+
+def test_a_changed_file_rebuilds_its_mart_and_those_downstream_only(marts: Path,
+                                                                    tmp_path: Path) -> None:
+    folder = _folder_with(tmp_path)
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    built = dict(query(db, "SELECT name, built_at FROM ops.marts"))
+    conflicts = folder / "case_conflicts.sql"
+    conflicts.write_text(conflicts.read_text(encoding="utf-8").replace(
+        "AS open_stated_at", "AS open_stated_at  -- the newest open word"), encoding="utf-8")
+    with session(db) as con:
+        merge(con, "run-changed", entity("disputes"), load_marts(folder))
+    rebuilt = {name for name, at in query(db, "SELECT name, built_at FROM ops.marts")
+               if at != built[name]}
+    assert rebuilt == {"core.case_conflicts", "marts.status_conflicts"}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("cases", CASES_BY_TOWN.replace("marts.cases_by_town", "core.cases"),
+     "core.cases exists and is no mart: the build never replaces a table or view it did "
+     "not make"),
+    ("cases_by_town", CASES_BY_TOWN.replace("count(*) AS cases", "count(*) AS n"),
+     "column_descriptions must describe the query's columns: undescribed: n; "
+     "no such column: cases"),
+    ("cases_by_town", CASES_BY_TOWN.replace("core.cases GROUP", "core.casez GROUP"),
+     r"\(query from line 13\) Catalog Error: Table with name casez does not exist"),
+    ("records_per_case",
+     RECORDS_PER_CASE.replace("key case_id", "key record_uid, key_columns (case_id)"),
+     r"kind INCREMENTAL_BY_KEY \(key record_uid\): the caller passes touched keys of "
+     "case_id, party_key"),
+])
+def test_a_mart_the_warehouse_cannot_keep_names_its_file(
+        marts: Path, tmp_path: Path, name: str, text: str, message: str) -> None:
+    folder = _folder_with(tmp_path, **{name: text})
+    db = tmp_path / "wh.duckdb"
+    shutil.copy(marts, db)
+    with session(db) as con, pytest.raises(MartError, match=message) as caught:
+        merge(con, "run-bad", entity("disputes"), load_marts(folder), full=False)
+    assert caught.value.path == folder / f"{name}.sql"
+    # the merge's transaction rolled back: the warehouse is as it was
+    assert query(db, "SELECT count(*) FROM ops.marts") == [(len(pack_marts()),)]
+
+
+def test_marts_that_read_each_other_in_a_circle_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "marts"
+    folder.mkdir()
+    for a, b in (("ping", "pong"), ("pong", "ping")):
+        (folder / f"{a}.sql").write_text(CASES_BY_TOWN.replace("cases_by_town", a)
+                                         .replace("core.cases", f"marts.{b}"), "utf-8")
+    with pytest.raises(MartError, match=r"read each other in a circle: marts\.p.ng → "):
+        load_marts(folder)

@@ -3,7 +3,7 @@
 A warehouse is merged, then the mock world moves on and the new data is ingested; from
 that one state, an incremental merge (only the cases around new or changed records are
 recomputed) and a full merge (every case) under the same run id must leave identical core
-tables, bookkeeping included. Several rounds, so that later rounds start from
+and mart tables, bookkeeping included. Several rounds, so that later rounds start from
 incrementally merged warehouses; then a batch held back by its gate after it was merged.
 Finally the chain of merges against a single merge of the same staged data: the same
 cases (as sets of records) under the same case ids, golden records, parties and events.
@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from packs.disputes.mockworld.world import advance
+from silobridge.marts import pack_marts
 from silobridge.packs import entity
 from warehouse.db import session
 from warehouse.merge import MergeSummary, merge
@@ -34,7 +35,7 @@ def _merge(home: Path, run_id: str, *, full: bool | None) -> MergeSummary:
     """What merge_step does, under a run id of the test's choosing."""
     with session(home / "warehouse.duckdb") as con, \
             tracked_run(con, "merge", run_id=run_id) as run:
-        summary = run.summary = merge(con, run_id, entity("disputes"), full=full)
+        summary = run.summary = merge(con, run_id, entity("disputes"), pack_marts(), full=full)
     return summary
 
 

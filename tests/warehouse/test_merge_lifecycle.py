@@ -15,10 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ops.scoring import score_home
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import advance, generate
-from silobridge.run import merge_step, run_pipeline, score_step
+from silobridge.run import merge_step, run_pipeline
 from silobridge.settings import Settings
 from warehouse.faults import ENV_ACTION, ENV_POINT
 
@@ -45,7 +46,7 @@ def home(template: Path, tmp_path: Path) -> Iterator[Path]:
 def test_linking_precision_and_recall(home: Path) -> None:
     settings = Settings(home=home)
     merge_step(settings)
-    score = score_step(settings)
+    score = score_home(settings)
     assert score is not None
     print(score.to_dict())
     assert score.precision >= 0.98 and score.recall >= 0.98

@@ -15,14 +15,29 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from pydantic import BaseModel
 
-from conform.reference import load_reference
-from schemas.catalogue import META, TABLES, CatalogueError
+from packs.disputes.catalogue import CATALOGUE, TABLES
+from packs.disputes.reference import load_reference
+from schemas.catalogue import (
+    META,
+    Catalogue,
+    CatalogueError,
+    FreeText,
+    Hidden,
+    PublishedTable,
+    col,
+)
+from schemas.grades import Grade, contract_field
+from schemas.labelled import CodeList, LabelledStrEnum
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
-from warehouse import snapshot
-from warehouse.db import session
+from silobridge.marts import pack_marts
+from warehouse import snapshot_copy
+from warehouse.db import session, transaction
 from warehouse.faults import ENV_ACTION, ENV_POINT
-from warehouse.snapshot import CURRENT, MACROS, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
+from warehouse.marts import build_marts
+from warehouse.snapshot import CURRENT, PARQUET, PUBLISH_POINTS, SNAPSHOT, VERSIONS, publish
+from warehouse.snapshot_copy import MACROS
 
 KEY = "0f" * 16
 
@@ -73,6 +88,8 @@ def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with session(path) as con:
         load_reference(con, None)  # the province, cities, counties and townships
+        with transaction(con, "marts"):  # what a merge builds, before any merge
+            build_marts(con, pack_marts())
         con.execute("""
             INSERT INTO core.cases (case_id, category_code, bucket, title, county_code,
                 town_code, address, occurred_at, status, sources, records, content_hash,
@@ -98,7 +115,7 @@ def _snapshot(out: Path) -> duckdb.DuckDBPyConnection:
 def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "published"
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     assert set(summary.tables) == {t.name for t in TABLES}
     assert sorted(summary.withheld) == [f"core.case_parties.{f}_{k}" for f in
                                         ("id_number", "phone") for k in ("cipher", "link")]
@@ -136,7 +153,7 @@ def test_every_published_column_is_graded_labelled_and_masked(warehouse: Path,
 
 def test_labels_stand_beside_the_codes(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     con = _snapshot(out)
     try:
         row = con.execute("""
@@ -175,7 +192,7 @@ def test_labels_stand_beside_the_codes(warehouse: Path, tmp_path: Path) -> None:
 def test_every_table_is_in_the_main_schema_for_show_tables(warehouse: Path,
                                                             tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     con = _snapshot(out)
     try:
         shown = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
@@ -201,7 +218,7 @@ def _duckdb_15(*args: str) -> str:
 
 def test_the_snapshot_opens_in_duckdb_15(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     snap = str(out / SNAPSHOT)
     (version,) = json.loads(_duckdb_15("-json", "-c", "SELECT version() AS v"))
     assert version["v"].startswith("v1.5.")
@@ -221,10 +238,10 @@ def test_the_snapshot_opens_in_duckdb_15(warehouse: Path, tmp_path: Path) -> Non
 
 def test_parquet_files_carry_column_labels_one_folder_per_table(
         warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(snapshot, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
-    monkeypatch.setattr(snapshot, "ROWS_PER_BATCH", 1)  # as many files as the table needs
+    monkeypatch.setattr(snapshot_copy, "ROWS_PER_FILE", 1)  # a file per row: the folder holds
+    monkeypatch.setattr(snapshot_copy, "ROWS_PER_BATCH", 1)  # as many files as the table needs
     out = tmp_path / "published"
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     parties = sorted((out / PARQUET / "core" / "case_parties").iterdir())
     assert [p.name for p in parties] == ["part-0.parquet", "part-1.parquet"]
     assert pq.read_table(out / PARQUET / "core" / "case_parties").num_rows == 2
@@ -247,12 +264,12 @@ def test_parquet_files_carry_column_labels_one_folder_per_table(
 def test_an_ungraded_column_stops_publication_and_the_old_snapshot_stays(
         warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     before = (out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)
     with session(warehouse) as con:
         con.execute("ALTER TABLE core.cases ADD COLUMN caller_note VARCHAR")
     with pytest.raises(CatalogueError, match=r"caller_note.*has no grade"):
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
     assert ((out / SNAPSHOT).stat().st_ino, os.readlink(out / CURRENT)) == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert len(list((out / VERSIONS).iterdir())) == 1  # the failed version is gone
@@ -262,18 +279,18 @@ def test_a_clear_personal_number_is_never_published(warehouse: Path, tmp_path: P
     with session(warehouse) as con:
         con.execute("ALTER TABLE core.case_parties ADD COLUMN phone VARCHAR")
     with pytest.raises(CatalogueError, match=r"phone.*may not be published in any form"):
-        publish(warehouse, tmp_path / "published", KEY)
+        publish(warehouse, tmp_path / "published", KEY, CATALOGUE)
 
 
 def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
                                                         tmp_path: Path) -> None:
     out = tmp_path / "published"
-    publish(warehouse, out, KEY)
+    publish(warehouse, out, KEY, CATALOGUE)
     reader = _snapshot(out)
     try:
         with session(warehouse) as con:
             con.execute("UPDATE core.cases SET status = 'resolved'")
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
         # the reader that had the old snapshot open still sees it, whole
         assert reader.execute("SELECT status FROM core.cases").fetchall() == [("in_progress",)]
         # another analyst, opening it now, sees the new one (in this process DuckDB would
@@ -285,7 +302,7 @@ def test_a_new_snapshot_replaces_the_old_under_a_reader(warehouse: Path,
         assert fresh.stdout.strip() == "resolved"
     finally:
         reader.close()
-    newest = publish(warehouse, out, KEY).version
+    newest = publish(warehouse, out, KEY, CATALOGUE).version
     # this one and the one before it, for readers still on it
     versions = sorted(p.name for p in (out / VERSIONS).iterdir())
     assert len(versions) == 2 and os.readlink(out / CURRENT) == f"{VERSIONS}/{newest}"
@@ -320,12 +337,13 @@ def test_a_publication_killed_at_any_step_leaves_one_version_then_converges(
         warehouse: Path, tmp_path: Path, point: str, first: bool) -> None:
     out = tmp_path / "published"
     if not first:
-        publish(warehouse, out, KEY)
+        publish(warehouse, out, KEY, CATALOGUE)
         with session(warehouse) as con:
             con.execute("UPDATE core.cases SET status = 'resolved'")
     before = _published_versions(out)
     script = ("import sys; from pathlib import Path; from warehouse.snapshot import publish; "
-              f"publish(Path(sys.argv[1]), Path(sys.argv[2]), {KEY!r})")
+              "from packs.disputes.catalogue import CATALOGUE; "
+              f"publish(Path(sys.argv[1]), Path(sys.argv[2]), {KEY!r}, CATALOGUE)")
     killed = subprocess.run([sys.executable, "-c", script, str(warehouse), str(out)],
                             env={**os.environ, ENV_POINT: point, ENV_ACTION: "kill"},
                             capture_output=True, text=True, check=False)
@@ -336,7 +354,7 @@ def test_a_publication_killed_at_any_step_leaves_one_version_then_converges(
     if before is not None:  # the old version, or the new one: nothing else
         assert after is not None and (after == before or after[0] > before[0])
 
-    rerun = publish(warehouse, out, KEY)
+    rerun = publish(warehouse, out, KEY, CATALOGUE)
     assert _published_versions(out) == (rerun.version, {rerun.version})
     con = duckdb.connect(str(out / SNAPSHOT), read_only=True)
     try:
@@ -358,6 +376,77 @@ def test_a_snapshot_of_the_earlier_layout_is_taken_over(warehouse: Path,
     (out / SNAPSHOT).write_bytes(b"old snapshot")
     (out / "parquet-20260101T000000000000").mkdir()
     (out / PARQUET).symlink_to("parquet-20260101T000000000000")
-    summary = publish(warehouse, out, KEY)
+    summary = publish(warehouse, out, KEY, CATALOGUE)
     assert _published_versions(out) == (summary.version, {summary.version})
     assert sorted(p.name for p in out.iterdir()) == [CURRENT, PARQUET, SNAPSHOT, VERSIONS]
+
+
+# -- another domain's catalogue: the same engine, none of the dispute's names -------------
+class Plug(LabelledStrEnum):
+    GBT = "gbt", "国标", "GB/T 20234"
+    CCS = "ccs", "欧标", "CCS"
+
+
+class Charger(BaseModel):
+    station_id: str = contract_field(Grade.L1, "站点编号", "station id")
+    keeper: str = contract_field(Grade.L3, "运维人员", "keeper", mask="name")
+    note: str | None = contract_field(Grade.L2, "备注", "note", None, mask="text")
+    plug: Plug = contract_field(Grade.L1, "接口", "plug")
+    phone: str | None = contract_field(Grade.L4, "联系电话", "phone", None, mask="phone")
+    checked_at: str = contract_field(Grade.L2, "巡检时间", "checked at")
+
+
+STATIONS = Catalogue(
+    (PublishedTable("stations.chargers", "充电桩", "chargers", Charger,
+                    {"kw": col("L1", "功率", "power, kW")}),
+     PublishedTable("stations.daily", "每日巡检", "checks per station and day")),
+    (CodeList.of(Plug, "接口类型", "plug types"),),
+    canonical=(Charger,), shared={"checks": col("L1", "巡检次数", "checks")},
+    free_text=FreeText("station_id", (Hidden("stations.chargers", "keeper", "name"),)),
+    clock=("stations.chargers", "checked_at"))
+
+
+def test_another_domains_catalogue_publishes_through_the_same_engine(tmp_path: Path) -> None:
+    """A warehouse of charging stations (no migrations, none of the dispute's tables):
+    its own columns, model fields, protected fields, canonical and shared columns, code
+    labels, free text and clock all come from the catalogue it is handed."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("""
+        CREATE SCHEMA stations; CREATE SCHEMA ref;
+        CREATE TABLE ref.codes (list_name VARCHAR, code VARCHAR, label_zh VARCHAR,
+            label_en VARCHAR, group_code VARCHAR, position INTEGER);
+        INSERT INTO ref.codes VALUES ('plug', 'gbt', '国标', 'GB/T 20234', NULL, 0),
+                                     ('plug', 'ccs', '欧标', 'CCS', NULL, 1);
+        CREATE TABLE stations.chargers AS SELECT 'S1' AS station_id, '赵六一' AS keeper,
+            '赵六一报修，电话13812345678' AS note, 'gbt' AS plug, '138****5678' AS phone_masked,
+            '\\x01'::BLOB AS phone_cipher, '2026-09-02' AS checked_at, 60.0 AS kw;
+        CREATE TABLE stations.daily AS SELECT 'S1' AS station_id, 2 AS checks""")
+    con.close()
+    out = tmp_path / "published"
+    summary = publish(warehouse, out, KEY, STATIONS)
+    assert summary.tables == {"stations.chargers": 1, "stations.daily": 1}
+    assert summary.withheld == ["stations.chargers.phone_cipher"]
+    snap = _snapshot(out)
+    try:
+        assert snap.execute("SELECT keeper, note, plug, plug_zh, plug_en, phone_masked, kw "
+                            "FROM stations.chargers").fetchall() == [
+            ("赵**", "赵**报修，电话138****5678", "gbt", "国标", "GB/T 20234", "138****5678",
+             60.0)]
+        graded = dict(snap.execute("SELECT table_name || '.' || column_name, grade || "
+                                   "coalesce(' ' || mask, '') FROM meta.columns").fetchall())
+        assert graded["stations.chargers.phone_masked"] == "L2"
+        assert graded["stations.daily.station_id"] == "L1"  # from the canonical model
+        assert graded["stations.daily.checks"] == "L1"  # shared
+        assert graded["stations.chargers.note"] == "L2 text"
+        assert snap.execute("SELECT data_as_of FROM meta.snapshot").fetchall() == [
+            ("2026-09-02",)]
+        assert {n for (n,) in snap.execute("SHOW TABLES").fetchall()} == {
+            "chargers", "daily", "tables", "columns", "snapshot"}
+    finally:
+        snap.close()
+    # the same warehouse with a catalogue that says nothing of free text: refused
+    bare = Catalogue(STATIONS.tables, STATIONS.code_lists, canonical=(Charger,),
+                     shared=STATIONS.shared)
+    with pytest.raises(CatalogueError, match=r"stations.chargers publishes free text"):
+        publish(warehouse, out, KEY, bare)

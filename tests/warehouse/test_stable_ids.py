@@ -69,7 +69,7 @@ def test_a_failed_merge_then_its_rerun_gives_the_ids_of_a_clean_run(
         raise RuntimeError("injected failure after the cases were linked")
 
     # the merge fails inside its transaction, after linking handed out the case ids
-    monkeypatch.setattr(merge_module, "refresh_case_marts", broken)
+    monkeypatch.setattr(merge_module, "refresh_marts", broken)
     with pytest.raises(RuntimeError, match="injected"):
         merge_step(Settings(home=failing))
     monkeypatch.undo()

@@ -39,8 +39,4 @@ CREATE TABLE IF NOT EXISTS ops.sync_reconciliation (
     PRIMARY KEY (run_id, case_key)
 );
 
--- For analysts: each county case's state at the province, by the newest reconciliation.
-CREATE OR REPLACE VIEW marts.sync_status AS
-SELECT case_key AS county_case_no, state, copies, fields AS differing_fields, checked_at
-FROM ops.sync_reconciliation
-WHERE run_id = (SELECT arg_max(run_id, checked_at) FROM ops.sync_reconciliation);
+-- (The analysts' view of the sync, marts.sync_status, is a mart file now: see 0015.)

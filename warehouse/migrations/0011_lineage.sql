@@ -25,13 +25,3 @@ DROP SEQUENCE IF EXISTS core.case_seq;
 -- county number no case goes under any more.
 ALTER TABLE ops.sync_reconciliation ADD COLUMN IF NOT EXISTS case_id VARCHAR;
 ALTER TABLE ops.sync_reconciliation ADD COLUMN IF NOT EXISTS duplicate VARCHAR;  -- ours | province
-
--- For analysts: each county case at the province as the newest reconciliation found it,
--- and since when it has been so.
-CREATE OR REPLACE VIEW marts.sync_status AS
-SELECT case_id, case_key AS county_case_no, state, copies, duplicate,
-       fields AS differing_fields, checked_at AS since
-FROM ops.sync_reconciliation
-WHERE target = 'province'
-QUALIFY row_number() OVER (PARTITION BY case_key ORDER BY checked_at DESC, run_id DESC) = 1
-    AND state <> 'gone';

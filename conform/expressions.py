@@ -1,0 +1,128 @@
+"""A mapping file's expressions: how one canonical value is made from a source record.
+
+Structure only (pydantic, unknown keys refused, regexes both Python and DuckDB accept):
+whether the fields, code tables, registries and kinds an expression names exist is the
+mapping's check against its contract (conform.mapping_checks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+import duckdb
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .contract import Scalar
+
+DEFAULT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+#: `from = "@origin"`: the record's origin (file path, `file#sheet`, table…)
+ORIGIN = "@origin"
+#: `align`'s value for a list with a value per element
+ALL = "all"
+
+
+def _shorthand(value: object) -> object:
+    """`"col"` is short for `{ from = "col" }`."""
+    return {"from": value} if isinstance(value, str) else value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Expr(Strict):
+    """How one canonical value is made: a source, then optional steps, in this order:
+    match → split → map → convert to the target's kind → lookup/check → format."""
+
+    from_: str | None = Field(None, alias="from")
+    field: str | None = None
+    const: Scalar | None = None
+    first: tuple[ExprIn, ...] | None = None
+    key: tuple[ExprIn, ...] | None = None
+    prefix: str = ""
+    match: str | None = None
+    split: str | None = None
+    index: int = Field(0, ge=0)
+    map: str | dict[str, Scalar] | None = None
+    strict: bool = True
+    default: Scalar | None = None
+    epoch: Literal["ms", "s"] | None = None
+    formats: tuple[str, ...] | None = None
+    year_from: str | None = None
+    format: str | None = None
+    #: a lookup of the contract's reference (names → codes under the code in `within`)
+    lookup: str | None = None
+    within: str | None = None
+    strip_suffixes: tuple[str, ...] | None = None
+    #: a code check of the contract's reference
+    check: str | None = None
+    reason: Literal["bad_value", "bad_division", "unknown_code", "bad_identifier"] | None = None
+    required: bool = False
+    #: in a joined block of a group with kinds: `all`, or the kinds' `aligned` name
+    align: str = ALL
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Expr:
+        sources = [k for k in ("from_", "field", "const", "first", "key")
+                   if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of from, field, const, first, key "
+                             f"(got {', '.join(s.rstrip('_') for s in sources) or 'none'})")
+        pairs = (("prefix", self.prefix and self.key is None, "key"),
+                 ("index", self.index and self.split is None, "split"),
+                 ("default", self.default is not None and self.map is None, "map"),
+                 ("strip_suffixes", self.strip_suffixes is not None and not self.lookup,
+                  "lookup"),
+                 ("within", self.within is not None and not self.lookup, "lookup"),
+                 ("year_from", self.year_from is not None and self.formats is None, "formats"))
+        for name, wrong, needs in pairs:
+            if wrong:
+                raise ValueError(f"`{name}` only goes with `{needs}`")
+        if self.lookup and not self.within:
+            raise ValueError("`lookup` needs `within` (the field holding the parent code)")
+        if self.epoch and self.formats is not None:
+            raise ValueError("give `epoch` or `formats`, not both")
+        if self.first is not None and any(e.required for e in self.first):
+            raise ValueError("`required` belongs on the whole expression, not on an "
+                             "alternative of `first`")
+        for name in ("match", "year_from"):
+            pattern = getattr(self, name)
+            if pattern is not None:
+                _check_regex(pattern)
+        return self
+
+
+ExprIn = Annotated[Expr, BeforeValidator(_shorthand)]
+Expr.model_rebuild()
+
+
+def _check_regex(pattern: str) -> None:
+    """Python and DuckDB (RE2) must both accept it: RE2 has no lookaround or backrefs."""
+    try:
+        re.compile(pattern)
+        duckdb.execute("SELECT regexp_matches('', ?)", [pattern])
+    except (re.error, duckdb.Error) as e:
+        raise ValueError(f"bad regular expression {pattern!r}: {e}") from None
+
+
+def scalar_kind(value: object) -> str:
+    """The kind of a constant or a code table's value (a TOML scalar)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    return "float" if isinstance(value, float) else "text"
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """The expression and every expression nested in it."""
+    yield expr
+    for sub in (*(expr.first or ()), *(expr.key or ())):
+        yield from walk(sub)
+
+
+def froms(expr: Expr) -> list[str]:
+    """The source columns (or array keys) an expression reads, nested ones included."""
+    return [e.from_ for e in walk(expr) if e.from_]

@@ -1,0 +1,36 @@
+"""The quality files a domain hands the engine: where they are, and how the report names
+the checks they define.
+
+The app layer builds one `QualityFiles` from a pack's folders and passes it to the gate,
+the after-merge checks and the report; nothing in quality looks a pack up. Its
+`expectations` folder holds one file per suite (today `batch.toml`, quality.expectations);
+its `audits` folder holds the warehouse checks, one SQL file each (quality.audits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .audits import Audit, load_audits
+from .checks import CheckLabel
+from .expectations import BatchSuite, load_suite
+
+BATCH_SUITE = "batch.toml"
+
+
+@dataclass(frozen=True)
+class QualityFiles:
+    expectations: Path
+    audits: Path
+
+    def batch_suite(self) -> BatchSuite:
+        return load_suite(self.expectations / BATCH_SUITE)
+
+    def audit_files(self) -> tuple[Audit, ...]:
+        return load_audits(self.audits)
+
+    def labels(self) -> dict[str, CheckLabel]:
+        """check name → its titles and unit, for every check the files define."""
+        return {**self.batch_suite().labels(),
+                **{a.check: a.label for a in self.audit_files()}}
