@@ -500,7 +500,7 @@ def verify_command(
 ) -> None:
     """Check the landed rows and the accounting ledger against their hash chains."""
     from warehouse.db import WarehouseError, session  # noqa: PLC0415
-    from warehouse.manifests import verify  # noqa: PLC0415
+    from warehouse.manifest_check import verify  # noqa: PLC0415
 
     path = _settings().warehouse_path
     try:

@@ -9,6 +9,10 @@ ops.accounting (and sealed in the ledger chain, warehouse.manifests), and a chun
 breaks it rolls back and fails loudly. A file that held no records (empty, blank lines
 only, a header only) is a notice of its own ("empty file", "header only"), not a list of
 drifted columns.
+
+A chunk's raw records and the duplicates among them are temp tables the chunk's maker
+(`_process_chunk` here, the quarantine's replay) creates and hands on by name (`Chunk`) to
+the steps that conform, stage, quarantine and account for them.
 """
 
 from __future__ import annotations
@@ -171,51 +175,67 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, source: str, batch_ids: list[
                    scope: Scope, vault: Vault) -> IngestSummary:
     summary = IngestSummary(source=source, run_id=run_id, batches=len(batch_ids))
     with transaction(con, "ingest"):
+        chunk = Chunk()
         ids = pa.table({"batch_id": pa.array(batch_ids, pa.int64())})
         con.register("_batch_ids", ids)
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _in AS
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {chunk.rows} AS
             SELECT row_number() OVER (ORDER BY r.batch_id, r.row_no) AS _rid, r.*
-            FROM raw.records r JOIN _batch_ids USING (batch_id)""")
+            FROM raw.records r JOIN _batch_ids USING (batch_id)""")  # noqa: S608
         con.unregister("_batch_ids")
         # exact duplicates: content seen before, in an earlier run or earlier in this chunk
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _dup AS
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {chunk.skip} AS
             SELECT _rid FROM (
                 SELECT _rid, raw_hash,
                        row_number() OVER (PARTITION BY raw_hash ORDER BY _rid) AS k
-                FROM _in) i
+                FROM {chunk.rows}) i
             WHERE k > 1 OR EXISTS (SELECT 1 FROM ops.seen_records s
-                                   WHERE s.source = ? AND s.raw_hash = i.raw_hash)""",
+                                   WHERE s.source = ? AND s.raw_hash = i.raw_hash)""",  # noqa: S608
                     [source])
         rejected: dict[int, tuple[str | None, list[Problem]]] = {}
         for rid, error in con.execute(
-                "SELECT _rid, parse_error FROM _in WHERE parse_error IS NOT NULL "
-                "AND _rid NOT IN (SELECT _rid FROM _dup)").fetchall():
+                f"SELECT _rid, parse_error FROM {chunk.rows} WHERE parse_error IS NOT NULL "  # noqa: S608
+                f"AND _rid NOT IN (SELECT _rid FROM {chunk.skip})").fetchall():
             reason, message = reason_of(error)
             rejected[rid] = (None, [Problem("*", reason.value, message)])
-        outcome = conform_and_validate(con, source, mappings, registry, scope)
+        outcome = conform_and_validate(con, source, mappings, registry, scope, chunk)
         rejected.update(outcome.rejected)
-        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, vault)
-        quarantine(con, source, run_id, rejected)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, vault, chunk)
+        quarantine(con, source, run_id, rejected, chunk)
         for problems in (p for _, p in rejected.values()):
             summary.reasons.update({p.reason for p in problems})
-        con.execute("""
+        con.execute(f"""
             INSERT INTO ops.seen_records
-            SELECT ?, raw_hash, batch_id, row_no FROM _in
-            WHERE _rid NOT IN (SELECT _rid FROM _dup)""", [source])
+            SELECT ?, raw_hash, batch_id, row_no FROM {chunk.rows}
+            WHERE _rid NOT IN (SELECT _rid FROM {chunk.skip})""", [source])  # noqa: S608
         summary.notices = _no_records(con, batch_ids)
         summary.drift = _record_drift(con, source, run_id, batch_ids, mappings,
                                       skip={n["batch_id"] for n in summary.notices})
-        _account(con, source, run_id, batch_ids, summary)
+        _account(con, source, run_id, batch_ids, summary, chunk)
         con.execute("UPDATE ops.batches SET ingested_run = ? WHERE batch_id = ANY(?)",
                     [run_id, batch_ids])
+        chunk.drop(con)
     return summary
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Raw records in the works, as temp tables named by their maker: `rows` (raw.records'
+    columns and a `_rid` per record) and `skip` (the `_rid`s not to stage or quarantine:
+    exact duplicates)."""
+
+    rows: str = "_in"
+    skip: str = "_dup"
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"DROP TABLE IF EXISTS {self.rows}")
+        con.execute(f"DROP TABLE IF EXISTS {self.skip}")
 
 
 @dataclass
 class Outcome:
-    """Conformed and validated records of `_in`: tables to stage, and rejected ids."""
+    """Conformed and validated records of a chunk: tables to stage, and rejected ids."""
 
     cases: list[pa.Table] = field(default_factory=list)
     parties: list[pa.Table] = field(default_factory=list)
@@ -225,35 +245,35 @@ class Outcome:
 
 
 def conform_and_validate(con: duckdb.DuckDBPyConnection, source: str, mappings: list[Mapping],
-                         registry: object | None, scope: Scope) -> Outcome:
-    """Conform and validate the parseable, non-duplicate records of the temp table `_in`.
+                         registry: object | None, scope: Scope, chunk: Chunk) -> Outcome:
+    """Conform and validate the parseable records of `chunk` but those it skips.
 
-    `_in` holds raw records with a `_rid`; `_dup` lists the `_rid`s to skip. A record
-    was received when its batch landed (ops.batches), whenever it is validated: a replay
-    decides as the first run did.
+    A record was received when its batch landed (ops.batches), whenever it is validated:
+    a replay decides as the first run did.
     """
     out = Outcome()
     received = con.sql(f"""
         SELECT i._rid, b.landed_at AS {RECEIVED_AT}
-        FROM _in i JOIN ops.batches b USING (batch_id)""").to_arrow_table()  # noqa: S608
+        FROM {chunk.rows} i JOIN ops.batches b USING (batch_id)""").to_arrow_table()  # noqa: S608
     by_mapping: dict[str, list[str]] = {}
-    for (origin,) in con.execute("SELECT DISTINCT origin FROM _in ORDER BY origin").fetchall():
+    for (origin,) in con.execute(
+            f"SELECT DISTINCT origin FROM {chunk.rows} ORDER BY origin").fetchall():  # noqa: S608
         try:
             mapping = select_mapping(mappings, source, origin)
         except MappingError as e:
             for (rid,) in con.execute(
-                    "SELECT _rid FROM _in WHERE origin = ? AND parse_error IS NULL AND "
-                    "_rid NOT IN (SELECT _rid FROM _dup)", [origin]).fetchall():
+                    f"SELECT _rid FROM {chunk.rows} WHERE origin = ? AND parse_error IS NULL "  # noqa: S608
+                    f"AND _rid NOT IN (SELECT _rid FROM {chunk.skip})", [origin]).fetchall():
                 out.rejected[rid] = (None, [Problem("*", Reason.UNPARSEABLE.value, str(e))])
             continue
         by_mapping.setdefault(mapping.name, []).append(origin)
         out.mappings[mapping.name] = mapping
     for name, origins in by_mapping.items():
         con.register("_origins", pa.table({"origin": origins}))
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP VIEW _todo AS
-            SELECT _rid, origin, record FROM _in JOIN _origins USING (origin)
-            WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM _dup)""")
+            SELECT _rid, origin, record FROM {chunk.rows} JOIN _origins USING (origin)
+            WHERE parse_error IS NULL AND _rid NOT IN (SELECT _rid FROM {chunk.skip})""")  # noqa: S608
         mapping = out.mappings[name]
         verdict = validate_bulk(con, conform(con, mapping, "_todo"), mapping.contract,
                                 registry, scope, received)
@@ -293,7 +313,7 @@ def protect(table: pa.Table, vault: Vault) -> pa.Table:
 
 
 def stage(con: duckdb.DuckDBPyConnection, run_id: str, cases: list[pa.Table],
-          parties: list[pa.Table], events: list[pa.Table], vault: Vault) -> None:
+          parties: list[pa.Table], events: list[pa.Table], vault: Vault, chunk: Chunk) -> None:
     parties = [protect(t, vault) for t in parties]
     for table_name, tables in (("cases", cases), ("parties", parties), ("events", events)):
         for t in tables:
@@ -304,12 +324,12 @@ def stage(con: duckdb.DuckDBPyConnection, run_id: str, cases: list[pa.Table],
             con.execute(f"""
                 INSERT INTO staging.{table_name} BY NAME
                 SELECT t.* EXCLUDE (_rid), i.batch_id, i.row_no {extra}
-                FROM _t t JOIN _in i USING (_rid)""", params)  # noqa: S608
+                FROM _t t JOIN {chunk.rows} i USING (_rid)""", params)  # noqa: S608
             con.unregister("_t")
 
 
 def quarantine(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
-                rejected: dict[int, tuple[str | None, list[Problem]]]) -> None:
+               rejected: dict[int, tuple[str | None, list[Problem]]], chunk: Chunk) -> None:
     if not rejected:
         return
     rows = pa.table({
@@ -321,13 +341,13 @@ def quarantine(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
                                                 ("message", pa.string())]))),
     })
     con.register("_q", rows)
-    con.execute("""
+    con.execute(f"""
         INSERT INTO quarantine.records (quarantine_id, source, batch_id, row_no, origin,
             raw_hash, mapping, reasons, run_id, quarantined_at)
         SELECT nextval('quarantine.id_seq'), ?, i.batch_id, i.row_no, i.origin, i.raw_hash,
                q.mapping, q.reasons, ?, now()
-        FROM _q q JOIN _in i USING (_rid)
-        ORDER BY q._rid""", [source, run_id])
+        FROM _q q JOIN {chunk.rows} i USING (_rid)
+        ORDER BY q._rid""", [source, run_id])  # noqa: S608
     con.unregister("_q")
 
 
@@ -371,16 +391,17 @@ def _record_drift(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
 
 
 def _account(con: duckdb.DuckDBPyConnection, source: str, run_id: str, batch_ids: list[int],
-             summary: IngestSummary) -> None:
-    per_batch = con.execute("""
+             summary: IngestSummary, chunk: Chunk) -> None:
+    skipped = (f"(SELECT count(*) FROM {chunk.skip} d JOIN {chunk.rows} i "  # noqa: S608
+               "USING (_rid) WHERE i.batch_id = b.batch_id)")
+    per_batch = con.execute(f"""
         SELECT b.batch_id, b.rows,
                (SELECT count(*) FROM staging.cases s
                 WHERE s.batch_id = b.batch_id AND s.run_id = ?) AS loaded,
                (SELECT count(*) FROM quarantine.records q
                 WHERE q.batch_id = b.batch_id AND q.run_id = ?) AS quarantined,
-               (SELECT count(*) FROM _dup d JOIN _in i USING (_rid)
-                WHERE i.batch_id = b.batch_id) AS duplicates
-        FROM ops.batches b WHERE b.batch_id = ANY(?) ORDER BY b.batch_id""",
+               {skipped} AS duplicates
+        FROM ops.batches b WHERE b.batch_id = ANY(?) ORDER BY b.batch_id""",  # noqa: S608
                            [run_id, run_id, batch_ids]).fetchall()
     for batch_id, read, loaded, quarantined, duplicates in per_batch:
         if read != loaded + quarantined + duplicates:
@@ -391,16 +412,15 @@ def _account(con: duckdb.DuckDBPyConnection, source: str, run_id: str, batch_ids
         summary.loaded += loaded
         summary.quarantined += quarantined
         summary.duplicates += duplicates
-    con.execute("""
+    con.execute(f"""
         INSERT INTO ops.accounting
         SELECT ?, 'ingest', ?, b.batch_id, b.rows,
                (SELECT count(*) FROM staging.cases s
                 WHERE s.batch_id = b.batch_id AND s.run_id = ?),
                (SELECT count(*) FROM quarantine.records q
                 WHERE q.batch_id = b.batch_id AND q.run_id = ?),
-               (SELECT count(*) FROM _dup d JOIN _in i USING (_rid)
-                WHERE i.batch_id = b.batch_id),
+               {skipped},
                now()
-        FROM ops.batches b WHERE b.batch_id = ANY(?)""",
+        FROM ops.batches b WHERE b.batch_id = ANY(?)""",  # noqa: S608
                 [run_id, source, run_id, run_id, batch_ids])
     seal_accounting(con, run_id, source, batch_ids)

@@ -8,6 +8,8 @@ department adds its own domain without touching this repository: its Python pack
 imported from its folder under the name its pack.toml declares.
 What a pack declares in Python (its snapshot catalogue, its published contract: they
 name its pydantic models) lives in its package (`package` in pack.toml) and is read here too.
+A pack that merges records into entities declares them in its `entity.toml`
+(warehouse.entity), read by `entity`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from typing import Any
 from schemas.catalogue import Catalogue
 from schemas.contract import Contract
 from schemas.pack import PackDeclaration, PackError, load_pack
+from warehouse.entity import EntityDeclaration, load_entity
 
 PACK_PATH = "SILOBRIDGE_PACK_PATH"
+#: the file of a pack that declares the entity its merge builds
+ENTITY_FILE = "entity.toml"
 
 
 class UnknownPack(LookupError):
@@ -81,6 +86,18 @@ def pack(name: str) -> PackDeclaration:
 def selected(name: str | None) -> tuple[PackDeclaration, ...]:
     """The pack `--domain` names, or every installed pack."""
     return (pack(name),) if name else tuple(installed().values())
+
+
+def entity(name: str | None = None) -> EntityDeclaration:
+    """The entity the pack `name` merges (its entity.toml), read afresh: a changed rule
+    takes effect at the next merge. Without a name, the one installed pack that has one."""
+    if name is not None:
+        return load_entity(pack(name).path(ENTITY_FILE))
+    merging = [p for p in installed().values() if p.path(ENTITY_FILE).is_file()]
+    if len(merging) != 1:
+        raise LookupError(f"{len(merging)} installed packs declare an entity "
+                          f"({', '.join(p.name for p in merging)}): name one")
+    return load_entity(merging[0].path(ENTITY_FILE))
 
 
 def module(decl: PackDeclaration, name: str) -> ModuleType:

@@ -22,7 +22,7 @@ from warehouse.vault import Vault
 
 from . import packs
 from .contracts import all_mappings, load_reference, owner
-from .ingest import AccountingError, conform_and_validate, stage
+from .ingest import AccountingError, Chunk, conform_and_validate, stage
 from .secrets import vault
 from .settings import Settings
 
@@ -131,15 +131,19 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
                    registry: object | None, scope: Scope, pii: Vault) -> dict[str, int]:
     with transaction(con, "replay"):
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _in AS
+        # the open records, none of them skipped: a duplicate was never quarantined
+        chunk = Chunk()
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {chunk.rows} AS
             SELECT q.quarantine_id AS _rid, r.*
             FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
-            WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""", [source])
-        con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT NULL::BIGINT AS _rid LIMIT 0")
-        (read,) = con.execute("SELECT count(*) FROM _in").fetchall()[0]
-        outcome = conform_and_validate(con, source, mappings, registry, scope)
-        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, pii)
+            WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""",  # noqa: S608
+                    [source])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {chunk.skip} AS "
+                    "SELECT NULL::BIGINT AS _rid LIMIT 0")
+        (read,) = con.execute(f"SELECT count(*) FROM {chunk.rows}").fetchall()[0]  # noqa: S608
+        outcome = conform_and_validate(con, source, mappings, registry, scope, chunk)
+        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, pii, chunk)
         loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]
         con.execute("""
             UPDATE quarantine.records SET status = 'released', released_run = ?,
@@ -157,4 +161,5 @@ def _replay_source(con: Any, source: str, run_id: str, mappings: list,
         con.execute("INSERT INTO ops.accounting VALUES (?, 'replay', ?, NULL, ?, ?, ?, 0, now())",
                     [run_id, source, read, loaded, still])
         seal_accounting(con, run_id, source)
+        chunk.drop(con)
     return {"read": read, "loaded": loaded, "quarantined": still}

@@ -23,7 +23,7 @@ from . import progress
 from .contracts import all_mappings
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
-from .packs import selected
+from .packs import entity, selected
 from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
 from .snapshot import publish_step
@@ -52,11 +52,14 @@ class RunSummary:
         }
 
 
-def merge_step(settings: Settings, *, full: bool | None = None) -> MergeSummary:
-    """Merge staging into core under a run id of its own (full: see warehouse.merge)."""
+def merge_step(settings: Settings, *, full: bool | None = None,
+               domain: str | None = None) -> MergeSummary:
+    """Merge staging into core under a run id of its own, by the entity rules of the
+    `domain` pack (default: the installed pack that has them; full: see warehouse.merge)."""
+    rules = entity(domain)
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, pack_marts(), full=full)
+        summary = run.summary = merge(con, run.run_id, rules, pack_marts(), full=full)
     return summary
 
 
@@ -76,7 +79,7 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             continue
         with progress.step(f"quality gate {source}"):
             summary.gates[source] = gate_source(settings, source, of_source(source)).to_dict()
-    summary.merge = merge_step(settings)
+    summary.merge = merge_step(settings, domain=domain)
     with progress.step("quality checks and reports"):
         summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain),
                                       all_mappings(settings))

@@ -22,9 +22,10 @@ is ever stored twice.
 state: in_sync, missing (no copy under its number), stale (the copy is older than our
 current version, which has not been sent yet), conflicting (the copy differs from what
 the province acknowledged: someone changed it there; left for a person to decide, never
-overwritten silently, and the golden record keeps the county's word: warehouse/golden.py)
-or unkeyed (the province holds the case only under its own id, without a county number:
-not sent, since an upload would make a second copy; a person attaches the number there).
+overwritten silently, and the golden record keeps the county's word: the lineage rule
+of packs/disputes/entity.toml) or unkeyed (the province holds the case only under its own
+id, without a county number: not sent, since an upload would make a second copy; a
+person attaches the number there).
 A case the province holds more than once (under one number or several) is a duplicate:
 ours when a copy our upload created came after another copy (target: none), else the
 province's own (its legacy sync's retries and re-registrations). A missing case leaves
@@ -43,23 +44,40 @@ from typing import Any
 from connectors.signed_api import SignedApiConnector
 from schemas.outbound import OutboundMapping
 from warehouse.db import session
+from warehouse.entity import EntityDeclaration
 from warehouse.runs import tracked_run
 from warehouse.sync_ledger import (
-    CountyCase,
     Sent,
-    county_cases,
+    SourceView,
     created_remote_ids,
     forget,
     ledger,
     record_receipts,
     record_reconciliation,
+    source_views,
 )
 from warehouse.vault import Vault
 
+from .packs import entity
 from .secrets import audit, vault
 from .settings import Settings
 
 TARGET = "province"
+#: the province's receipt result for a copy its upsert created
+CREATED = "新增"
+#: a linked case as the county's records of it say (warehouse.sync_ledger)
+CountyCase = SourceView
+
+
+def county_cases(settings: Settings, con: Any,
+                 rules: EntityDeclaration | None = None) -> list[CountyCase]:
+    """Every linked case holding a current record of the county the sync serves."""
+    return source_views(con, rules or entity(), settings.sync.source,
+                        settings.sync.county_code, TARGET)
+
+
+def _parties(case: CountyCase) -> list[dict[str, Any]]:
+    return case.children["parties"]
 STATES = ("in_sync", "missing", "stale", "conflicting", "unkeyed")
 
 
@@ -163,7 +181,7 @@ class Held:
         records, and those the warehouse could not link (the province's copy was itself
         defective and quarantined) that share the case's time of occurrence, to the
         second, and a party's name."""
-        found = {i: self.by_id[i] for i in case.province_ids if i in self.by_id
+        found = {i: self.by_id[i] for i in case.remote_ids if i in self.by_id
                  and str(self.by_id[i].get(self.mapping.key) or "") not in case.keys}
         for mark in _evidence(self.mapping, rendered):
             found.update((str(r["id"]), r) for r in self.by_evidence.get(mark, []))
@@ -203,7 +221,7 @@ def principal_key(case: CountyCase, sent: Mapping[str, Sent], held: Held,
 
 def _render(mapping: OutboundMapping, case: CountyCase, key: str,
             opener: Callable[[str, Mapping[str, Any]], str | None]) -> dict[str, Any]:
-    return mapping.render({**case.golden, "case_key": key}, case.parties, opener)
+    return mapping.render({**case.golden, "case_key": key}, _parties(case), opener)
 
 
 def sync_step(settings: Settings, *, reconcile: bool = True,
@@ -216,7 +234,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
     with tracked_run(settings.warehouse_path, "sync", timed=True) as run:
         summary = run.summary = SyncSummary(run.run_id)
         with session(settings.warehouse_path) as con:
-            cases = county_cases(con, cfg.source, cfg.county_code)
+            cases = county_cases(settings, con)
             sent = ledger(con, TARGET)
         summary.county_cases = len(cases)
         summary.further_records = sum(len(c.keys) - 1 for c in cases)
@@ -243,7 +261,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
 
 def _send(settings: Settings, mapping: OutboundMapping, connector: SignedApiConnector,
           summary: SyncSummary, pending: list[tuple[str, str, CountyCase]]) -> int:
-    opened = sum(1 for _, _, case in pending for p in case.parties
+    opened = sum(1 for _, _, case in pending for p in _parties(case)
                  for f in mapping.protected if p.get(f"{f}_cipher") is not None)
     with session(settings.warehouse_path) as con:
         # the audit row is written before anything is decrypted
@@ -257,12 +275,12 @@ def _send(settings: Settings, mapping: OutboundMapping, connector: SignedApiConn
         records = [_render(mapping, case, key, open_number) for key, _, case in chunk]
         receipts = connector.upload(records)
         keys = {key for key, _, _ in chunk}
-        if {r["ysjbh"] for r in receipts} != keys:
+        if {r[mapping.key] for r in receipts} != keys:
             raise RuntimeError(f"{TARGET} receipts of batch {batch_no} name other cases "
                                "than were sent")
         with session(settings.warehouse_path) as con:
             record_receipts(con, summary.run_id, batch_no, TARGET, receipts,
-                            {key: digest for key, digest, _ in chunk})
+                            {key: digest for key, digest, _ in chunk}, key=mapping.key)
         summary.batches = batch_no
         summary.results.update(str(r["result"]) for r in receipts)
         done += len(chunk)
@@ -296,12 +314,11 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
 
 def _reconcile(settings: Settings, run_id: str, mapping: OutboundMapping,
                held: Held) -> Reconciliation:
-    cfg = settings.sync
     pii = vault(settings)
     with session(settings.warehouse_path) as con:
-        cases = county_cases(con, cfg.source, cfg.county_code)
+        cases = county_cases(settings, con)
         sent = ledger(con, TARGET)
-        ours = created_remote_ids(con, TARGET)
+        ours = created_remote_ids(con, TARGET, CREATED)
     result = Reconciliation()
     rows = []
     for case in cases:
@@ -344,7 +361,7 @@ def _reconcile(settings: Settings, run_id: str, mapping: OutboundMapping,
                 [f"duplicate_{duplicate}"] if duplicate else []):
             if len(result.examples.setdefault(kind, [])) < 5:
                 result.examples[kind].append(key)
-        rows.append({"case_id": case.case_id, "case_key": key, "state": state,
+        rows.append({"case_id": case.entity_id, "case_key": key, "state": state,
                      "copies": len(found), "duplicate": duplicate, "remote_id": remote_id,
                      "fields": fields})
     known = {k for case in cases for k in case.keys}

@@ -1,9 +1,11 @@
-"""The warehouse side of the county → province sync: what to send, and what was sent.
+"""The warehouse side of an outbound sync: what to send, and what was sent.
 
-Reads every linked case that holds a county record (the county's golden record of it and
-its parties, numbers still as ciphertext) and keeps the sync tables of migrations 0007 and 0011: the
-ledger (per case, the hash the province last acknowledged), the receipts as received, and
-reconciliation results.
+Reads every linked entity that holds a record of the sending source (the source's own
+golden record of it and its children, numbers still as ciphertext) and keeps the sync
+tables of migrations 0007 and 0011: the ledger (per entity key, the hash the target last
+acknowledged), the receipts as received, and reconciliation results. The entity's
+declaration (warehouse.entity, its `outbound` part) says which of the source's records
+are the sync's and in which order an entity's records go.
 Writes go in as Arrow tables, one statement per batch.
 """
 
@@ -17,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from .db import transaction
-from .golden import golden_sql, parties_sql
+from .entity import EntityDeclaration, EntityError
 
 
 @dataclass(frozen=True)
@@ -27,66 +29,72 @@ class Sent:
 
 
 @dataclass
-class CountyCase:
-    """A linked case that holds records of the county: what the county sends for it."""
+class SourceView:
+    """A linked entity that holds records of the sending source: what the source sends
+    for it."""
 
-    case_id: str
-    #: the county's case numbers in the case (its records), re-registrations the county
-    #: merged last, then by registration: the first is the case's own number unless the
-    #: province already knows it under another (see silobridge.sync.principal_key)
+    entity_id: str
+    #: the source's record ids in the entity, in the declaration's outbound order: the
+    #: first is the entity's own unless the target already knows it under another
     keys: list[str]
-    #: the county's golden record of the case and its parties (the survivorship rules of
-    #: warehouse.golden over the case's county records), numbers still as ciphertext and
+    #: the source's golden record of the entity and its children (the survivorship rules
+    #: over the entity's records of that source alone), numbers still as ciphertext and
     #: link keys
     golden: dict[str, Any]
-    parties: list[dict[str, Any]]
-    #: the province's ids among the case's records (copies, and copies the legacy sync
-    #: made without the county's number, linked by evidence)
-    province_ids: list[str]
+    children: dict[str, list[dict[str, Any]]]
+    #: the target's record ids among the entity's records (its copies)
+    remote_ids: list[str]
 
 
-def county_cases(con: duckdb.DuckDBPyConnection, source: str, county_code: str
-                 ) -> list[CountyCase]:
-    """Every linked case holding a current `source` record of the county, by case id."""
-    scope = """
-        SELECT DISTINCT r.case_id FROM core.records r JOIN staging.cases s USING (batch_id, row_no)
-        WHERE r.source = $source AND s.county_code = $county"""
+def source_views(con: duckdb.DuckDBPyConnection, entity: EntityDeclaration, source: str,
+                 scope: str, target: str) -> list[SourceView]:
+    """Every linked entity holding a current `source` record in `scope` (the outbound
+    scope's `$scope`), by entity id; `target`: the source whose ids are `remote_ids`."""
+    if entity.outbound is None:
+        raise EntityError(entity.file, "no [outbound] part: the entity is not synced")
+    key, records, staged = entity.key, entity.records, entity.staged
+    order = ", ".join((*entity.outbound.order, "s.source_record_id"))
+    ids = f"""
+        SELECT DISTINCT r.{key} FROM {records} r JOIN {staged} s USING (batch_id, row_no)
+        WHERE r.source = $source AND ({entity.outbound.scope})"""  # noqa: S608 - declared
+    scoped = {"source": source, "scope": scope}
     keys = con.sql(f"""
-        SELECT r.case_id,
-               list(s.source_record_id ORDER BY s.status IS NOT DISTINCT FROM 'merged',
-                    coalesce(s.reported_at, s.occurred_at), s.source_record_id)
-                   FILTER (WHERE r.source = $source),
+        SELECT r.{key},
+               list(s.source_record_id ORDER BY {order}) FILTER (WHERE r.source = $source),
                list(r.source_record_id ORDER BY r.source_record_id)
-                   FILTER (WHERE r.source = 'province')
-        FROM core.records r JOIN staging.cases s USING (batch_id, row_no)
-        WHERE r.case_id IN ({scope})
-        GROUP BY r.case_id""",  # noqa: S608 - a constant subquery
-                   params={"source": source, "county": county_code}).fetchall()
-    # the county's own golden record of each case: the survivorship rules over the case's
-    # county records alone (the original and its re-registrations). Fields the other
-    # levels add (the grid's location, a township's acceptance time) belong to the
-    # warehouse's view, not to what the county reports up: mixed in, the times of two
+                   FILTER (WHERE r.source = $target)
+        FROM {records} r JOIN {staged} s USING (batch_id, row_no)
+        WHERE r.{key} IN ({ids})
+        GROUP BY r.{key}""",  # noqa: S608 - declared names and rules
+                   params={**scoped, "target": target}).fetchall()
+    # the source's own golden record of each entity: the survivorship rules over the
+    # entity's records of that source alone. Fields the other sources add belong to the
+    # warehouse's view, not to what the source reports: mixed in, the times of two
     # systems need not even keep their order
-    records = (f"(SELECT * FROM core.records WHERE source = $source "  # noqa: S608
-               f"AND case_id IN ({scope}))")
-    cases = con.sql(f"SELECT * FROM ({golden_sql(records)}) ORDER BY case_id",  # noqa: S608
-                    params={"source": source, "county": county_code}).to_arrow_table()
-    parties = con.sql(f"SELECT * FROM ({parties_sql(records)}) ORDER BY case_id, party_key",  # noqa: S608
-                      params={"source": source, "county": county_code}).to_arrow_table()
-    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for p in parties.to_pylist():
-        by_case[p["case_id"]].append(p)
-    numbers = {case_id: (own, remote or []) for case_id, own, remote in keys}
-    return [CountyCase(c["case_id"], numbers[c["case_id"]][0], c, by_case.get(c["case_id"], []),
-                       numbers[c["case_id"]][1])
-            for c in cases.to_pylist()]
+    mine = f"(SELECT * FROM {records} WHERE source = $source AND {key} IN ({ids}))"  # noqa: S608
+    golden = con.sql(f"SELECT * FROM ({entity.golden_sql(mine)}) ORDER BY {key}",  # noqa: S608
+                     params=scoped).to_arrow_table()
+    children: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for child in entity.children:
+        rows = con.sql(f"SELECT * FROM ({entity.render(child.query, mine)}) "  # noqa: S608
+                       f"ORDER BY {', '.join(child.key)}", params=scoped).to_arrow_table()
+        by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows.to_pylist():
+            by_id[row[key]].append(row)
+        children[child.name] = by_id
+    numbers = {entity_id: (own, remote or []) for entity_id, own, remote in keys}
+    return [SourceView(g[key], numbers[g[key]][0], g,
+                       {name: rows.get(g[key], []) for name, rows in children.items()},
+                       numbers[g[key]][1])
+            for g in golden.to_pylist()]
 
 
-def created_remote_ids(con: duckdb.DuckDBPyConnection, target: str) -> set[str]:
-    """The target's ids of the copies our uploads created (receipts saying 新增)."""
+def created_remote_ids(con: duckdb.DuckDBPyConnection, target: str, created: str) -> set[str]:
+    """The target's ids of the copies our uploads created (receipts whose result is the
+    target's word `created`)."""
     return {rid for (rid,) in con.execute(
-        "SELECT remote_id FROM ops.sync_receipts WHERE target = ? AND result = '新增'",
-        [target]).fetchall()}
+        "SELECT remote_id FROM ops.sync_receipts WHERE target = ? AND result = ?",
+        [target, created]).fetchall()}
 
 
 def ledger(con: duckdb.DuckDBPyConnection, target: str) -> dict[str, Sent]:
@@ -96,16 +104,18 @@ def ledger(con: duckdb.DuckDBPyConnection, target: str) -> dict[str, Sent]:
 
 
 def record_receipts(con: duckdb.DuckDBPyConnection, run_id: str, batch_no: int, target: str,
-                    receipts: list[dict[str, str]], hashes: dict[str, str]) -> None:
-    """Keep one batch's receipts and move the ledger on, in one transaction."""
-    keys = [r["ysjbh"] for r in receipts]
+                    receipts: list[dict[str, str]], hashes: dict[str, str], *,
+                    key: str) -> None:
+    """Keep one batch's receipts (each naming its entity key in the field `key`) and move
+    the ledger on, in one transaction."""
+    keys = [r[key] for r in receipts]
     if len(set(keys)) != len(keys):
-        raise ValueError("a batch answered with two receipts for one case key")
+        raise ValueError("a batch answered with two receipts for one key")
     table = pa.table({
-        "case_key": [r["ysjbh"] for r in receipts],
+        "case_key": keys,
         "remote_id": [str(r["id"]) for r in receipts],
         "result": [str(r["result"]) for r in receipts],
-        "content_hash": [hashes[r["ysjbh"]] for r in receipts],
+        "content_hash": [hashes[k] for k in keys],
     })
     con.register("_receipts", table)
     try:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from silobridge.marts import pack_marts
+from silobridge.packs import entity
 from warehouse.db import session
-from warehouse.merge import MERGED_TABLES, merge
+from warehouse.merge import merge
 
 _REFS = ("source_record_id", "grid_report_ref", "township_ref", "county_ref",
          "province_ref", "related_ref")
@@ -36,7 +37,9 @@ def replicate(source_db: Path, target_db: Path, records: int) -> int:
     with session(target_db) as con:
         (base,) = con.execute("SELECT count(*) FROM staging.cases").fetchall()[0]
         copies = max(1, -(-records // base))
-        for table in MERGED_TABLES:
+        # emptied, the entity's tables make the merge a full one (the marts it keeps as
+        # tables are recomputed whole by a full merge)
+        for table in entity().tables:
             con.execute(f"DELETE FROM {table}")  # noqa: S608
         refs = ", ".join(f"CASE WHEN {c} IS NULL THEN NULL ELSE {c} || '#' || k END AS {c}"
                          for c in _REFS)
@@ -71,7 +74,7 @@ def run(source_db: Path, work: Path, records: int) -> MergeBench:
     staged = replicate(source_db, target, records)
     started = time.perf_counter()
     with session(target) as con:
-        summary = merge(con, "bench", pack_marts())
+        summary = merge(con, "bench", entity(), pack_marts())
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return MergeBench(staged, seconds, summary.link["cases"], rss)

@@ -1,9 +1,10 @@
 """The shared truth holds still across the sync's round trip, on the default mock world.
 
 The county sends its cases up; the province's copies come back through the province's
-own extract. Those copies never overrule the county's records (warehouse/golden.py), a
-change made by hand at the province arrives and shows as a conflict, and the first sync
-creates no duplicate at the province, as the world's answer key tells."""
+own extract. Those copies never overrule the county's records (the lineage rule of
+packs/disputes/entity.toml), a change made by hand at the province arrives and shows as a
+conflict, and the first sync creates no duplicate at the province, as the world's answer
+key tells."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ import pytest
 
 from bench.differential.checksums import CIPHERTEXTS, table_checksum
 from silobridge.marts import pack_marts
-from warehouse.merge import MERGED_TABLES
+from silobridge.packs import entity
 
-#: the tables a merge writes: core's own, and the tables of the dispute pack's marts
-CORE = MERGED_TABLES + tuple(m.name for m in pack_marts() if m.is_table)
+#: the tables a merge writes: the dispute entity's, and the tables of the dispute pack's marts
+MERGED_TABLES = (*entity("disputes").tables, *(m.name for m in pack_marts() if m.is_table))
+CORE = MERGED_TABLES
 
 Checksums = Callable[..., dict[str, str]]
 
@@ -37,6 +38,12 @@ def core_checksums(home: Path, *, with_runs: bool = True,
         return out
     finally:
         con.close()
+
+
+@pytest.fixture
+def merged_tables() -> tuple[str, ...]:
+    """Every table a merge writes (emptied, the next merge rebuilds them from staging)."""
+    return MERGED_TABLES
 
 
 @pytest.fixture

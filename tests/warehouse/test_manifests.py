@@ -23,7 +23,8 @@ from silobridge.run import run_pipeline
 from silobridge.settings import SOURCE_NAMES, Settings
 from warehouse.db import session
 from warehouse.landing import land
-from warehouse.manifests import GENESIS, Verification, chain_hash, seal_existing, verify
+from warehouse.manifest_check import Verification, verify
+from warehouse.manifests import GENESIS, chain_hash, seal_existing
 
 BROKEN_WORD = '"邻居吵架" = "04"\n'
 

@@ -14,10 +14,10 @@ import pytest
 
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.world import advance
+from silobridge.packs import entity
 from silobridge.run import merge_step, run_pipeline
 from silobridge.settings import Settings
 from warehouse import merge as merge_module
-from warehouse.linking import case_id_of
 
 
 def _run(home: Path) -> None:
@@ -83,4 +83,4 @@ def test_a_case_id_is_the_founding_records_hash_in_sql_and_python() -> None:
     con = duckdb.connect()
     ((in_sql,),) = con.execute("SELECT 'C' || sha256(?)[1:16]", [uid]).fetchall()
     con.close()
-    assert case_id_of(uid) == in_sql and len(in_sql) == 17
+    assert entity("disputes").id_of(uid) == in_sql and len(in_sql) == 17
