@@ -28,7 +28,7 @@ from packs.disputes.mockworld.world import generate
 from silobridge.run import run_pipeline
 from silobridge.settings import Settings
 
-from .checksums import VARYING, checksums
+from .checksums import ACROSS_COMMITS, checksums
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the warehouse's schemas whose content is the pipeline's behaviour
@@ -49,7 +49,7 @@ def measure(spec: WorldSpec, home: Path) -> dict[str, Any]:
     return {
         "commit": _commit(),
         "world": asdict(spec),
-        "ignored_columns": list(VARYING),
+        "ignored_columns": list(ACROSS_COMMITS),
         "seconds": {"generate": round(generated - started, 1),
                     "pipeline": round(seconds, 1),
                     "checksums": round(time.perf_counter() - generated - seconds, 1)},
@@ -72,9 +72,9 @@ def tables(home: Path) -> dict[str, list[Any]]:
     """[rows, checksum] of every core and marts table of the home's warehouse and every
     table of its published snapshot, keyed "warehouse:schema.table" or "snapshot:..."."""
     found = {f"warehouse:{name}": value for name, value in checksums(
-        home / "warehouse.duckdb", WAREHOUSE_SCHEMAS, ignore=VARYING).items()}
+        home / "warehouse.duckdb", WAREHOUSE_SCHEMAS, ignore=ACROSS_COMMITS).items()}
     found |= {f"snapshot:{name}": value for name, value in checksums(
-        home / "published" / "current" / "silobridge.duckdb", ignore=VARYING).items()}
+        home / "published" / "current" / "silobridge.duckdb", ignore=ACROSS_COMMITS).items()}
     return {name: list(value) for name, value in found.items()}
 
 
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = WorldSpec(seed=args.seed, cases=args.cases, days=args.days,
                      defect_rate=args.defect_rate)
     if args.existing:
-        result = {"commit": None, "home": str(args.existing), "ignored_columns": list(VARYING),
+        result = {"commit": None, "home": str(args.existing),
+                  "ignored_columns": list(ACROSS_COMMITS),
                   "tables": tables(args.existing)}
     elif args.home:
         result = measure(spec, args.home)
