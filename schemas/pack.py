@@ -83,6 +83,9 @@ class PackDeclaration(_Strict):
     #: the Python package of the pack's code (models, mock world), e.g. packs.disputes
     package: str
     sources: tuple[SourceDeclaration, ...] = Field(min_length=1)
+    #: where every source's conformed records are staged: the root model's table
+    #: (schema.table); each child group's table is named after the group in that schema
+    staging: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
     #: the source our outbound sync writes to (its ingest reads our copies back), if any
     sync_target: str | None = None
     folder: Path
