@@ -1,13 +1,14 @@
 """One merge DAG per installed pack: runs when any of the pack's sources' staging assets
 is updated.
 
-Merges staging into core in one transaction (linking the levels, golden records,
-history, timeline), then runs the warehouse quality checks, freshness and volume, and
-rebuilds the reports; publishes the masked analyst snapshot (`silobridge query`); and
-sends new and changed county cases up to the province, then reconciles with the
-province's copies (`silobridge sync`); when the sync changed the province's copies, it
-updates the province's upload asset, and the province's ingest reads them back (they
-never overrule the county's records). It takes what arrived: a
+Merges the pack's staged records into core in one transaction (an entity: linking,
+golden records, history, timeline; facts: by series and interval), then runs the
+warehouse quality checks, freshness and volume, and rebuilds the reports; publishes the
+masked analyst snapshot of every installed pack (`silobridge query`); and, for a pack
+with a sync target, sends new and changed county cases up to the province, then
+reconciles with the province's copies (`silobridge sync`); when the sync changed the
+province's copies, it updates the province's upload asset, and the province's ingest
+reads them back (they never overrule the county's records). It takes what arrived: a
 source whose DAG failed or was held back by its gate is simply not new here, and the
 source-status task says which is stale.
 """
@@ -44,12 +45,12 @@ def merge_dag(pack: PackDeclaration) -> None:
         default_args={"owner": "silobridge", "on_failure_callback": record_failure},
     )
     def merge() -> None:
-        @task(pool=WAREHOUSE_POOL)
-        def merge_cases() -> dict:
+        @task(task_id="merge", pool=WAREHOUSE_POOL)
+        def merge_pack() -> dict:
             from silobridge import steps
             from silobridge.airflow_support import settings
 
-            return steps.merge(settings())
+            return steps.merge(settings(), pack.name)
 
         @task(pool=WAREHOUSE_POOL)
         def quality_and_reports(merged: dict) -> dict:
@@ -88,7 +89,7 @@ def merge_dag(pack: PackDeclaration) -> None:
 
             return steps.publish(settings())
 
-        merged = merge_cases()
+        merged = merge_pack()
         quality_and_reports(merged) >> source_status()
         publish_snapshot(merged)
         if pack.sync_target:

@@ -23,7 +23,7 @@ catalogue asks for it), a division's or grid's name (`x_code` → `x_name`).
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -193,6 +193,32 @@ class Catalogue:
             found = [c for a in get_args(annotation) if (c := self._codes_of(name, a))]
             return found[0] if found else None
         return self._list_of_enum.get(annotation) if isinstance(annotation, type) else None
+
+
+def combined(catalogues: Sequence[Catalogue]) -> Catalogue:
+    """One snapshot's catalogue of several packs' parts: every pack's tables and code
+    lists; a column no table describes itself is looked up in the packs' models and
+    shared columns in the packs' order. Free text and the data clock are the first
+    pack's that declares them (one snapshot, one "as of")."""
+    if len(catalogues) == 1:
+        return catalogues[0]
+    if not catalogues:
+        raise CatalogueError("no catalogue to publish")
+    tables = [t.name for c in catalogues for t in c.tables]
+    twice = sorted({t for t in tables if tables.count(t) > 1})
+    if twice:
+        raise CatalogueError(f"tables published by two packs: {', '.join(twice)}")
+    merged: dict[str, dict[str, Any]] = {"shared": {}, "group_columns": {}, "coded_fields": {}}
+    for c in reversed(catalogues):  # the first pack's word wins
+        for name, found in merged.items():
+            found.update(getattr(c, name))
+    return Catalogue(
+        tuple(t for c in catalogues for t in c.tables),
+        tuple(cl for c in catalogues for cl in c.code_lists),
+        canonical=tuple(m for c in catalogues for m in c.canonical),
+        **merged,
+        free_text=next((c.free_text for c in catalogues if c.free_text), None),
+        clock=next((c.clock for c in catalogues if c.clock), None))
 
 
 #: the data dictionary the snapshot writes about itself

@@ -9,7 +9,6 @@ that keeps its own files; with one pack installed, as today).
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,15 +34,18 @@ def owner(source: str) -> PackDeclaration:
 
 
 def contract_of(decl: PackDeclaration) -> Contract:
-    return _contract(decl.package)
+    """CONTRACT of the pack's `conforming` module (a pack outside this repository is
+    imported from its folder)."""
+    return _contract(decl.name)
 
 
 @cache
-def _contract(package: str) -> Contract:
-    module = importlib.import_module(f"{package}.conforming")
-    contract = getattr(module, "CONTRACT", None)
+def _contract(name: str) -> Contract:
+    decl = packs.pack(name)
+    contract = getattr(packs.module(decl, "conforming"), "CONTRACT", None)
     if not isinstance(contract, Contract):
-        raise TypeError(f"{package}.conforming has no CONTRACT (a conform.contract.Contract)")
+        raise TypeError(f"{decl.package}.conforming has no CONTRACT "
+                        "(a conform.contract.Contract)")
     return contract
 
 

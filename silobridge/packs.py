@@ -9,7 +9,9 @@ imported from its folder under the name its pack.toml declares.
 What a pack declares in Python (its snapshot catalogue, its published contract: they
 name its pydantic models) lives in its package (`package` in pack.toml) and is read here too.
 A pack that merges records into entities declares them in its `entity.toml`
-(warehouse.entity), read by `entity`.
+(warehouse.entity), read by `entity`; one that keeps facts (a value per series and
+interval) declares its fact tables in `facts.toml` (warehouse.fact_tables), read by
+`facts`. A pack may have both.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from schemas.catalogue import Catalogue
 from schemas.contract import Contract
 from schemas.pack import PackDeclaration, PackError, load_pack
 from warehouse.entity import EntityDeclaration, load_entity
+from warehouse.fact_tables import FactsDeclaration, load_facts
 
 PACK_PATH = "SILOBRIDGE_PACK_PATH"
 #: the file of a pack that declares the entity its merge builds
 ENTITY_FILE = "entity.toml"
+#: the file of a pack that declares the fact tables its merge keeps
+FACTS_FILE = "facts.toml"
 
 
 class UnknownPack(LookupError):
@@ -88,16 +93,31 @@ def selected(name: str | None) -> tuple[PackDeclaration, ...]:
     return (pack(name),) if name else tuple(installed().values())
 
 
-def entity(name: str | None = None) -> EntityDeclaration:
-    """The entity the pack `name` merges (its entity.toml), read afresh: a changed rule
-    takes effect at the next merge. Without a name, the one installed pack that has one."""
+def entity_pack(name: str | None = None) -> PackDeclaration:
+    """The pack `name`, or without a name the one installed pack that merges entities."""
     if name is not None:
-        return load_entity(pack(name).path(ENTITY_FILE))
-    merging = [p for p in installed().values() if p.path(ENTITY_FILE).is_file()]
+        return pack(name)
+    merging = [p for p in installed().values() if merges_entity(p)]
     if len(merging) != 1:
         raise LookupError(f"{len(merging)} installed packs declare an entity "
                           f"({', '.join(p.name for p in merging)}): name one")
-    return load_entity(merging[0].path(ENTITY_FILE))
+    return merging[0]
+
+
+def entity(name: str | None = None) -> EntityDeclaration:
+    """The entity the pack `name` merges (its entity.toml), read afresh: a changed rule
+    takes effect at the next merge. Without a name, the one installed pack that has one."""
+    return load_entity(entity_pack(name).path(ENTITY_FILE))
+
+
+def merges_entity(decl: PackDeclaration) -> bool:
+    return decl.path(ENTITY_FILE).is_file()
+
+
+def facts(decl: PackDeclaration) -> dict[str, FactsDeclaration]:
+    """The fact tables the pack keeps (none without a facts.toml), read afresh."""
+    file = decl.path(FACTS_FILE)
+    return load_facts(file) if file.is_file() else {}
 
 
 def module(decl: PackDeclaration, name: str) -> ModuleType:

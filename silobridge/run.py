@@ -12,21 +12,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import SourceError
-from warehouse.db import session
+from warehouse.db import session, transaction
+from warehouse.fact_tables import ensure_tables, pending_batches
+from warehouse.facts import FactsSummary, merge_facts
+from warehouse.marts import refresh_marts
 from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
+from warehouse.staged_tables import ensure_staged
 
 from . import progress
-from .contracts import all_mappings
+from .contracts import all_mappings, contract_of
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
-from .packs import entity, selected
+from .packs import entity, entity_pack, facts, merges_entity, pack, selected
 from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
 from .snapshot import publish_step
+from .staging_columns import staged_tables
+
+if TYPE_CHECKING:
+    from schemas.pack import PackDeclaration
 
 
 @dataclass
@@ -35,9 +43,17 @@ class RunSummary:
     failures: dict[str, str] = field(default_factory=dict)
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
     merge: MergeSummary | None = None
+    #: the fact merges, by pack
+    facts: dict[str, FactsMerge] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     snapshot: dict[str, Any] | None = None
     seconds: float = 0.0
+
+    @property
+    def merge_run_id(self) -> str | None:
+        """The run the after-merge checks belong to: the last merge's."""
+        runs = [f.run_id for f in self.facts.values()]
+        return runs[-1] if runs else self.merge.run_id if self.merge else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,21 +62,63 @@ class RunSummary:
             "failures": self.failures,
             "gates": self.gates,
             "merge": self.merge.to_dict() if self.merge else None,
+            "facts": {name: f.to_dict() for name, f in self.facts.items()},
             "quality": self.quality,
             "snapshot": self.snapshot,
             "seconds": round(self.seconds, 2),
         }
 
 
+@dataclass
+class FactsMerge:
+    """A pack's fact merge: one run, each fact table's summary."""
+
+    pack: str
+    run_id: str
+    tables: dict[str, FactsSummary] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pack": self.pack, "run_id": self.run_id,
+                "tables": {name: s.to_dict() for name, s in self.tables.items()}}
+
+
 def merge_step(settings: Settings, *, full: bool | None = None,
                domain: str | None = None) -> MergeSummary:
     """Merge staging into core under a run id of its own, by the entity rules of the
-    `domain` pack (default: the installed pack that has them; full: see warehouse.merge)."""
-    rules = entity(domain)
+    `domain` pack (default: the installed pack that has them; full: see warehouse.merge),
+    refreshing that pack's marts."""
+    decl = entity_pack(domain)
+    rules = entity(decl.name)
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, rules, pack_marts(), full=full)
+        summary = run.summary = merge(con, run.run_id, rules, pack_marts(decl.name),
+                                      full=full)
     return summary
+
+
+def facts_step(settings: Settings, domain: str) -> FactsMerge:
+    """Merge the staged batches no merge has taken into each fact table of the `domain`
+    pack, and refresh its marts, in one transaction under a run id of its own."""
+    decl = pack(domain)
+    with session(settings.warehouse_path) as con, progress.step(f"merge {domain}"), \
+            tracked_run(con, "merge") as run:
+        summary = run.summary = FactsMerge(domain, run.run_id)
+        with transaction(con, "merge"):
+            ensure_staged(con, staged_tables(decl, contract_of(decl)))
+            for name, declared in facts(decl).items():
+                ensure_tables(con, declared)
+                summary.tables[name] = merge_facts(con, declared,
+                                                   pending_batches(con, declared), run.run_id)
+            refresh_marts(con, pack_marts(domain), None)
+    return summary
+
+
+def merge_pack(settings: Settings, decl: PackDeclaration, summary: RunSummary) -> None:
+    """Every merge the pack declares: its entity, its fact tables."""
+    if merges_entity(decl):
+        summary.merge = merge_step(settings, domain=decl.name)
+    if facts(decl):
+        summary.facts[decl.name] = facts_step(settings, decl.name)
 
 
 def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = None, *,
@@ -79,11 +137,14 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
             continue
         with progress.step(f"quality gate {source}"):
             summary.gates[source] = gate_source(settings, source, of_source(source)).to_dict()
-    summary.merge = merge_step(settings, domain=domain)
-    with progress.step("quality checks and reports"):
-        summary.quality = after_merge(settings, summary.merge.run_id, of_packs(domain),
-                                      all_mappings(settings))
+    for decl in selected(domain):
+        merge_pack(settings, decl, summary)
+    run_id = summary.merge_run_id
+    if run_id is not None:
+        with progress.step("quality checks and reports"):
+            summary.quality = after_merge(settings, run_id, of_packs(domain),
+                                          all_mappings(settings))
     with progress.step("publish the analyst snapshot"):
-        summary.snapshot = publish_step(settings).to_dict()
+        summary.snapshot = publish_step(settings, domain).to_dict()
     summary.seconds = time.perf_counter() - started
     return summary

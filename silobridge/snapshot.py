@@ -19,12 +19,13 @@ from typing import Any
 
 import duckdb
 
+from schemas.catalogue import combined
 from warehouse.db import session, transaction
 from warehouse.marts import build_marts
 from warehouse.snapshot import SNAPSHOT, PublishSummary, publish
 
 from .marts import pack_marts
-from .packs import catalogue, only
+from .packs import catalogue, selected
 from .secrets import audit, vault
 from .settings import Settings
 
@@ -41,14 +42,16 @@ def snapshot_dir(settings: Settings) -> Path:
 
 def publish_step(settings: Settings, domain: str | None = None) -> PublishSummary:
     """Publish a fresh masked snapshot of the tables the `domain` pack's catalogue names
-    (default: the one installed pack's); recorded in the audit trail."""
+    (default: every installed pack's); recorded in the audit trail."""
     key = vault(settings).link("snapshot party pseudonyms")
+    packs = selected(domain)
     # opening applies the migrations a warehouse of an earlier release lacks; the marts
     # are built as their files define them (a warehouse never merged has them empty)
     with session(settings.warehouse_path) as con, transaction(con, "marts"):
-        build_marts(con, pack_marts())
+        for decl in packs:
+            build_marts(con, pack_marts(decl.name))
     summary = publish(settings.warehouse_path, snapshot_dir(settings), key,
-                      catalogue(only(domain)))
+                      combined([catalogue(decl) for decl in packs]))
     with session(settings.warehouse_path) as con:
         audit(con, "export", f"analyst snapshot {summary.path} ({len(summary.tables)} tables, "
               "masked)", "publish the analyst snapshot after a merge",

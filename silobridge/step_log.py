@@ -58,12 +58,17 @@ def gated(r: Result) -> list[str]:
 
 
 def merged(r: Result) -> list[str]:
-    return [f"{r['mode']} merge: records {_n(r['records_new'])} new, "
-            f"{_n(r['records_changed'])} changed; cases {_n(r['cases_new'])} new, "
-            f"{_n(r['cases_changed'])} changed, {_n(r['cases_removed'])} removed "
-            f"({_n(r['cases_recomputed'])} recomputed); timeline +{_n(r['timeline_added'])}, "
-            f"history +{_n(r['history_opened'])}; linking {r['link_seconds']:.1f} s",
-            f"run {r['run_id']}"]
+    lines = [f"{r['mode']} merge: records {_n(r['records_new'])} new, "
+             f"{_n(r['records_changed'])} changed; cases {_n(r['cases_new'])} new, "
+             f"{_n(r['cases_changed'])} changed, {_n(r['cases_removed'])} removed "
+             f"({_n(r['cases_recomputed'])} recomputed); timeline +{_n(r['timeline_added'])}, "
+             f"history +{_n(r['history_opened'])}; linking {r['link_seconds']:.1f} s"
+             ] if "mode" in r else []
+    lines += [f"facts {table}: read {_n(t['read'])}, inserted {_n(t['inserted'])}, replaced "
+              f"{_n(t['replaced'])}, unchanged {_n(t['unchanged'])}, too late "
+              f"{_n(t['too_late'])}, rejected {_n(sum(t['rejected'].values()))}"
+              for f in r.get("facts", {}).values() for table, t in f["tables"].items()]
+    return [*lines, f"run {r['run_id']}"]
 
 
 def checked(r: Result) -> list[str]:

@@ -14,15 +14,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.kinds import KINDS
 from warehouse.db import session
 
 from . import step_log
 from .contracts import all_mappings
 from .extract import extract_source
 from .ingest import process_pending
+from .packs import selected
 from .quality_files import of_packs, of_source
-from .run import merge_step
-from .settings import Settings, SourceName
+from .run import RunSummary, merge_pack
+from .settings import SOURCES, Settings, SourceName
 
 log = logging.getLogger("silobridge")
 
@@ -51,14 +53,15 @@ def _extract(settings: Settings, source: SourceName, since: str | None,
         raise ValueError(f"backfill range ends ({last}) before it starts ({first})")
     key = f"{source}@backfill:{first}..{last}"
     config = getattr(settings, source)
-    if source in ("township", "grid"):
+    cursor = KINDS[SOURCES[source].connector].cursor_setting
+    if cursor is None:  # files: read the dated ones
         settings = settings.model_copy(
             update={source: config.model_copy(update={"dates": (first, last)})})
         return extract_source(settings, source, key).to_dict()
-    # time-filtered sources: start the watermark at `since`, drop rows after `until`
+    # sources read by a cursor column: start the watermark at `since`, drop rows after
+    # `until` (by the source's cursor column: the pack declares it, settings may rename)
     start = datetime.combine(first, datetime.min.time()) + config.lookback
-    # the province platform's update time is zjgxsj; a database names its own column
-    column = "zjgxsj" if source == "province" else config.updated_column
+    column = getattr(config, cursor)
     bound = f"{last + timedelta(days=1):%Y-%m-%d} 00:00:00"
 
     def within(table: pa.Table) -> pa.Table:
@@ -92,9 +95,16 @@ def quality_gate(settings: Settings, source: SourceName) -> dict[str, Any]:
     return result
 
 
-def merge(settings: Settings) -> dict[str, Any]:
+def merge(settings: Settings, domain: str | None = None) -> dict[str, Any]:
+    """Every merge the `domain` pack declares (default: every installed pack's): the
+    entity merge's summary, its fact merges under `facts`, and the last merge's run id."""
     with step_log.step("merge") as done:
-        result = merge_step(settings).to_dict()
+        summary = RunSummary()
+        for decl in selected(domain):
+            merge_pack(settings, decl, summary)
+        result = (summary.merge.to_dict() if summary.merge else {}) | {
+            "facts": {name: f.to_dict() for name, f in summary.facts.items()},
+            "run_id": summary.merge_run_id}
         done(step_log.merged(result))
     return result
 

@@ -188,3 +188,13 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> str
     for statement in core_ddl(con, decl):
         con.execute(statement)
     return _types(con, decl)[decl.start]
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> list[int]:
+    """The staged batches no merge has taken yet (not in the fact table's ledger), but
+    those a quality gate holds back: they wait until released."""
+    return [b for (b,) in con.execute(f"""
+        SELECT DISTINCT batch_id FROM {quoted(decl.staged)}
+        WHERE batch_id NOT IN (SELECT batch_id FROM {quoted(decl.ledger)})
+          AND batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
+        ORDER BY batch_id""").fetchall()]  # noqa: S608 - declared names

@@ -82,7 +82,7 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
     condition = merge.timetable.asset_condition  # any one source's new records trigger it
     assert type(condition).__name__ == "AssetAny"
     assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SOURCES}
-    for task_id in ("merge_cases", "quality_and_reports", "publish_snapshot",
+    for task_id in ("merge", "quality_and_reports", "publish_snapshot",
                     "sync_to_province", "source_status"):  # source_status reads: no writer
         assert merge.get_task(task_id).pool == "warehouse", task_id
     (announced,) = merge.get_task("read_back").outlets

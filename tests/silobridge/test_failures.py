@@ -77,7 +77,7 @@ def test_a_failing_step_logs_its_time_error_and_cause(
 
 
 def test_a_recorded_failure_is_in_the_ledger_and_the_report(settings: Settings) -> None:
-    step = FailedStep.of("merge", "merge_cases", "scheduled__2026-09-04T03:00:00+08:00", 2,
+    step = FailedStep.of("merge", "merge", "scheduled__2026-09-04T03:00:00+08:00", 2,
                          _chained())
     report = record(settings, step)
     record(settings, step)  # the same try reported twice (task, then scheduler) is one row
@@ -87,10 +87,10 @@ def test_a_recorded_failure_is_in_the_ledger_and_the_report(settings: Settings) 
                            "FROM ops.task_failures").fetchall()
     finally:
         con.close()
-    assert rows == [("merge", "merge_cases", "scheduled__2026-09-04T03:00:00+08:00", 2,
+    assert rows == [("merge", "merge", "scheduled__2026-09-04T03:00:00+08:00", 2,
                      "RuntimeError: merge failed", step.cause)]
     html = report.read_text("utf-8")
     listed = html.split('id="failed-steps"', 1)[1].split("</table>", 1)[0]
-    assert "merge_cases" in listed and "RuntimeError: merge failed" in listed
+    assert "merge" in listed and "RuntimeError: merge failed" in listed
     assert "KeyError: &#39;county_code&#39; ← ValueError" in listed
     assert find_numbers(html) == []

@@ -1,0 +1,1 @@
+"""A tiny domain pack for the tests: water-meter readings (see ../README.md)."""
