@@ -156,3 +156,4 @@ def test_a_run_with_nothing_new_changes_nothing(cycles: dict) -> None:
     assert cycles["after_third"] == cycles["after_second"]
     facts = cycles["third"]["facts"]["meters"]["tables"]["meter_readings"]
     assert facts["read"] == 0
+

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from schemas.catalogue import Catalogue, PublishedTable, col
 
-from .models import Reading
+from .models import MeterReading
 
 CATALOGUE = Catalogue(
     tables=(
         PublishedTable("core.meter_readings", "水表小时读数", "hourly meter readings",
-                       Reading),
+                       MeterReading),
         PublishedTable("marts.daily_use", "每表每日用水量", "water used per meter and day"),
     ),
-    canonical=(Reading,),
+    canonical=(MeterReading,),
     shared={
         "day": col("L1", "日期", "day (Beijing time)"),
         "hours": col("L1", "有读数的小时数", "hours with a reading"),

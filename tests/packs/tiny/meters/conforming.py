@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from conform.contract import Contract
 
-from .models import Reading
+from .models import MeterReading
 
-CONTRACT = Contract(root=Reading, header=("source",))
+CONTRACT = Contract(root=MeterReading, header=("source",))

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from schemas.grades import Grade, contract_field
 
 
-class Reading(BaseModel):
+class MeterReading(BaseModel):
     """What a meter measured in one hour."""
 
     source: str = contract_field(Grade.L1, "来源系统", "source system")
