@@ -6,7 +6,7 @@ The province, its cities, counties and townships come from the vendored NBS code
 (schemas/reference/divisions/former_names.csv); villages and grids from the grid system's
 registry folder (villages.csv, grids.csv, as the mock world writes them). Loading
 replaces the previous contents in one transaction. `DivisionRegistry` holds the codes as
-DisputeCase's validators ask for them (schemas.models.Registry) and as its SQL twins read
+DisputeCase's validators ask for them (models.Registry) and as its SQL twins read
 them (schemas.model_sql.REGISTRY_VIEW).
 """
 

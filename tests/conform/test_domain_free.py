@@ -21,7 +21,7 @@ ENGINE = Path(__file__).parents[2] / "conform"
 #: kind ("is not an amount"), an Arrow decimal type's `scale`
 ENGINE_WORDS = {"source", "name", "kind", "seq", "amount", "scale"}
 #: the schemas modules that hold the dispute domain (the models stay there for now)
-DISPUTE_MODULES = {"schemas.models", "schemas.codes", "schemas.model_sql", "schemas.divisions"}
+DISPUTE_MODULES = {"schemas.models", "schemas.codes", "schemas.divisions"}
 
 
 def _vocabulary() -> set[str]:
