@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS ref.divisions (code VARCHAR PRIMARY KEY, name VARCHAR
 CREATE TABLE IF NOT EXISTS ref.grids (code VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
   village_code VARCHAR NOT NULL);
 """
-_TOWNSHIP_KIND = {"street": "街道", "town": "镇", "township": "乡"}
 #: separators of several former names in one registry cell
 _FORMER_SPLIT = re.compile(r"[;；|、,，]")
 
@@ -62,7 +61,7 @@ def _division_rows(registry_dir: Path | None) -> list[dict[str, object]]:
         for c in divs.counties.values()]
     rows += [
         {"code": t.code, "name": t.name, "level": "township", "parent_code": t.parent,
-         "kind": _TOWNSHIP_KIND[divisions.township_kind(t.code)],
+         "kind": divisions.township_kind(t.code),
          "former_names": former.get(t.code, [])}
         for t in divs.townships.values()]
     if registry_dir is not None:
