@@ -28,7 +28,7 @@ from schemas.model_sql import LATEST_CHILD_AT
 
 from .codes import CATEGORIES, CaseStatus
 from .model_sql import CASE_CHECKS, SCOPED
-from .models import DisputeCase, FlowEvent, Party
+from .models import DisputeCase, FlowEvent, Party, check_category
 from .reference import DivisionRegistry, load_reference, registry_views
 
 
@@ -75,7 +75,7 @@ CONTRACT = Contract(
     header=("source", "source_level"),
     derived=Derived("_wgs84_from_the_source_datum", inputs=("lon", "lat", "datum"),
                     outputs=("lon_wgs84", "lat_wgs84")),
-    code_lists={checks.check_category: CodeList("the 28 categories", frozenset(CATEGORIES))},
+    code_lists={check_category: CodeList("the 28 categories", frozenset(CATEGORIES))},
     tables={"@resolved_status": {s.value: s.is_resolved for s in CaseStatus}},
     reference=DIVISIONS,
     model_checks={DisputeCase: CASE_CHECKS},

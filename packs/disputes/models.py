@@ -40,6 +40,7 @@ from schemas.reasons import Reason
 from schemas.scope import UNSCOPED, Scope
 
 from .codes import (
+    CATEGORIES,
     CaseStatus,
     Channel,
     Datum,
@@ -73,7 +74,16 @@ ResidentId = Annotated[str, BeforeValidator(checks.normalize_resident_id),
 CreditCode = Annotated[str, BeforeValidator(checks.normalize_credit_code),
                        AfterValidator(checks.check_credit_code)]
 Phone = Annotated[str, BeforeValidator(checks.normalize_phone), AfterValidator(checks.check_phone)]
-CategoryCode = Annotated[str, AfterValidator(checks.check_category)]
+
+
+def check_category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise fail(Reason.UNKNOWN_CODE, "category {code} is not one of the 28 codes",
+                   code=value)
+    return value
+
+
+CategoryCode = Annotated[str, AfterValidator(check_category)]
 CountyCode = Annotated[str, AfterValidator(checks.division_checker(6, "county"))]
 TownCode = Annotated[str, AfterValidator(checks.division_checker(9, "township"))]
 VillageCode = Annotated[str, AfterValidator(checks.division_checker(12, "village"))]
