@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from .contract import Reference
 from .expressions import DEFAULT_FORMATS, ORIGIN, Expr, scalar_kind
 from .mapping import Mapping
-from .sql import SQL_TYPES, TZ, Plan, case_map, clean, lit, q
+from .sql import DECIMAL_DIGITS, SQL_TYPES, TZ, Plan, case_map, clean, lit, q
 from .targets import Target
 
 _EARLIEST, _LATEST = "2000-01-01 00:00:00+08", "2100-01-01 00:00:00+08"
@@ -188,8 +188,9 @@ class Compiler:
             return (f"try_cast(regexp_extract({x}, '^([+-]?\\d{{1,18}})(\\.0+)?$', 1) "
                     "AS BIGINT)", "bad_value", "is not a whole number")
         if want == "decimal":
-            return (f"CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,12}}(\\.\\d+)?') "
-                    f"THEN try_cast({x} AS DECIMAL(14,2)) END", "bad_value",
+            whole = DECIMAL_DIGITS[0] - DECIMAL_DIGITS[1]
+            return (f"CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,{whole}}}(\\.\\d+)?') "
+                    f"THEN try_cast({x} AS {SQL_TYPES['decimal']}) END", "bad_value",
                     "is not an amount")
         if want == "float":
             return (f"CASE WHEN isfinite(try_cast({x} AS DOUBLE)) THEN try_cast({x} AS DOUBLE) "

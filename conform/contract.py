@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from schemas.scope import NOTHING_SCOPED, ScopedColumns
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -161,6 +163,7 @@ class Contract:
     #: `derived` one); a model's validator missing here stops the set-based path
     model_checks: Mapping[type[BaseModel], Mapping[str, ModelCheck | None]] = \
         field(default_factory=dict)
-    #: root fields whose conform problems an out_of_scope problem replaces (a record
+    #: root fields the deployment's scope judges (its coded columns and its times); an
+    #: out_of_scope problem replaces the conform problems of the coded ones (a record
     #: outside the deployment fails for that alone)
-    scoped: tuple[str, ...] = ()
+    scoped: ScopedColumns = NOTHING_SCOPED

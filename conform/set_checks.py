@@ -47,6 +47,7 @@ from schemas.scope import RECEIVED_AT, UNSCOPED, Scope
 
 from .check_sql import AFTER, BEFORE, ascii_digits, division, lit
 from .contract import Contract
+from .sql import ARROW_TYPES, DECIMAL_DIGITS
 from .targets import unwrap
 
 __all__ = ["RECEIVED_AT", "CompiledModel", "UncompiledCheck", "compile_model",
@@ -202,11 +203,13 @@ def compile_model(contract: Contract, model: type[BaseModel], schema: pa.Schema,
                               "do not match the model's fields")
     for name, info in fields.items():
         if _base(model, name, info)[0] is Decimal:
+            # the engine makes every decimal column of one type, whose digits must fit
             kind = schema.field(name).type
             meta = {k: v for m in info.metadata if type(m).__name__ == "_PydanticGeneralMetadata"
                     for k, v in vars(m).items()}
-            if not (pa.types.is_decimal(kind) and kind.precision <= meta.get("max_digits", 38)
-                    and kind.scale <= meta.get("decimal_places", 38)):
+            digits, places = DECIMAL_DIGITS
+            if not (kind == ARROW_TYPES["decimal"] and digits <= meta.get("max_digits", 38)
+                    and places <= meta.get("decimal_places", 38)):
                 raise UncompiledCheck(f"{model.__name__}.{name}: column type {kind} may hold "
                                       "values its digit limits refuse")
     model_checks = tuple(form(scope, with_registry) for form in forms.values() if form)

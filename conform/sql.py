@@ -16,10 +16,14 @@ import pyarrow as pa
 TZ = "Asia/Shanghai"
 #: whitespace trimmed from every received value (incl. the ideographic space)
 BLANKS = " \t\r\n\u3000\u00a0"
+#: the digits of every decimal column the engine makes: in all, and after the point
+DECIMAL_DIGITS = (14, 2)
 SQL_TYPES = {"text": "VARCHAR", "time": "TIMESTAMPTZ", "int": "BIGINT",
-             "decimal": "DECIMAL(14,2)", "float": "DOUBLE", "bool": "BOOLEAN"}
+             "decimal": "DECIMAL({},{})".format(*DECIMAL_DIGITS), "float": "DOUBLE",
+             "bool": "BOOLEAN"}
 ARROW_TYPES = {"text": pa.string(), "time": pa.timestamp("us", tz=TZ), "int": pa.int64(),
-               "decimal": pa.decimal128(14, 2), "float": pa.float64(), "bool": pa.bool_()}
+               "decimal": pa.decimal128(*DECIMAL_DIGITS), "float": pa.float64(),
+               "bool": pa.bool_()}
 
 
 def q(name: str) -> str:

@@ -117,7 +117,8 @@ def shape_of(contract: Contract) -> Shape:
     root = contract.root
     fields = root.model_fields
     made = set(contract.derived.outputs) if contract.derived else set()
-    for name in (*contract.groups, *contract.header, *made, *contract.scoped):
+    for name in (*contract.groups, *contract.header, *made, *contract.scoped.codes,
+                 *contract.scoped.times):
         if name not in fields:
             raise ContractError(f"{root.__name__} has no field {name!r}")
     targets = {n: target_of(root, n, contract, contract.sensitive) for n in fields

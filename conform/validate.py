@@ -152,7 +152,7 @@ def validate(conformed: Conformed, contract: Contract, registry: object | None,
                 problems = _scope_problems(problems + [
                     p for p in problems_of(e)
                     if not (p.reason == Reason.MISSING_REQUIRED and p.field in already)],
-                    contract.scoped)
+                    contract.scoped.codes)
             if problems:
                 verdict.rejected[rid] = problems
                 continue

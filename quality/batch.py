@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from schemas.model_sql import LAST_EVENT_AT, divisions_in_scope, times_not_in_future
+from schemas.model_sql import LATEST_CHILD_AT, in_scope, not_in_future
 from schemas.scope import RECEIVED_AT, UNSCOPED, Scope
 from warehouse.db import transaction
 
@@ -63,14 +63,14 @@ def _records_sql(suite: BatchSuite, scope: Scope) -> str:
     records = suite.records
     child = records.latest_child_time
     children = (_CHILDREN.format(column=child.column.replace('"', '""'), table=child.table,
-                                 last_event_at=LAST_EVENT_AT) if child
-                else _NO_CHILDREN.format(last_event_at=LAST_EVENT_AT))
+                                 last_event_at=LATEST_CHILD_AT) if child
+                else _NO_CHILDREN.format(last_event_at=LATEST_CHILD_AT))
     columns = ",\n       ".join(f"CASE WHEN s.row_no IS NOT NULL THEN ({sql}) END AS {name}"
                                   for name, sql in records.columns.items())
     return _RECORDS_SQL.format(columns=columns, staged=records.table, children=children,
-                               in_scope=divisions_in_scope(scope, "s."),
-                               not_in_future=times_not_in_future(scope, "s."),
-                               received_at=RECEIVED_AT, last_event_at=LAST_EVENT_AT)
+                               in_scope=in_scope(scope, suite.scoped.codes, "s."),
+                               not_in_future=not_in_future(scope, suite.scoped.times, "s."),
+                               received_at=RECEIVED_AT, last_event_at=LATEST_CHILD_AT)
 
 
 def _naive_utc(table: pa.Table) -> pa.Table:

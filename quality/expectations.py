@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.scope import NOTHING_SCOPED, ScopedColumns
+
 from .checks import CheckLabel
 
 #: the columns the engine gives every record, before the suite's own: its raw record and
@@ -81,6 +83,9 @@ class BatchSuite(_Strict):
     """One suite file, read."""
 
     path: Path
+    #: the staged rows' columns the scope checks judge (from the pack's contract, given
+    #: by whoever loads the file: not a key of the file)
+    scoped: ScopedColumns = NOTHING_SCOPED
     #: a failing share judged on fewer records than this warns instead of blocking
     min_records: int = Field(ge=0)
     records: Records
@@ -122,16 +127,18 @@ def _named_columns(expectation: Expectation) -> list[tuple[str, str]]:
     return named
 
 
-def load_suite(file: Path) -> BatchSuite:
-    """The suite in `file`; a SuiteFileError names the file and what is wrong."""
+def load_suite(file: Path, scoped: ScopedColumns = NOTHING_SCOPED) -> BatchSuite:
+    """The suite in `file`, whose scope checks judge the `scoped` columns; a
+    SuiteFileError names the file and what is wrong."""
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise SuiteFileError(f"{file}: {e}") from None
-    if "path" in data:
-        raise SuiteFileError(f"{file}: path: not a key of a suite file")
+    for given in ("path", "scoped"):
+        if given in data:
+            raise SuiteFileError(f"{file}: {given}: not a key of a suite file")
     try:
-        suite = BatchSuite.model_validate({**data, "path": file})
+        suite = BatchSuite.model_validate({**data, "path": file, "scoped": scoped})
     except ValidationError as e:
         raise SuiteFileError(f"{file}: {_where(e)}") from None
     for name in suite.records.columns:

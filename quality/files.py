@@ -4,13 +4,16 @@ the checks they define.
 The app layer builds one `QualityFiles` from a pack's folders and passes it to the gate,
 the after-merge checks and the report; nothing in quality looks a pack up. Its
 `expectations` folder holds one file per suite (today `batch.toml`, quality.expectations);
-its `audits` folder holds the warehouse checks, one SQL file each (quality.audits).
+its `audits` folder holds the warehouse checks, one SQL file each (quality.audits);
+`scoped` names the columns the gate's scope checks judge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from schemas.scope import NOTHING_SCOPED, ScopedColumns
 
 from .audits import Audit, load_audits
 from .checks import CheckLabel
@@ -23,9 +26,11 @@ BATCH_SUITE = "batch.toml"
 class QualityFiles:
     expectations: Path
     audits: Path
+    #: the columns of the pack's records its scope checks judge (its conform contract's)
+    scoped: ScopedColumns = NOTHING_SCOPED
 
     def batch_suite(self) -> BatchSuite:
-        return load_suite(self.expectations / BATCH_SUITE)
+        return load_suite(self.expectations / BATCH_SUITE, self.scoped)
 
     def audit_files(self) -> tuple[Audit, ...]:
         return load_audits(self.audits)

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from pydantic_core import PydanticCustomError
 
-from .codes import CATEGORIES
 from .identifiers import (
     USCC_ALPHABET,
     org_code_check_char,
@@ -123,14 +122,7 @@ def check_phone(value: str) -> str:
                "landline (0573-…), got {length} characters", length=len(value))
 
 
-# -- codes and divisions ----------------------------------------------------------------
-def check_category(value: str) -> str:
-    if value not in CATEGORIES:
-        raise fail(Reason.UNKNOWN_CODE, "category {code} is not one of the 28 codes",
-                   code=value)
-    return value
-
-
+# -- divisions --------------------------------------------------------------------------
 def division_checker(digits: int, what: str) -> Callable[[str], str]:
     pattern = re.compile(rf"\d{{{digits}}}", re.ASCII)
 

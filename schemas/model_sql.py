@@ -1,12 +1,13 @@
-"""DisputeCase's own validators (schemas.models) in SQL, for the set-based checks.
+"""SQL builders for the checks a model's own validators make, for the set-based checks.
 
 conform.set_checks compiles the models' field checks itself; a model's validators it
-takes, by name, from the pack's contract (packs/disputes/conforming.py hands it `CASE_CHECKS`).
-The quality gate reads the scope checks too (quality.batch). Each function is the SQL
-twin of the validator of the same name: a condition over a case's columns, true for
-the cases the validator accepts. Beside the case's own columns they read its record's
-receipt (RECEIVED_AT), its latest event (LAST_EVENT_AT) and the registry's codes
-(REGISTRY_VIEW: code, kind), which the query that runs them provides.
+takes, by name, from the pack's contract (`Contract.model_checks`), which a pack builds
+from these functions with its own column names (the dispute pack: packs/disputes/
+model_sql.py). The quality gate runs the scope checks too (quality.batch). Each builder
+returns a condition over a record's columns, true for the records the check accepts.
+Beside a record's own columns they may read its receipt (RECEIVED_AT), the latest time
+of its child rows (LATEST_CHILD_AT) and the reference registry's codes (REGISTRY_VIEW:
+code, kind), which the query that runs them provides.
 """
 
 # Identifiers are the models' field names; literals the scope's division codes.
@@ -14,18 +15,27 @@ receipt (RECEIVED_AT), its latest event (LAST_EVENT_AT) and the registry's codes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import pairwise
 
-from .models import DIVISION_FIELDS, TIME_ORDER, TIMES
-from .reasons import Reason
 from .scope import RECEIVED_AT, Scope
 
-#: the latest time of a case's flow events, aggregated beside the case
-LAST_EVENT_AT = "_last_event_at"
-#: the registry's codes (code, kind: township | village | grid), as validation reads them
+#: the latest time of a record's child rows, aggregated beside the record
+LATEST_CHILD_AT = "_latest_child_at"
+#: the registry's codes (code, kind), as validation reads them
 REGISTRY_VIEW = "_registry"
 _MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A coded column whose code starts with its parent column's code (a division within
+    a wider one); `optional` columns may be NULL, and nest nothing then."""
+
+    column: str
+    optional: bool = False
 
 
 def _text(value: str) -> str:
@@ -40,56 +50,57 @@ def _covers(scope: Scope, x: str) -> str:
                              for p in scope.divisions) + ")"
 
 
-def divisions_in_scope(scope: Scope, prefix: str = "") -> str:
-    """Scope.covers on every division code of a case (columns named with `prefix`)."""
-    return " AND ".join(f"({prefix}{f} IS NULL OR {_covers(scope, prefix + f)})"
-                        for f in DIVISION_FIELDS)
+def _all(conditions: Sequence[str]) -> str:
+    return " AND ".join(conditions) if conditions else "true"
 
 
-def times_not_in_future(scope: Scope, prefix: str = "") -> str:
-    """No time of a case or of its events later than its receipt plus the tolerance (no
-    receipt known: not checked); reads RECEIVED_AT and LAST_EVENT_AT beside the case."""
+def in_scope(scope: Scope, columns: Sequence[str], prefix: str = "") -> str:
+    """Scope.covers on every coded column in `columns` (named with `prefix`) that holds
+    a code."""
+    return _all([f"({prefix}{c} IS NULL OR {_covers(scope, prefix + c)})" for c in columns])
+
+
+def not_in_future(scope: Scope, columns: Sequence[str], prefix: str = "",
+                  child_time: str | None = LATEST_CHILD_AT) -> str:
+    """No time in `columns` (named with `prefix`), nor `child_time`, later than the
+    record's receipt plus the tolerance (no receipt known: not checked); reads
+    RECEIVED_AT beside the record."""
     if scope.future_tolerance is None:
         return "true"
     micros = scope.future_tolerance // _MICROSECOND
     latest = f"({RECEIVED_AT} + to_microseconds({micros}))"
-    return " AND ".join(f"NOT coalesce({t} > {latest}, false)"
-                        for t in (*(prefix + t for t in TIMES), LAST_EVENT_AT))
+    times = (*(prefix + t for t in columns), *((child_time,) if child_time else ()))
+    return _all([f"NOT coalesce({t} > {latest}, false)" for t in times])
 
 
-def times_in_order() -> str:
-    pairs = [(a, b) for i, a in enumerate(TIME_ORDER) for b in TIME_ORDER[i + 1:]]
-    return " AND ".join(f"NOT coalesce({b} < {a}, false)" for a, b in pairs)
+def in_order(columns: Sequence[str]) -> str:
+    """No time in `columns` earlier than one before it (NULLs are not compared)."""
+    pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
+    return _all([f"NOT coalesce({b} < {a}, false)" for a, b in pairs])
 
 
-def divisions_nest(with_registry: bool, scope: Scope) -> str:
-    nest = ("starts_with(town_code, county_code) "
-            "AND (village_code IS NULL OR starts_with(village_code, town_code)) "
-            "AND (grid_code IS NULL OR village_code IS NULL "
-            "OR starts_with(grid_code, village_code))")
-    if not with_registry:
-        return nest
-    # the registry judges the codes inside the scope only
-    registry = REGISTRY_VIEW
-    return (f"{nest} AND (NOT {_covers(scope, 'town_code')} OR town_code IN "
-            f"(SELECT code FROM {registry} WHERE kind = 'township')) "
-            f"AND (village_code IS NULL OR NOT {_covers(scope, 'village_code')} "
-            f"OR county_code NOT IN (SELECT left(code, 6) FROM {registry} "
-            "WHERE kind = 'village') "
-            f"OR village_code IN (SELECT code FROM {registry} WHERE kind = 'village')) "
-            f"AND (grid_code IS NULL OR NOT {_covers(scope, 'grid_code')} OR grid_code IN "
-            f"(SELECT code FROM {registry} WHERE kind = 'grid'))")
+def nest(chain: Sequence[Nested]) -> str:
+    """Each coded column of `chain` (widest first) starts with the code of the one
+    before it, where both hold a code."""
+    conditions = []
+    for parent, child in pairwise(chain):
+        nulls = "".join(f"{c.column} IS NULL OR " for c in (child, parent) if c.optional)
+        held = f"starts_with({child.column}, {parent.column})"
+        conditions.append(f"({nulls}{held})" if nulls else held)
+    return _all(conditions)
 
 
-#: DisputeCase's model validators → their SQL (scope, with_registry → condition); a
-#: flagged scope check lets its records through (the batch gate counts them). WGS84 is
-#: made in Python by the validator itself (the contract's `derived`).
-CASE_CHECKS: dict[str, Callable[[Scope, bool], str] | None] = {
-    "_divisions_in_scope": lambda scope, _: (
-        divisions_in_scope(scope) if scope.quarantines(Reason.OUT_OF_SCOPE) else "true"),
-    "_times_not_in_future": lambda scope, _: (
-        times_not_in_future(scope) if scope.quarantines(Reason.IN_FUTURE) else "true"),
-    "_times_in_order": lambda _scope, _registry: times_in_order(),
-    "_divisions_nest": lambda scope, with_registry: divisions_nest(with_registry, scope),
-    "_wgs84_from_the_source_datum": None,
-}
+def registered(scope: Scope, column: Nested, kind: str,
+               judged_within: tuple[str, int] | None = None) -> str:
+    """The code in `column` is one of the registry's codes of `kind`. The registry
+    judges codes inside the scope only; with `judged_within` = (column, n) only where
+    it holds codes of `kind` whose first n characters are that column's code (a
+    registry that speaks for some wider divisions only)."""
+    unjudged = [f"{column.column} IS NULL"] if column.optional else []
+    unjudged.append(f"NOT {_covers(scope, column.column)}")
+    if judged_within is not None:
+        wider, width = judged_within
+        unjudged.append(f"{wider} NOT IN (SELECT left(code, {width}) FROM {REGISTRY_VIEW} "
+                        f"WHERE kind = {_text(kind)})")
+    return (f"({' OR '.join(unjudged)} OR {column.column} IN "
+            f"(SELECT code FROM {REGISTRY_VIEW} WHERE kind = {_text(kind)}))")

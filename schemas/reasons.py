@@ -47,12 +47,11 @@ DESCRIPTIONS: dict[Reason, str] = {
                            "characters, birth date)",
     Reason.IMPOSSIBLE_DATE: "a date or time that cannot exist or be read (30 February, month "
                             "13, seconds sent as milliseconds, before 2000)",
-    Reason.DATE_ORDER: "times out of their life-cycle order (occurred ≤ reported ≤ accepted ≤ "
-                       "resolved ≤ closed)",
-    Reason.UNKNOWN_CODE: "a code or name not in its code list or registry (category, status, "
-                         "gender, township, village, grid)",
-    Reason.BAD_DIVISION: "division codes that do not nest (village within town within county, "
-                         "grid within village)",
+    Reason.DATE_ORDER: "times out of the order their contract declares (a later step dated "
+                       "before an earlier one)",
+    Reason.UNKNOWN_CODE: "a code or name not in its code list or reference registry",
+    Reason.BAD_DIVISION: "division codes that do not nest (a code that does not start with "
+                         "the code of the division it lies in)",
     Reason.OUT_OF_RANGE: "a number outside its range (people involved < 1, negative amount, "
                          "coordinates outside China)",
     Reason.TOO_LONG: "text longer than the contract allows",
@@ -72,8 +71,8 @@ DESCRIPTIONS: dict[Reason, str] = {
                        "against input that would exhaust memory or recursion)",
     Reason.MISSING_KEY: "a record without the key its source identifies records by (a NULL "
                         "primary key, a case without an id)",
-    Reason.OUT_OF_SCOPE: "a division code outside the deployment's divisions (another "
-                         "province's county, say)",
+    Reason.OUT_OF_SCOPE: "a division code outside the deployment's divisions (one of "
+                         "another region, say)",
     Reason.IN_FUTURE: "a time later than the moment the record was received, beyond the "
                       "tolerance in settings (validation.future_tolerance)",
 }

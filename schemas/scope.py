@@ -39,6 +39,21 @@ class Scope:
         return reason not in self.flagged
 
 
+@dataclass(frozen=True, slots=True)
+class ScopedColumns:
+    """The columns of a pack's root records the scope judges: the coded columns its
+    divisions must cover (widest first), and the times that may not lie past the
+    record's receipt (a child row's times are judged by their latest, aggregated beside
+    the record). A pack declares them once; validation and the batch gate read them."""
+
+    codes: tuple[str, ...] = ()
+    times: tuple[str, ...] = ()
+
+
+#: no column judged (a pack whose records the scope does not concern)
+NOTHING_SCOPED = ScopedColumns()
+
+
 #: the scope that checks nothing (validation without a deployment's settings)
 UNSCOPED = Scope()
 #: where checks run in SQL, the column a record's receipt is read under beside its fields

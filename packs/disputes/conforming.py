@@ -2,12 +2,13 @@
 records must be to enter. (What it publishes for other departments is contract.py.)
 
 A source record of a dispute conforms to one `DisputeCase` with its `Party`s and
-`FlowEvent`s (schemas.models); this module says, once, what the engine cannot read off
+`FlowEvent`s (models.py); this module says, once, what the engine cannot read off
 those models: the parties come in several layouts per mapping file (`[[parties]]`) and
 are persons or organisations, the flow log is one JSON array (`[events]`), which fields
-messages never quote, the division and grid registry the lookups consult, and the SQL
-forms of DisputeCase's own validators. The app layer hands `CONTRACT` to the engine with
-the mapping files in `mappings/` beside this module.
+messages never quote, the division and grid registry the lookups consult, the SQL
+forms of DisputeCase's own validators (model_sql.py) and the columns the scope judges.
+The app layer hands `CONTRACT` to the engine with the mapping files in `mappings/` beside
+this module.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from conform.contract import (
     Reference,
 )
 from schemas import checks
-from schemas.codes import CATEGORIES, CaseStatus
-from schemas.model_sql import CASE_CHECKS, LAST_EVENT_AT
-from schemas.models import DIVISION_FIELDS, DisputeCase, FlowEvent, Party
+from schemas.model_sql import LATEST_CHILD_AT
 
+from .codes import CATEGORIES, CaseStatus
+from .model_sql import CASE_CHECKS, SCOPED
+from .models import DisputeCase, FlowEvent, Party, check_category
 from .reference import DivisionRegistry, load_reference, registry_views
 
 
@@ -65,7 +67,7 @@ PARTIES = ChildGroup(
                 other_only=("gender",), aligned="persons"),
 )
 # the scope's future check reads the latest event beside the case
-EVENTS = ChildGroup(FlowEvent, aggregates={LAST_EVENT_AT: 'max("at")'})
+EVENTS = ChildGroup(FlowEvent, aggregates={LATEST_CHILD_AT: 'max("at")'})
 
 CONTRACT = Contract(
     root=DisputeCase,
@@ -73,9 +75,9 @@ CONTRACT = Contract(
     header=("source", "source_level"),
     derived=Derived("_wgs84_from_the_source_datum", inputs=("lon", "lat", "datum"),
                     outputs=("lon_wgs84", "lat_wgs84")),
-    code_lists={checks.check_category: CodeList("the 28 categories", frozenset(CATEGORIES))},
+    code_lists={check_category: CodeList("the 28 categories", frozenset(CATEGORIES))},
     tables={"@resolved_status": {s.value: s.is_resolved for s in CaseStatus}},
     reference=DIVISIONS,
     model_checks={DisputeCase: CASE_CHECKS},
-    scoped=DIVISION_FIELDS,
+    scoped=SCOPED,
 )

@@ -9,13 +9,12 @@ their family.
 
 from __future__ import annotations
 
-from schemas import checks
 from schemas.contract import CheckDoc, Contract, ListTable
 from schemas.labelled import labelled_enums
 
 from . import codes
 from .codes import CATEGORIES, CATEGORY_LIST, CaseStatus, ProvinceStatus
-from .models import MODELS, SCHEMA_VERSION
+from .models import MODELS, SCHEMA_VERSION, check_category
 
 CONTRACT = Contract(
     title="矛盾纠纷数据共享：数据字典 / Dispute data sharing: data dictionary",
@@ -39,6 +38,6 @@ CONTRACT = Contract(
         ListTable("Province platform status codes", ("code", "中文", "English"),
                   tuple((s.value, s.zh, s.en) for s in ProvinceStatus)),
     ),
-    checks={checks.check_category: CheckDoc(
+    checks={check_category: CheckDoc(
         "2 digits", f"one of the {len(CATEGORIES)} category codes listed under Categories")},
 )

@@ -2,8 +2,9 @@
 
 A source record conforms to one `DisputeCase` (with its `Party`s and `FlowEvent`s); the
 warehouse links the records of the same real dispute into one case later. Reference
-divisions and grids come as `Division` and `Grid`; `SourceRecord` is the lineage every
-loaded row keeps. Field metadata (grade, labels) comes from `contract_field`.
+divisions and grids come as `Division` (the engine's registry row, schemas.divisions) and
+`Grid`; `SourceRecord` is the lineage every loaded row keeps. Field metadata (grade,
+labels) comes from `contract_field`.
 
 Validation needs reference data for some checks (does this township, village or grid
 exist?), and the deployment's scope for others (are these divisions ours? are these times
@@ -32,12 +33,14 @@ from pydantic import (
 
 from schemas import checks
 from schemas.checks import fail
+from schemas.divisions import Division
 from schemas.geo import gcj02_to_wgs84
 from schemas.grades import Grade, contract_field
 from schemas.reasons import Reason
 from schemas.scope import UNSCOPED, Scope
 
 from .codes import (
+    CATEGORIES,
     CaseStatus,
     Channel,
     Datum,
@@ -71,7 +74,16 @@ ResidentId = Annotated[str, BeforeValidator(checks.normalize_resident_id),
 CreditCode = Annotated[str, BeforeValidator(checks.normalize_credit_code),
                        AfterValidator(checks.check_credit_code)]
 Phone = Annotated[str, BeforeValidator(checks.normalize_phone), AfterValidator(checks.check_phone)]
-CategoryCode = Annotated[str, AfterValidator(checks.check_category)]
+
+
+def check_category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise fail(Reason.UNKNOWN_CODE, "category {code} is not one of the 28 codes",
+                   code=value)
+    return value
+
+
+CategoryCode = Annotated[str, AfterValidator(check_category)]
 CountyCode = Annotated[str, AfterValidator(checks.division_checker(6, "county"))]
 TownCode = Annotated[str, AfterValidator(checks.division_checker(9, "township"))]
 VillageCode = Annotated[str, AfterValidator(checks.division_checker(12, "village"))]
@@ -93,18 +105,6 @@ class _Model(BaseModel):
 
 
 # -- reference data ---------------------------------------------------------------------
-class Division(_Model):
-    """An administrative division: province, city, county, township or village."""
-
-    code: str = contract_field(Grade.L1, "区划代码", "division code", pattern=r"^\d{2,12}$")
-    name: str = contract_field(Grade.L1, "名称", "name", min_length=1)
-    level: str = contract_field(Grade.L1, "层级", "level",
-                                pattern=r"^(province|city|county|township|village)$")
-    parent_code: str | None = contract_field(Grade.L1, "上级代码", "parent code", None)
-    kind: str | None = contract_field(Grade.L1, "类型", "kind (街道/镇/乡/社区/村)", None)
-    former_names: tuple[str, ...] = contract_field(Grade.L1, "曾用名", "former names", ())
-
-
 class Grid(_Model):
     """A grid (网格): the smallest unit of grassroots management, inside one village."""
 

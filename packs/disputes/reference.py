@@ -6,7 +6,7 @@ The province, its cities, counties and townships come from the vendored NBS code
 (schemas/reference/divisions/former_names.csv); villages and grids from the grid system's
 registry folder (villages.csv, grids.csv, as the mock world writes them). Loading
 replaces the previous contents in one transaction. `DivisionRegistry` holds the codes as
-DisputeCase's validators ask for them (schemas.models.Registry) and as its SQL twins read
+DisputeCase's validators ask for them (models.Registry) and as its SQL twins read
 them (schemas.model_sql.REGISTRY_VIEW).
 """
 
@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS ref.divisions (code VARCHAR PRIMARY KEY, name VARCHAR
 CREATE TABLE IF NOT EXISTS ref.grids (code VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
   village_code VARCHAR NOT NULL);
 """
-_TOWNSHIP_KIND = {"street": "街道", "town": "镇", "township": "乡"}
 #: separators of several former names in one registry cell
 _FORMER_SPLIT = re.compile(r"[;；|、,，]")
 
@@ -62,7 +61,7 @@ def _division_rows(registry_dir: Path | None) -> list[dict[str, object]]:
         for c in divs.counties.values()]
     rows += [
         {"code": t.code, "name": t.name, "level": "township", "parent_code": t.parent,
-         "kind": _TOWNSHIP_KIND[divisions.township_kind(t.code)],
+         "kind": divisions.township_kind(t.code),
          "former_names": former.get(t.code, [])}
         for t in divs.townships.values()]
     if registry_dir is not None:

@@ -18,10 +18,10 @@ from silobridge.packs import pack
 ENGINE = Path(__file__).parents[2] / "conform"
 #: words of the pack's vocabulary that are also the engine's own: a mapping's `source`, a
 #: field's `name` and `kind`, a child group's default sequence field `seq`, the decimal
-#: kind ("is not an amount"), an Arrow decimal type's `scale`
-ENGINE_WORDS = {"source", "name", "kind", "seq", "amount", "scale"}
+#: kind ("is not an amount")
+ENGINE_WORDS = {"source", "name", "kind", "seq", "amount"}
 #: the schemas modules that hold the dispute domain (the models stay there for now)
-DISPUTE_MODULES = {"schemas.models", "schemas.codes", "schemas.model_sql", "schemas.divisions"}
+DISPUTE_MODULES = {"schemas.models", "schemas.codes", "schemas.divisions"}
 
 
 def _vocabulary() -> set[str]:

@@ -24,8 +24,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from packs.disputes.codes import CaseStatus
 from packs.disputes.reference import load_reference
-from schemas.codes import CaseStatus
 from silobridge.ingest import protect
 from silobridge.marts import pack_marts
 from silobridge.packs import entity, pack

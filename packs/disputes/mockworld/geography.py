@@ -81,7 +81,7 @@ class Geography:
 
     def _villages_of(self, town: str, used: set[str], scale: float) -> list[Village]:
         r = stream(self.seed, "geo", town)
-        street = divisions.township_kind(town) == "street"
+        street = divisions.township_kind(town) == "街道"
         n_comm = r.randint(7, 12) if street else r.randint(2, 4)
         n_vill = r.randint(2, 5) if street else r.randint(8, 13)
         cx, cy = _TOWN_CENTRES[town]
