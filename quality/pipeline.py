@@ -1,6 +1,7 @@
 """The entry points the pipeline and the DAGs call.
 
-`gate_source` checks a source's newly ingested batches and decides their gate;
+`gate_source` checks a source's newly ingested batches and decides their gate, as a
+run of the ledger like every step (warehouse.runs.tracked_run);
 `after_merge` runs the domain's audits (warehouse and cross-level checks), freshness and
 volume, and rebuilds the reports. Both take the domain's QualityFiles from the app
 layer. Warehouse sessions stay short: data is read out, the session closes, Great
@@ -13,8 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from warehouse.batches import ungated
 from warehouse.db import session
-from warehouse.runs import finish_run, new_run_id, start_run
+from warehouse.runs import tracked_run
 
 from .audits import run_audits
 from .batch import GateDecision, decide, evaluate, read_batches, record
@@ -31,28 +33,21 @@ __all__ = ["after_merge", "gate_source", "source_status"]
 
 def gate_source(settings: QualitySettings, source: str, files: QualityFiles) -> GateDecision:
     """Check every batch of `source` that is ingested but not yet gated against the batch
-    suite of `files`; decide its gate."""
+    suite of `files`; decide its gate. Without such batches no run is recorded."""
     suite = files.batch_suite()  # a broken suite file fails before anything is recorded
-    run_id = new_run_id("gate", source)
     with session(settings.warehouse_path) as con:
-        batch_ids = [b for (b,) in con.execute(
-            "SELECT batch_id FROM ops.batches WHERE source = ? AND ingested_run IS NOT NULL "
-            "AND gate IS NULL ORDER BY batch_id", [source]).fetchall()]
-        if not batch_ids:
-            return GateDecision(source, "passed", [], [], "no new batches to check")
-        start_run(con, run_id, "gate", source)
-        data = read_batches(con, suite, source, batch_ids, settings.scope)
-    try:
-        results = evaluate(data, run_id, settings.reports_dir)
-    except Exception as e:
+        batch_ids = ungated(con, source)
+    if not batch_ids:
+        return GateDecision(source, "passed", [], [], "no new batches to check")
+    with tracked_run(settings.warehouse_path, "gate", source) as run:
+        run.summary = {"batches": len(batch_ids)}  # what a failed run records
         with session(settings.warehouse_path) as con:
-            finish_run(con, run_id, "failed", {"batches": len(batch_ids)}, str(e))
-        raise
-    decision = decide(source, batch_ids, results, data.rows)
-    with session(settings.warehouse_path) as con:
-        record(con, run_id, decision, results)
-        finish_run(con, run_id, "ok", {**decision.to_dict(), "batch_ids": len(batch_ids),
-                                       "records": data.rows})
+            data = read_batches(con, suite, source, batch_ids, settings.scope)
+        results = evaluate(data, run.run_id, settings.reports_dir)
+        decision = decide(source, batch_ids, results, data.rows)
+        with session(settings.warehouse_path) as con:
+            record(con, run.run_id, decision, results)
+        run.summary = {**decision.to_dict(), "batch_ids": len(batch_ids), "records": data.rows}
     return decision
 
 

@@ -219,8 +219,9 @@ def ingest(
 ) -> None:
     """Extract, conform, validate and land one source; bad rows go to the quarantine."""
     from conform.mapping import MappingError  # noqa: PLC0415
+    from warehouse.accounting import AccountingError  # noqa: PLC0415
 
-    from .ingest import AccountingError, ingest_source  # noqa: PLC0415
+    from .ingest import ingest_source  # noqa: PLC0415
 
     try:
         summary = ingest_source(_settings(), source.value, path=path)

@@ -4,7 +4,8 @@ The engine knows no pack: `conform.mapping.load_mappings` reads the folder it is
 against the contract it is given. A pack's contract is `CONTRACT` in its package's
 `conforming` module (packs/disputes/conforming.py); its mapping files are in its `mappings/`
 folder, unless the settings name another (`SILOBRIDGE_MAPPINGS_DIR`, for a deployment
-that keeps its own files; with one pack installed, as today).
+that keeps its own files; with one pack installed, as today). Where the pack stages what
+conforms (`staging_of`) follows from its contract and its entity declaration.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import duckdb
 
 from conform.contract import Contract
 from conform.mapping import Mapping, load_mappings
+from schemas.grades import protected_fields
 from schemas.pack import PackDeclaration
+from warehouse.staging import StagedTable, Staging
 
 from . import packs
+from .staging_columns import staged_tables
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -72,3 +76,16 @@ def mappings_of(settings: Settings, decl: PackDeclaration) -> list[Mapping]:
 def all_mappings(settings: Settings) -> list[Mapping]:
     """The mapping files of every installed pack (the reports show every pack's records)."""
     return [m for decl in packs.installed().values() for m in mappings_of(settings, decl)]
+
+
+def staging_of(decl: PackDeclaration) -> Staging:
+    """Where the pack stages its records: the root model's rows in its `staging` table
+    (pack.toml), each child group's rows in the table of the group's name beside it
+    (silobridge.staging_columns derives them); grade-L4 fields protected as the models'
+    metadata says."""
+    contract = contract_of(decl)
+    tables = staged_tables(decl, contract)
+    return Staging(
+        root=StagedTable(tables.root, protected_fields(contract.root)),
+        children={name: StagedTable(tables.group_table(name), protected_fields(group.model))
+                  for name, group in contract.groups.items()})

@@ -107,7 +107,12 @@ def entity_pack(name: str | None = None) -> PackDeclaration:
 def entity(name: str | None = None) -> EntityDeclaration:
     """The entity the pack `name` merges (its entity.toml), read afresh: a changed rule
     takes effect at the next merge. Without a name, the one installed pack that has one."""
-    return load_entity(entity_pack(name).path(ENTITY_FILE))
+    decl = entity_pack(name)
+    declared = load_entity(decl.path(ENTITY_FILE))
+    if declared.staged != decl.staging:
+        raise PackError(f"{decl.path(ENTITY_FILE)}: staged = {declared.staged!r}, but the "
+                        f"pack stages its records in {decl.staging!r} (pack.toml)")
+    return declared
 
 
 def merges_entity(decl: PackDeclaration) -> bool:

@@ -4,7 +4,9 @@ Quarantined records stay in raw.records as received; quarantine.records holds wh
 Replay runs them through the current mappings and models again: those that now pass are
 staged and marked released, the rest get their new reasons; the replay's own accounting
 (read = loaded + quarantined) goes to ops.accounting like any run's, sealed in the same
-transaction (warehouse.manifests), so a replay keeps `silobridge verify` passing.
+transaction (warehouse.manifests), so a replay keeps `silobridge verify` passing. The
+writes are the warehouse layer's (warehouse.chunks, staging, quarantine_rows,
+accounting), handed the chunk and the pack's staging tables.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from typing import Any
 
 from schemas.pii import mask_text
 from schemas.scope import Scope
+from warehouse import chunks
+from warehouse.accounting import Counts, account_replay
 from warehouse.db import session, transaction
-from warehouse.manifests import seal_accounting
+from warehouse.quarantine_rows import open_sources, refuse_again, release
 from warehouse.runs import tracked_run
+from warehouse.staging import Staging, stage
 from warehouse.vault import Vault
 
 from . import packs
-from .contracts import all_mappings, load_reference, owner
-from .ingest import AccountingError, Chunk, conform_and_validate, stage
+from .contracts import all_mappings, load_reference, owner, staging_of
+from .ingest import conform_and_validate
 from .secrets import vault
 from .settings import Settings
 
@@ -115,12 +120,10 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
         summary = run.summary = ReplaySummary(run_id=run.run_id)
         registries = {name: load_reference(con, settings, decl)
                       for name, decl in packs.installed().items()}
-        sources = [s for (s,) in con.execute(
-            "SELECT DISTINCT source FROM quarantine.records WHERE status = 'open' "
-            "AND (? IS NULL OR source = ?) ORDER BY source", [source, source]).fetchall()]
-        for name in sources:
-            counts = _replay_source(con, name, run.run_id, mappings,
-                                    registries[owner(name).name], settings.scope, pii)
+        for name in open_sources(con, source):
+            pack = owner(name)
+            counts = _replay_source(con, name, run.run_id, mappings, registries[pack.name],
+                                    settings.scope, pii, staging_of(pack))
             summary.by_source[name] = counts
             summary.read += counts["read"]
             summary.loaded += counts["loaded"]
@@ -129,37 +132,17 @@ def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
 
 
 def _replay_source(con: Any, source: str, run_id: str, mappings: list,
-                   registry: object | None, scope: Scope, pii: Vault) -> dict[str, int]:
+                   registry: object | None, scope: Scope, pii: Vault,
+                   staging: Staging) -> dict[str, int]:
     with transaction(con, "replay"):
-        # the open records, none of them skipped: a duplicate was never quarantined
-        chunk = Chunk()
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {chunk.rows} AS
-            SELECT q.quarantine_id AS _rid, r.*
-            FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
-            WHERE q.status = 'open' AND q.source = ? AND r.parse_error IS NULL""",  # noqa: S608
-                    [source])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {chunk.skip} AS "
-                    "SELECT NULL::BIGINT AS _rid LIMIT 0")
-        (read,) = con.execute(f"SELECT count(*) FROM {chunk.rows}").fetchall()[0]  # noqa: S608
+        chunk = chunks.of_quarantine(con, source)
+        read = chunks.size(con, chunk)
         outcome = conform_and_validate(con, source, mappings, registry, scope, chunk)
-        stage(con, run_id, outcome.cases, outcome.parties, outcome.events, pii, chunk)
-        loaded_ids = [rid for t in outcome.cases for rid in t.column("_rid").to_pylist()]
-        con.execute("""
-            UPDATE quarantine.records SET status = 'released', released_run = ?,
-                   released_at = now(), attempts = attempts + 1
-            WHERE quarantine_id = ANY(?)""", [run_id, loaded_ids])
-        for rid, (mapping, problems) in outcome.rejected.items():
-            con.execute("""
-                UPDATE quarantine.records SET reasons = ?, mapping = ?, attempts = attempts + 1
-                WHERE quarantine_id = ?""",
-                        [[asdict(p) for p in problems], mapping, rid])
-        loaded, still = len(loaded_ids), len(outcome.rejected)
-        if read != loaded + still:
-            raise AccountingError(f"replay of {source}: read {read} != loaded {loaded} + "
-                                  f"quarantined {still}")
-        con.execute("INSERT INTO ops.accounting VALUES (?, 'replay', ?, NULL, ?, ?, ?, 0, now())",
-                    [run_id, source, read, loaded, still])
-        seal_accounting(con, run_id, source)
+        stage(con, staging, chunk, run_id, pii, outcome.root, outcome.children)
+        loaded_ids = [rid for t in outcome.root for rid in t.column("_rid").to_pylist()]
+        release(con, run_id, loaded_ids)
+        refuse_again(con, outcome.rejected)
+        counts = Counts(read, len(loaded_ids), len(outcome.rejected))
+        account_replay(con, source, run_id, counts)
         chunk.drop(con)
-    return {"read": read, "loaded": loaded, "quarantined": still}
+    return {"read": counts.read, "loaded": counts.loaded, "quarantined": counts.quarantined}

@@ -26,12 +26,13 @@ import pytest
 
 from packs.disputes.codes import CaseStatus
 from packs.disputes.reference import load_reference
-from silobridge.ingest import protect
+from silobridge.contracts import staging_of
 from silobridge.marts import pack_marts
 from silobridge.packs import entity, pack
 from warehouse.db import session
 from warehouse.marts import MartError, load_marts
 from warehouse.merge import merge
+from warehouse.staging import protect
 from warehouse.vault import Vault
 
 TZ = timezone(timedelta(hours=8))
@@ -99,7 +100,8 @@ def _stage(con: duckdb.DuckDBPyConnection, records: list[dict], parties: list[di
         keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist reads row 1's
         staged = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
         if table == "parties":  # phones are staged only as ciphertext, link and mask
-            staged = protect(staged, Vault(bytes(32)))
+            fields = staging_of(pack("disputes")).children["parties"].protected
+            staged = protect(staged, Vault(bytes(32)), fields)
         con.register("_rows", staged)
         con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _rows")
         con.unregister("_rows")

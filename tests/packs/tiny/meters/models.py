@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from schemas.grades import Grade, contract_field
 
@@ -15,6 +13,6 @@ class MeterReading(BaseModel):
     source: str = contract_field(Grade.L1, "来源系统", "source system")
     meter_id: str = contract_field(Grade.L1, "水表编号", "meter id",
                                    pattern=r"^M\d{6}$")
-    read_at: datetime = contract_field(Grade.L1, "读数时段", "hour read (start)")
+    read_at: AwareDatetime = contract_field(Grade.L1, "读数时段", "hour read (start)")
     volume_m3: float = contract_field(Grade.L1, "用水量(立方米)", "volume used (m³)",
                                       ge=0, le=1000)
