@@ -52,10 +52,10 @@ ENGINE_WORDS = frozenset({
 #: lookups speak the administrative levels, which the dispute's sources are named after).
 #: A count may only fall: a module that reaches 0 leaves this list, and none joins it.
 NOT_YET_FREE = {
-    "conform/compiler.py": 3, "conform/set_checks.py": 1, "quality/batch.py": 1,
-    "quality/charts.py": 6, "quality/freshness.py": 3, "quality/masking.py": 9,
+    "conform/compiler.py": 3, "conform/set_checks.py": 1,
+    "quality/charts.py": 6, "quality/freshness.py": 3,
     "schemas/divisions.py": 6, "schemas/model_sql.py": 20, "schemas/outbound.py": 22,
-    "schemas/reasons.py": 8, "warehouse/facts.py": 3, "warehouse/sync_ledger.py": 5,
+    "schemas/reasons.py": 8, "warehouse/sync_ledger.py": 5,
 }
 #: modules over 400 lines, to be split with the same branch
 NOT_YET_SPLIT: set[str] = set()
