@@ -20,6 +20,7 @@ from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
 
 from . import progress
+from .codes import code_lists
 from .contracts import all_mappings
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
@@ -59,7 +60,8 @@ def merge_step(settings: Settings, *, full: bool | None = None,
     rules = entity(domain)
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
-        summary = run.summary = merge(con, run.run_id, rules, pack_marts(), full=full)
+        summary = run.summary = merge(con, run.run_id, rules, pack_marts(),
+                                      code_lists=code_lists(), full=full)
     return summary
 
 

@@ -255,7 +255,7 @@ def _sample(settings: Settings, n: int) -> list[dict[str, Any]]:
 
 def _naive(settings: Settings, n: int) -> dict[str, Any]:
     """Per-row pydantic validation and one INSERT per row: the path we do not take."""
-    from schemas.models import DisputeCase  # noqa: PLC0415
+    from packs.disputes.models import DisputeCase  # noqa: PLC0415
 
     records = _sample(settings, n)
     path = settings.home / "naive.duckdb"
@@ -283,7 +283,7 @@ def _dlt(settings: Settings, n: int) -> dict[str, Any]:
     """dlt with DisputeCase as its data contract, into a DuckDB file."""
     import dlt  # noqa: PLC0415
 
-    from schemas.models import DisputeCase  # noqa: PLC0415
+    from packs.disputes.models import DisputeCase  # noqa: PLC0415
 
     records = _sample(settings, n)
     path = settings.home / "dlt.duckdb"

@@ -2,7 +2,7 @@
 records must be to enter. (What it publishes for other departments is contract.py.)
 
 A source record of a dispute conforms to one `DisputeCase` with its `Party`s and
-`FlowEvent`s (schemas.models); this module says, once, what the engine cannot read off
+`FlowEvent`s (models.py); this module says, once, what the engine cannot read off
 those models: the parties come in several layouts per mapping file (`[[parties]]`) and
 are persons or organisations, the flow log is one JSON array (`[events]`), which fields
 messages never quote, the division and grid registry the lookups consult, and the SQL
@@ -23,10 +23,10 @@ from conform.contract import (
     Reference,
 )
 from schemas import checks
-from schemas.codes import CATEGORIES, CaseStatus
 from schemas.model_sql import CASE_CHECKS, LAST_EVENT_AT
-from schemas.models import DIVISION_FIELDS, DisputeCase, FlowEvent, Party
 
+from .codes import CATEGORIES, CaseStatus
+from .models import DIVISION_FIELDS, DisputeCase, FlowEvent, Party
 from .reference import DivisionRegistry, load_reference, registry_views
 
 

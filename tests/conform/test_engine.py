@@ -22,13 +22,13 @@ from pydantic import ValidationError
 from conform.engine import Conformed, ConformError, compile_sql, conform
 from conform.mapping import Mapping, load_mappings, select_mapping
 from conform.targets import shape_of
+from packs.disputes.codes import CaseStatus
 from packs.disputes.conforming import CONTRACT
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.models import DisputeCase
 from packs.disputes.reference import DivisionRegistry, load_reference
-from schemas.codes import CaseStatus
-from schemas.models import DisputeCase
 from silobridge.extract import extract_source
 from silobridge.packs import pack
 from silobridge.settings import Settings

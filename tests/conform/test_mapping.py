@@ -11,7 +11,7 @@ from conform.expressions import Expr
 from conform.mapping import MappingError, load_mapping, load_mappings, select_mapping
 from conform.targets import shape_of
 from packs.disputes.conforming import CONTRACT
-from schemas.models import DisputeCase, FlowEvent, Party
+from packs.disputes.models import DisputeCase, FlowEvent, Party
 from silobridge.packs import pack
 
 SHIPPED_DIR = pack("disputes").path("mappings")

@@ -34,10 +34,10 @@ from packs.disputes.mockworld.gateway import ProvinceGateway
 from packs.disputes.mockworld.people import credit_code, resident_id
 from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import generate
+from packs.disputes.models import DIVISION_FIELDS, DisputeCase, Party
 from packs.disputes.reference import DivisionRegistry, load_reference
 from schemas import divisions
 from schemas.identifiers import USCC_ALPHABET, resident_id_check_char, uscc_check_char
-from schemas.models import DIVISION_FIELDS, DisputeCase, Party
 from schemas.reasons import Reason
 from schemas.scope import Scope
 from silobridge.extract import extract_source

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from packs.disputes.models import Party
 from schemas.grades import protected_fields
-from schemas.models import Party
 from schemas.pii import find_numbers
 from silobridge.cli import app
 from silobridge.run import merge_step

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from packs.disputes.models import Party
 from schemas.grades import protected_fields
-from schemas.models import Party
 from warehouse.vault import Vault, VaultError
 
 KEY = bytes(range(32))

@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.codes import CATEGORIES, Channel, FlowAction, Level, Role, Satisfaction
 from schemas.divisions import JIASHAN
 
+from ..codes import CATEGORIES, Channel, FlowAction, Level, Role, Satisfaction
 from .geography import Geography, Grid, Village
 from .people import Organisation, Person, Population, make_person
 from .rng import stream, weighted

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from schemas.codes import FlowAction, Level, Satisfaction
-
+from ..codes import FlowAction, Level, Satisfaction
 from .answer_key import AnswerKey
 from .clock import fmt
 from .defects import Defect, break_check_char, draw

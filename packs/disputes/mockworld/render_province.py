@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from schemas.codes import FlowAction, Level
 from schemas.divisions import load as load_divisions
 
+from ..codes import FlowAction, Level
 from .answer_key import AnswerKey
 from .clock import fmt
 from .defects import Defect, draw

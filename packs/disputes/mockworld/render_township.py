@@ -18,9 +18,9 @@ from pathlib import Path
 
 import xlsxwriter
 
-from schemas.codes import FlowAction, Level
 from schemas.divisions import load as load_divisions
 
+from ..codes import FlowAction, Level
 from .answer_key import AnswerKey
 from .defects import Defect, break_check_char, draw, mojibake_for_gbk_file
 from .disputes import Dispute, Observation, Party

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from schemas.codes import CATEGORIES
+from ..codes import CATEGORIES
 
 #: category → concrete causes ("因…")
 CAUSES: dict[str, tuple[str, ...]] = {
