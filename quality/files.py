@@ -15,6 +15,7 @@ from pathlib import Path
 from .audits import Audit, load_audits
 from .checks import CheckLabel
 from .expectations import BatchSuite, load_suite
+from .freshness import DataClock
 
 BATCH_SUITE = "batch.toml"
 
@@ -23,6 +24,8 @@ BATCH_SUITE = "batch.toml"
 class QualityFiles:
     expectations: Path
     audits: Path
+    #: the domain's data clock, which data freshness reads (None: the domain has none)
+    clock: DataClock | None = None
 
     def batch_suite(self) -> BatchSuite:
         return load_suite(self.expectations / BATCH_SUITE)

@@ -53,7 +53,7 @@ ENGINE_WORDS = frozenset({
 #: A count may only fall: a module that reaches 0 leaves this list, and none joins it.
 NOT_YET_FREE = {
     "conform/compiler.py": 3, "conform/set_checks.py": 1,
-    "quality/charts.py": 2, "quality/freshness.py": 3,
+    "quality/charts.py": 2,
     "schemas/divisions.py": 6, "schemas/model_sql.py": 20, "schemas/outbound.py": 22,
     "schemas/reasons.py": 8, "warehouse/sync_ledger.py": 5,
 }
