@@ -361,7 +361,7 @@ def _reconcile(settings: Settings, run_id: str, mapping: OutboundMapping,
                 [f"duplicate_{duplicate}"] if duplicate else []):
             if len(result.examples.setdefault(kind, [])) < 5:
                 result.examples[kind].append(key)
-        rows.append({"case_id": case.entity_id, "case_key": key, "state": state,
+        rows.append({"entity_id": case.entity_id, "case_key": key, "state": state,
                      "copies": len(found), "duplicate": duplicate, "remote_id": remote_id,
                      "fields": fields})
     known = {k for case in cases for k in case.keys}
