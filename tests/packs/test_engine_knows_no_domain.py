@@ -54,7 +54,7 @@ ENGINE_WORDS = frozenset({
 NOT_YET_FREE = {
     "conform/compiler.py": 3, "conform/set_checks.py": 1,
     "quality/charts.py": 2,
-    "schemas/divisions.py": 6, "schemas/model_sql.py": 20, "schemas/outbound.py": 22,
+    "schemas/divisions.py": 6, "schemas/model_sql.py": 20,
     "schemas/reasons.py": 8,
 }
 #: modules over 400 lines, to be split with the same branch
