@@ -143,7 +143,7 @@ def read_batches(con: duckdb.DuckDBPyConnection, suite: BatchSuite, source: str,
         source=source, params=[batch_ids, batch_ids],
         sql="SELECT (SELECT count(*) FROM ops.batches WHERE batch_id = ANY(?)), "
             "(SELECT count(*) FROM ops.drift WHERE batch_id = ANY(?))",
-        detail="{bad} column drift events recorded in these {n} batches")
+        detail="{bad} column drifts recorded in these {n} batches")
     return BatchData(suite, source, list(batch_ids), records, drift,
                      _code_lists(con, suite) if rows else {})
 

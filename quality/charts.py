@@ -8,6 +8,7 @@ enter a chart. Titles, axes and legends are in the page's language (quality.mess
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -15,7 +16,6 @@ from zoneinfo import ZoneInfo
 if TYPE_CHECKING:
     from .messages import Words
 
-SOURCES = ["province", "county", "township", "grid"]
 WIDTH, HEIGHT = 560, 220
 CHINA = ZoneInfo("Asia/Shanghai")
 _LONG_DECIMAL = re.compile(r"\d+\.\d{4,}")
@@ -37,13 +37,16 @@ def _render(chart: Any) -> str:
     return _LONG_DECIMAL.sub(lambda m: f"{float(m.group(0)):.3f}", svg)
 
 
-def trend_charts(trends: list[dict[str, Any]], words: Words) -> list[Chart]:
-    """Rows loaded and quarantined per source per run, and the quarantine rate."""
+def trend_charts(trends: list[dict[str, Any]], words: Words,
+                 source_names: Sequence[str]) -> list[Chart]:
+    """Rows loaded and quarantined per source per run, and the quarantine rate; the
+    legend lists `source_names` in their order (the packs' declarations'), each in the
+    same colour on every page."""
     import altair as alt  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
     t = words.t
-    sources = [words.code("source", s) for s in SOURCES]
+    sources = [words.code("source", s) for s in source_names]
     # wall-clock China time without offset: vega shows it as given, like the tables
     rows = [{"source": words.code("source", t["source"]),
              "run": t["started_at"].astimezone(CHINA).replace(tzinfo=None).isoformat(),

@@ -18,6 +18,7 @@ from schemas.scope import NOTHING_SCOPED, ScopedColumns
 from .audits import Audit, load_audits
 from .checks import CheckLabel
 from .expectations import BatchSuite, load_suite
+from .freshness import DataClock
 
 BATCH_SUITE = "batch.toml"
 
@@ -28,6 +29,8 @@ class QualityFiles:
     audits: Path
     #: the columns of the pack's records its scope checks judge (its conform contract's)
     scoped: ScopedColumns = NOTHING_SCOPED
+    #: the domain's data clock, which data freshness reads (None: the domain has none)
+    clock: DataClock | None = None
 
     def batch_suite(self) -> BatchSuite:
         return load_suite(self.expectations / BATCH_SUITE, self.scoped)

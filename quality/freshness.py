@@ -2,8 +2,9 @@
 
 Two kinds of freshness: the pipeline's (how long since the source was last extracted
 successfully, against its schedule) and the data's (how far the source's newest record
-lags behind the newest record of any source: the data's own clock, so replays and late
-runs judge the same way). Volume compares the rows the latest ingest read with the
+lags behind the newest record of any source of its domain: the data's own clock, so
+replays and late runs judge the same way; the domain says what a record's time is,
+`DataClock`). Volume compares the rows the latest ingest read with the
 median of the source's earlier ingests. All are warnings: they say where to look, they
 do not hold data back.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -83,26 +85,47 @@ def pipeline_freshness(con: duckdb.DuckDBPyConnection, sources: Sources) -> list
     return out
 
 
-def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[CheckResult]:
-    # what the merge takes: staged rows outside blocked batches
-    newest = dict(con.execute("""
-        SELECT source, max(coalesce(source_updated_at, reported_at, occurred_at))
-        FROM staging.cases
-        WHERE batch_id NOT IN (SELECT batch_id FROM ops.batches WHERE gate = 'blocked')
-        GROUP BY source""").fetchall())
-    clock = max(newest.values(), default=None)
+@dataclass(frozen=True)
+class DataClock:
+    """A domain's data clock: its staged tables, each with the time of one of its records
+    (SQL over a staged row, e.g. when the record last changed). A source's newest record
+    is compared with the newest of any source of the same domain."""
+
+    #: (staged table, time of a staged row)
+    times: tuple[tuple[str, str], ...]
+
+    def newest(self, con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
+        """source → the time of its newest record the merge takes (staged rows outside
+        blocked batches)."""
+        staged = " UNION ALL ".join(
+            f"SELECT source, {time} AS _at FROM {table} WHERE batch_id NOT IN "  # noqa: S608
+            "(SELECT batch_id FROM ops.batches WHERE gate = 'blocked')"
+            for table, time in self.times)
+        return dict(con.execute(
+            f"SELECT source, max(_at) FROM ({staged}) GROUP BY source").fetchall())  # noqa: S608
+
+
+def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources,
+                   clocks: Sequence[DataClock]) -> list[CheckResult]:
+    # each source against its own domain's clock: (its newest, the domain's newest)
+    newest: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for each in clocks:
+        times = each.newest(con)
+        domain = max((t for t in times.values() if t is not None), default=None)
+        newest |= {source: (t, domain) for source, t in times.items()}
     out = []
     for declared in sources:
         source = declared.name
         limit = _hours(declared.freshness * STALE_FACTOR + declared.lag)
-        if clock is None or newest.get(source) is None:
+        own, clock = newest.get(source, (None, None))
+        if clock is None or own is None:
             out.append(CheckResult(
                 scope="freshness", suite="freshness", check="data_fresh", severity=WARNING,
                 success=False, threshold=limit, source=source,
                 detail="no records of this source in the warehouse (none staged, or all "
                        "held back by the gate)"))
             continue
-        lag = _hours(clock - newest[source])
+        lag = _hours(clock - own)
         out.append(CheckResult(
             scope="freshness", suite="freshness", check="data_fresh", severity=WARNING,
             success=lag <= limit, observed=lag, threshold=limit, source=source,
@@ -111,9 +134,10 @@ def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources) -> list[Che
     return out
 
 
-def check_freshness(con: duckdb.DuckDBPyConnection, run_id: str,
-                    sources: Sources) -> list[CheckResult]:
-    results = [*pipeline_freshness(con, sources), *data_freshness(con, sources)]
+def check_freshness(con: duckdb.DuckDBPyConnection, run_id: str, sources: Sources,
+                    clocks: Sequence[DataClock]) -> list[CheckResult]:
+    """`clocks`: each domain's data clock (a domain without one has no data freshness)."""
+    results = [*pipeline_freshness(con, sources), *data_freshness(con, sources, clocks)]
     store_results(con, run_id, results)
     return results
 

@@ -13,26 +13,43 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
+from conform.contract import Contract
 from conform.expressions import ORIGIN, Expr, walk
 from conform.mapping import Mapping, MappingError, select_mapping
 from schemas.grades import Grade, grade_of
-from schemas.models import DisputeCase, FlowEvent, Party
 from schemas.pii import mask_text
 
-#: composite fields: their columns hold parties or flow logs, never shown
-_COMPOSITE = {"parties", "events"}
-_PUBLIC = {name for name, info in DisputeCase.model_fields.items()
-           if name not in _COMPOSITE and grade_of(info) in (Grade.L1, Grade.L2)}
-#: last parts of field paths whose values a message must not quote
-_SENSITIVE_NAMES = {name for model in (DisputeCase, Party, FlowEvent)
-                    for name, info in model.model_fields.items()
-                    if grade_of(info) in (Grade.L3, Grade.L4)}
 _QUOTED = re.compile(r"'[^']*'")
 _INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What a contract's grades let a report show of its records."""
+
+    #: root fields graded L1/L2 (codes, times, ids, amounts); child groups' columns hold
+    #: whole lists of other rows (people, logs) and are never among them
+    public: frozenset[str]
+    #: last parts of field paths, in any model of the contract, graded L3/L4: a message
+    #: about one must not quote its value
+    sensitive: frozenset[str]
+
+
+@cache
+def disclosure(contract: Contract) -> Disclosure:
+    """The contract's models read once (a contract is one object per pack)."""
+    root = contract.root.model_fields
+    public = {name for name, info in root.items()
+              if name not in contract.groups and grade_of(info) in (Grade.L1, Grade.L2)}
+    models = (contract.root, *(g.model for g in contract.groups.values()))
+    sensitive = {name for model in models for name, info in model.model_fields.items()
+                 if grade_of(info) in (Grade.L3, Grade.L4)}
+    return Disclosure(frozenset(public), frozenset(sensitive))
 
 
 @dataclass(frozen=True)
@@ -67,13 +84,14 @@ def public_columns(mapping: Mapping) -> tuple[set[str], str | None]:
     """(raw columns safe to show, the raw column holding the source record id)."""
     public: set[str] = set()
     private: set[str] = set()
+    allowed = disclosure(mapping.contract).public
     for name, expr in mapping.fields.items():
-        if name in _PUBLIC:
+        if name in allowed:
             for column, shown in _columns(expr):
                 (public if shown else private).add(column)
         else:
             private.update(e.from_ for e in walk(expr) if e.from_)
-    for blocks in mapping.groups.values():  # child groups: parties, flow logs
+    for blocks in mapping.groups.values():  # child groups: lists of other rows
         for block in blocks:
             if block.from_:
                 private.add(block.from_)
@@ -156,16 +174,18 @@ def mask_value(value: Any) -> Cell:
     return Cell("", withheld=len(text))
 
 
-def mask_message(field_path: str, message: str) -> str:
-    """A quarantine message, numbers masked; quoted values withheld for L3/L4 fields."""
+def mask_message(field_path: str, message: str, sensitive: Collection[str]) -> str:
+    """A quarantine message, numbers masked; quoted values withheld for the `sensitive`
+    (L3/L4) fields."""
     last = re.sub(r"\[\d+\]", "", field_path).rsplit(".", 1)[-1]
-    if last in _SENSITIVE_NAMES:
+    if last in sensitive:
         message = _QUOTED.sub("'‹withheld›'", message)
     return mask_text(message)
 
 
 def example(row: dict[str, Any], mappings: list[Mapping]) -> Example:
-    """`row`: quarantine_id, source, origin, row_no, mapping, reasons, record, raw_text."""
+    """`row`: quarantine_id, source, origin, row_no, mapping, reasons, record, raw_text;
+    `mappings`: the packs' mapping files, each with the contract it was read against."""
     mapping = next((m for m in mappings if m.name == row.get("mapping")), None)
     if mapping is None:
         try:
@@ -176,8 +196,11 @@ def example(row: dict[str, Any], mappings: list[Mapping]) -> Example:
     out = Example(int(row["quarantine_id"]), row["source"], row["origin"], int(row["row_no"]),
                   None)
     reasons = row.get("reasons") or []
+    # a record no mapping claims any more: withhold what any pack's grades withhold
+    sensitive = disclosure(mapping.contract).sensitive if mapping else \
+        frozenset().union(*(disclosure(m.contract).sensitive for m in mappings))
     out.reasons = [{"field": r["field"], "reason": r["reason"],
-                    "message": mask_message(r["field"] or "", r["message"] or "")}
+                    "message": mask_message(r["field"] or "", r["message"] or "", sensitive)}
                    for r in reasons]
     record = json.loads(row["record"]) if row.get("record") else None
     if not isinstance(record, dict):

@@ -64,7 +64,8 @@ def after_merge(settings: QualitySettings, run_id: str,
     with session(settings.warehouse_path) as con:
         audited = run_audits(con, audits)
         store_results(con, run_id, audited)
-        results = [*audited, *check_freshness(con, run_id, settings.sources),
+        clocks = [f.clock for f in files if f.clock is not None]
+        results = [*audited, *check_freshness(con, run_id, settings.sources, clocks),
                    *check_volume(con, run_id, settings.sources)]
     paths = build_reports(settings, files, mappings)
     failed = [r for r in results if not r.success]

@@ -135,7 +135,7 @@ def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles
     folder.mkdir(parents=True, exist_ok=True)
     generated_at = datetime.now(UTC)
     for lang, name in PAGES.items():
-        charts = trend_charts(data["trends"], Words(lang))
+        charts = trend_charts(data["trends"], Words(lang), [s.name for s in settings.sources])
         for chart in charts:
             # rendered by vl-convert from counts, times and source names: markup we made
             chart.svg = Markup(chart.svg)  # noqa: S704

@@ -1,13 +1,14 @@
 """Outbound mappings: canonical records rendered in another system's dialect.
 
-The reverse of conforming. A mapping file in schemas/outbound/ names, for each field the
-other system takes, the canonical field it comes from and how (a code table, a time
-format, a length limit, a constant), and how parties are nested. `render` turns one
-canonical case and its parties into the record to send; personal numbers come in through
-a callback, so the caller decides how (and whether) to open them.
+The reverse of conforming. A mapping file (a pack's outbound/<target>.toml) names, for
+each field the other system takes, the canonical field it comes from and how (a code
+table, a time format, a length limit, a constant), and for each child group of the
+entity the list field its rows go under and their entries' layouts. `render` turns one
+canonical record and its children into the record to send; personal numbers come in
+through a callback, so the caller decides how (and whether) to open them.
 
 `comparable` puts a record as the other system holds it next to one as we would send it:
-the fields we send, the platform's own moves (reconcile tables) taken into account.
+the fields we send, the other system's own moves (reconcile tables) taken into account.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: given a protected field's name and a party, the value to send
+#: given a protected field's name and the child row holding it, the value to send
 Opener = Callable[[str, Mapping[str, Any]], str | None]
 
 
@@ -61,42 +61,71 @@ class Target(BaseModel):
     timezone: str
 
 
+class ChildRules(BaseModel):
+    """How the rows of one child group are sent: as a list under the other system's
+    `field`, one entry per row, laid out by one of `layouts` (field name → rule); with
+    `by`, the layout named by the row's value of that canonical field (a person's entry
+    and an organisation's differ), else the one layout there is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    by: str | None = None
+    layouts: dict[str, dict[str, FieldRule]]
+
+    @model_validator(mode="after")
+    def _layouts(self) -> ChildRules:
+        if not self.layouts or (self.by is None and len(self.layouts) != 1):
+            raise ValueError(f"{self.field}: name the field choosing among the layouts "
+                             "(by), or give one layout")
+        return self
+
+    def rules(self) -> list[FieldRule]:
+        return [r for rules in self.layouts.values() for r in rules.values()]
+
+    def layout(self, group: str, row: Mapping[str, Any]) -> dict[str, FieldRule]:
+        if self.by is None:
+            return next(iter(self.layouts.values()))
+        chosen = str(row.get(self.by) or "")
+        if chosen not in self.layouts:
+            raise OutboundError(f"no outbound layout for a row of {group} with "
+                                f"{self.by} = {chosen!r}")
+        return self.layouts[chosen]
+
+
 class OutboundMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target: Target
     fields: dict[str, FieldRule]
-    party_field: str
-    party_rules: dict[str, dict[str, FieldRule]]
+    #: child group (as the entity names its children) → how its rows are sent
+    children: dict[str, ChildRules] = {}
     tables: dict[str, dict[str, Any]]
     reconcile: dict[str, dict[str, list[Any]]] = {}
 
     @classmethod
-    def load(cls, path: Path | None = None, name: str = "province") -> OutboundMapping:
-        """Read a mapping file (default: the one shipped for `name`)."""
-        if path is None:
-            text = resources.files("schemas").joinpath("outbound", f"{name}.toml").read_text(
-                encoding="utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
+    def load(cls, path: Path) -> OutboundMapping:
+        """Read a mapping file (a pack's outbound/<target>.toml)."""
         try:
-            raw = tomllib.loads(text)
-            parties = raw.pop("parties")
-            party_field = parties.pop("field")
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            children = {}
+            for group, body in raw.get("children", {}).items():
+                field, by = body.pop("field"), body.pop("by", None)
+                children[group] = ChildRules(field=field, by=by, layouts={
+                    layout: {k: _rule(v) for k, v in rules.items()}
+                    for layout, rules in body.items()})
             mapping = cls(
                 target=raw["target"],
                 fields={k: _rule(v) for k, v in raw["fields"].items()},
-                party_field=party_field,
-                party_rules={kind: {k: _rule(v) for k, v in rules.items()}
-                             for kind, rules in parties.items()},
+                children=children,
                 tables=raw.get("tables", {}),
                 reconcile=raw.get("reconcile", {}))
-        except (KeyError, ValueError, TypeError) as e:
-            raise OutboundError(f"outbound mapping {path or name}: {e}") from e
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise OutboundError(f"outbound mapping {path}: {e}") from e
         for rule in [*mapping.fields.values(),
-                     *(r for rules in mapping.party_rules.values() for r in rules.values())]:
+                     *(r for rules in mapping.children.values() for r in rules.rules())]:
             if rule.map is not None and rule.map not in mapping.tables:
-                raise OutboundError(f"outbound mapping {path or name}: no table {rule.map!r}")
+                raise OutboundError(f"outbound mapping {path}: no table {rule.map!r}")
         return mapping
 
     @property
@@ -107,45 +136,52 @@ class OutboundMapping(BaseModel):
         """The other system's name of the field rendered from canonical field `canonical`."""
         return next(name for name, rule in self.fields.items() if rule.source == canonical)
 
-    def party_field_for(self, canonical: str) -> str:
-        """The other system's name, in a party entry, of canonical party field `canonical`."""
-        return next(name for rules in self.party_rules.values()
+    def child_field_for(self, group: str, canonical: str) -> str:
+        """The other system's name, in an entry of `group`, of its canonical field
+        `canonical`."""
+        return next(name for rules in self.children[group].layouts.values()
                     for name, rule in rules.items() if rule.source == canonical)
 
     @property
-    def protected(self) -> set[str]:
-        """Canonical party fields the mapping sends in clear (to be opened by the caller)."""
-        return {r.protected for rules in self.party_rules.values() for r in rules.values()
-                if r.protected is not None}
+    def protected(self) -> dict[str, set[str]]:
+        """Per child group, the canonical fields the mapping sends in clear (to be opened
+        by the caller)."""
+        return {group: {r.protected for r in rules.rules() if r.protected is not None}
+                for group, rules in self.children.items()}
 
-    def render(self, case: Mapping[str, Any], parties: list[Mapping[str, Any]],
+    def render(self, root: Mapping[str, Any], children: Mapping[str, list[Mapping[str, Any]]],
                opener: Opener) -> dict[str, Any]:
-        record = {name: self._value(rule, case, None, name) for name, rule in
+        """The record to send for one canonical `root` row and its `children` (child
+        group → rows)."""
+        record = {name: self._value(rule, root, None, name) for name, rule in
                   self.fields.items()}
-        record[self.party_field] = [
-            {name: self._value(rule, party, opener, name)
-             for name, rule in self.party_rules[_kind(party, self.party_rules)].items()}
-            for party in parties]
+        for group, rules in self.children.items():
+            record[rules.field] = [
+                {name: self._value(rule, row, opener, name)
+                 for name, rule in rules.layout(group, row).items()}
+                for row in children.get(group, [])]
         if not record.get(self.key):
             raise OutboundError(f"{self.target.name}: a record without {self.key}")
         return record
 
     def held_form(self, held: Mapping[str, Any], link: Callable[[str], str]) -> dict[str, Any]:
-        """The other system's copy in the form our records are compared in: parties parsed
-        from their JSON text, protected values replaced by `link(value)`."""
+        """The other system's copy in the form our records are compared in: child lists
+        parsed from their JSON text, protected values replaced by `link(value)`."""
         out = dict(held)
-        parties = out.get(self.party_field)
-        if isinstance(parties, str):
-            try:
-                parties = json.loads(parties)
-            except ValueError:
-                parties = None
-        if isinstance(parties, list):
-            protected = {name for rules in self.party_rules.values()
-                         for name, rule in rules.items() if rule.protected}
-            parties = [{k: (link(str(v)) if k in protected and v else v)
-                        for k, v in p.items()} if isinstance(p, dict) else p for p in parties]
-        out[self.party_field] = parties
+        for rules in self.children.values():
+            entries = out.get(rules.field)
+            if isinstance(entries, str):
+                try:
+                    entries = json.loads(entries)
+                except ValueError:
+                    entries = None
+            if isinstance(entries, list):
+                protected = {name for layout in rules.layouts.values()
+                             for name, rule in layout.items() if rule.protected}
+                entries = [{k: (link(str(v)) if k in protected and v else v)
+                            for k, v in e.items()} if isinstance(e, dict) else e
+                           for e in entries]
+            out[rules.field] = entries
         return out
 
     def comparable(self, held: Mapping[str, Any], sent: Mapping[str, Any]) -> list[str]:
@@ -157,7 +193,7 @@ class OutboundMapping(BaseModel):
                 continue
             allowed = self.reconcile.get(name, {}).get(str(ours))
             if allowed is not None and any(_same(theirs, a) for a in allowed):
-                continue  # the platform moved the case on by itself
+                continue  # the other system moved the record on by itself
             differ.append(name)
         return differ
 
@@ -166,7 +202,7 @@ class OutboundMapping(BaseModel):
         if rule.const is not None:
             return rule.const
         if rule.protected is not None:
-            assert opener is not None  # only party rules may be protected
+            assert opener is not None  # only child rows' rules may be protected
             return opener(rule.protected, row)
         if rule.first is not None:
             value = next((row[f] for f in rule.first if row.get(f) not in (None, "")), None)
@@ -196,13 +232,6 @@ class OutboundMapping(BaseModel):
 
 def _rule(value: Any) -> FieldRule:
     return FieldRule(source=value) if isinstance(value, str) else FieldRule(**value)
-
-
-def _kind(party: Mapping[str, Any], rules: Mapping[str, Any]) -> str:
-    kind = str(party.get("kind") or "")
-    if kind not in rules:
-        raise OutboundError(f"no outbound rule for a party of kind {kind!r}")
-    return kind
 
 
 def _same(a: Any, b: Any) -> bool:

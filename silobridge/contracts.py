@@ -20,9 +20,11 @@ from conform.contract import Contract
 from conform.mapping import Mapping, load_mappings
 from schemas.grades import protected_fields
 from schemas.pack import PackDeclaration
+from warehouse.code_lists import seed_codes
 from warehouse.staging import StagedTable, Staging
 
 from . import packs
+from .codes import code_lists
 from .staging_columns import staged_tables
 
 if TYPE_CHECKING:
@@ -56,7 +58,10 @@ def _contract(name: str) -> Contract:
 def load_reference(con: duckdb.DuckDBPyConnection, settings: Settings,
                    decl: PackDeclaration) -> object | None:
     """Fill the pack's reference tables (from the settings' registry folder) and return
-    the registry its models' validators consult (None: the pack has no reference)."""
+    the registry its models' validators consult (None: the pack has no reference). A new
+    warehouse gets the packs' code lists here too: the quality gate after this ingest
+    checks codes against them before any merge has written them."""
+    seed_codes(con, code_lists())
     reference = contract_of(decl).reference
     if reference is None:
         return None

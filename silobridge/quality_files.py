@@ -1,20 +1,32 @@
 """The quality files the engine runs, taken from the packs: each pack's batch suite
 (`expectations/`) and warehouse audits (`audits/`), with the columns its conform contract
-says the scope judges. The gate, the after-merge checks and the report get them as
-arguments; quality never looks a pack up."""
+says the scope judges, and its data clock. The gate, the after-merge checks and the
+report get them as arguments; quality never looks a pack up."""
 
 from __future__ import annotations
 
 from quality.files import QualityFiles
+from quality.freshness import DataClock
 from schemas.pack import PackDeclaration
 
 from .contracts import contract_of
-from .packs import installed, selected
+from .packs import entity, facts, installed, merges_entity, selected
 
 
 def quality_files(pack: PackDeclaration) -> QualityFiles:
     return QualityFiles(expectations=pack.path("expectations"), audits=pack.path("audits"),
-                        scoped=contract_of(pack).scoped)
+                        scoped=contract_of(pack).scoped, clock=data_clock(pack))
+
+
+def data_clock(pack: PackDeclaration) -> DataClock | None:
+    """The pack's data clock: for an entity, the time its versions are ordered by (the
+    newest version of a record is its latest by that time), over its staged rows; for
+    each fact table, the start of its staged intervals."""
+    times = [(f.staged, f'"{f.start}"') for f in facts(pack).values()]
+    if merges_entity(pack):
+        merged = entity(pack.name)
+        times.insert(0, (merged.staged, merged.version_order))
+    return DataClock(tuple(times)) if times else None
 
 
 def of_source(source: str) -> QualityFiles:

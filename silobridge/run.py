@@ -24,6 +24,7 @@ from warehouse.runs import tracked_run
 from warehouse.staged_tables import ensure_staged
 
 from . import progress
+from .codes import code_lists
 from .contracts import all_mappings, contract_of
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
@@ -92,7 +93,7 @@ def merge_step(settings: Settings, *, full: bool | None = None,
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
         summary = run.summary = merge(con, run.run_id, rules, pack_marts(decl.name),
-                                      full=full)
+                                      code_lists=code_lists(), full=full)
     return summary
 
 

@@ -7,7 +7,7 @@ county, then picks the number each case goes under (`principal_key`): the one th
 province acknowledged before, else one the province already holds, else the case's own
 (re-registrations the county merged come last). It renders the county's golden record of
 the case (the survivorship rules over its county records) and parties in the platform's
-dialect (schemas/outbound/province.toml) and hashes it, with
+dialect (the pack's outbound/province.toml) and hashes it, with
 phones in their link form so that no number is opened to decide what changed. Cases whose
 hash the ledger already holds are not sent. The rest go up in batches through the
 province connector (signed; 5xx and quota refusals retried with backoff; an expired key
@@ -58,6 +58,7 @@ from warehouse.sync_ledger import (
 )
 from warehouse.vault import Vault
 
+from .contracts import owner
 from .packs import entity
 from .secrets import audit, vault
 from .settings import Settings
@@ -76,8 +77,9 @@ def county_cases(settings: Settings, con: Any,
                         settings.sync.county_code, TARGET)
 
 
-def _parties(case: CountyCase) -> list[dict[str, Any]]:
-    return case.children["parties"]
+def _mapping(target: str) -> OutboundMapping:
+    """The outbound mapping the pack declaring `target` ships for it."""
+    return OutboundMapping.load(owner(target).path("outbound", f"{target}.toml"))
 STATES = ("in_sync", "missing", "stale", "conflicting", "unkeyed")
 
 
@@ -196,8 +198,8 @@ class Held:
 def _evidence(mapping: OutboundMapping, record: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(time of occurrence, party name) pairs of a record in the platform's dialect."""
     when = record.get(mapping.field_for("occurred_at"))
-    name = mapping.party_field_for("name")
-    parties = record.get(mapping.party_field)
+    name = mapping.child_field_for("parties", "name")
+    parties = record.get(mapping.children["parties"].field)
     if not when or not isinstance(parties, list):
         return set()
     return {(str(when), str(p[name])) for p in parties if isinstance(p, dict) and p.get(name)}
@@ -221,7 +223,7 @@ def principal_key(case: CountyCase, sent: Mapping[str, Sent], held: Held,
 
 def _render(mapping: OutboundMapping, case: CountyCase, key: str,
             opener: Callable[[str, Mapping[str, Any]], str | None]) -> dict[str, Any]:
-    return mapping.render({**case.golden, "case_key": key}, _parties(case), opener)
+    return mapping.render({**case.golden, "case_key": key}, case.children, opener)
 
 
 def sync_step(settings: Settings, *, reconcile: bool = True,
@@ -229,7 +231,7 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
               province: SignedApiConnector | None = None) -> SyncSummary:
     """Send new and changed county cases to the province; then reconcile (by default).
     `province`: the connector to use (default: one built from settings.province)."""
-    mapping = mapping or OutboundMapping.load(name=TARGET)
+    mapping = mapping or _mapping(TARGET)
     cfg = settings.sync
     with tracked_run(settings.warehouse_path, "sync", timed=True) as run:
         summary = run.summary = SyncSummary(run.run_id)
@@ -261,8 +263,10 @@ def sync_step(settings: Settings, *, reconcile: bool = True,
 
 def _send(settings: Settings, mapping: OutboundMapping, connector: SignedApiConnector,
           summary: SyncSummary, pending: list[tuple[str, str, CountyCase]]) -> int:
-    opened = sum(1 for _, _, case in pending for p in _parties(case)
-                 for f in mapping.protected if p.get(f"{f}_cipher") is not None)
+    opened = sum(1 for _, _, case in pending
+                 for group, protected in mapping.protected.items()
+                 for row in case.children.get(group, [])
+                 for f in protected if row.get(f"{f}_cipher") is not None)
     with session(settings.warehouse_path) as con:
         # the audit row is written before anything is decrypted
         audit(con, "sync", f"{len(pending)} {settings.sync.source} cases to the {TARGET}",
@@ -302,7 +306,7 @@ def reconcile_step(settings: Settings, run_id: str | None = None,
                    province: SignedApiConnector | None = None) -> Reconciliation:
     """Compare every county case with the province's copy of it, and record the result
     under `run_id` (a sync's), or under a reconcile run of its own."""
-    mapping = mapping or OutboundMapping.load(name=TARGET)
+    mapping = mapping or _mapping(TARGET)
     held = Held.read(province or SignedApiConnector(settings.province, source=TARGET),
                      settings.sync.county_code, mapping)
     if run_id is not None:
@@ -361,7 +365,7 @@ def _reconcile(settings: Settings, run_id: str, mapping: OutboundMapping,
                 [f"duplicate_{duplicate}"] if duplicate else []):
             if len(result.examples.setdefault(kind, [])) < 5:
                 result.examples[kind].append(key)
-        rows.append({"case_id": case.entity_id, "case_key": key, "state": state,
+        rows.append({"entity_id": case.entity_id, "case_key": key, "state": state,
                      "copies": len(found), "duplicate": duplicate, "remote_id": remote_id,
                      "fields": fields})
     known = {k for case in cases for k in case.keys}

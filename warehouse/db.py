@@ -35,7 +35,6 @@ from typing import TypeVar
 
 import duckdb
 
-from .code_lists import refresh_codes
 from .faults import fault_point
 from .manifests import seal_existing
 
@@ -50,7 +49,6 @@ T = TypeVar("T")
 #: what a migration's SQL cannot compute, run right after it in the same transaction
 _AFTER_SQL: dict[int, Callable[[duckdb.DuckDBPyConnection], object]] = {
     9: seal_existing,   # hash chains over the batches and accounting already there
-    12: refresh_codes,  # the code lists of schemas.codes
 }
 
 

@@ -203,9 +203,9 @@ def _final(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> None:
     batch, 0 = a restated range of that batch holding the key); then each accepted row's
     fate: superseded by a later event, or inserted / replaced / unchanged."""
     key, t = columns(decl.key), f'"{decl.start}"'
-    events = f"SELECT {key}, batch_id, 1 AS _prio FROM _facts_rows WHERE _fate = 'accepted'"  # noqa: S608
+    changes = f"SELECT {key}, batch_id, 1 AS _prio FROM _facts_rows WHERE _fate = 'accepted'"  # noqa: S608
     if decl.complete_for:
-        events += f"""
+        changes += f"""
             UNION ALL
             SELECT {columns(decl.key, 'k.')}, g.batch_id, 0 FROM (
                 SELECT {key} FROM {quoted(decl.core)}
@@ -214,7 +214,7 @@ def _final(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> None:
             JOIN _facts_ranges g ON {_on(decl.series, 'k', 'g')}
                 AND k.{t} >= g._from AND k.{t} < g._until"""  # noqa: S608
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _facts_final AS SELECT * FROM ({events})
+        CREATE OR REPLACE TEMP TABLE _facts_final AS SELECT * FROM ({changes})
         QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY batch_id DESC, _prio DESC) = 1
     """)  # noqa: S608
     same = " AND ".join(f'c."{c}" IS NOT DISTINCT FROM r."{c}"' for c in decl.carried)

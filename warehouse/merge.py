@@ -43,6 +43,8 @@ from typing import Any
 
 import duckdb
 
+from schemas.labelled import CodeList
+
 from .code_lists import refresh_codes
 from .db import transaction
 from .entity import EntityDeclaration
@@ -86,10 +88,10 @@ class MergeSummary:
 
 
 def merge(con: duckdb.DuckDBPyConnection, run_id: str, entity: EntityDeclaration,
-          marts: Sequence[ModelFile], *, full: bool | None = None,
-          memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
+          marts: Sequence[ModelFile], *, code_lists: Sequence[CodeList],
+          full: bool | None = None, memory_limit: str | None = MEMORY_LIMIT) -> MergeSummary:
     """Merge staging into core by the rules of `entity` and refresh `marts`, in one
-    transaction.
+    transaction; ref.codes is brought up to `code_lists` (the installed packs') first.
 
     full=None picks: incremental unless most records are touched or the reference data
     changed; full=True recomputes every entity; full=False is incremental unless the
@@ -98,7 +100,7 @@ def merge(con: duckdb.DuckDBPyConnection, run_id: str, entity: EntityDeclaration
     summary = MergeSummary(run_id=run_id)
     with _merge_settings(con, memory_limit), transaction(con, "merge"):
         rules_changed = _refresh_rules(con, entity)
-        references_changed = _refresh_references(con, entity)
+        references_changed = _refresh_references(con, entity, code_lists)
         summary.records_new, summary.records_changed = refresh_records(
             con, entity, run_id, _TOUCHED)
         (touched, total) = con.execute(
@@ -157,12 +159,13 @@ def _refresh_rules(con: duckdb.DuckDBPyConnection, entity: EntityDeclaration) ->
     return True
 
 
-def _refresh_references(con: duckdb.DuckDBPyConnection, entity: EntityDeclaration) -> bool:
+def _refresh_references(con: duckdb.DuckDBPyConnection, entity: EntityDeclaration,
+                        code_lists: Sequence[CodeList]) -> bool:
     """Bring the code lists and the entity's reference data up to date; returns whether
     what the entity watches of them changed."""
     refs = entity.references
     before = [con.execute(q).fetchall() for q in refs.watch]
-    refresh_codes(con)
+    refresh_codes(con, code_lists)
     if refs.refresh is not None:
         con.execute(refs.refresh.text)
     return [con.execute(q).fetchall() for q in refs.watch] != before

@@ -2,7 +2,7 @@
 
 Reads every linked entity that holds a record of the sending source (the source's own
 golden record of it and its children, numbers still as ciphertext) and keeps the sync
-tables of migrations 0007 and 0011: the ledger (per entity key, the hash the target last
+tables of migrations 0007, 0011 and 0016: the ledger (per entity key, the hash the target last
 acknowledged), the receipts as received, and reconciliation results. The entity's
 declaration (warehouse.entity, its `outbound` part) says which of the source's records
 are the sync's and in which order an entity's records go.
@@ -145,13 +145,13 @@ def forget(con: duckdb.DuckDBPyConnection, target: str, keys: list[str]) -> None
 
 def record_reconciliation(con: duckdb.DuckDBPyConnection, run_id: str, target: str,
                           rows: list[dict[str, Any]]) -> None:
-    """Log what changed since the last reconciliation: a row for every case key whose
+    """Log what changed since the last reconciliation: a row for every key whose
     state, copies, duplicate, remote id or differing fields changed (or that is new), and
     a 'gone' row for a key no case goes under any more. So the log is a history of
     changes (marts.sync_status shows each key's newest row), and a reconciliation that
     finds everything as it was writes nothing."""
     table = pa.Table.from_pylist(rows, schema=pa.schema([
-        ("case_id", pa.string()), ("case_key", pa.string()), ("state", pa.string()),
+        ("entity_id", pa.string()), ("case_key", pa.string()), ("state", pa.string()),
         ("copies", pa.int32()), ("duplicate", pa.string()), ("remote_id", pa.string()),
         ("fields", pa.list_(pa.string()))]))
     con.register("_reconciled", table)
@@ -165,14 +165,14 @@ def record_reconciliation(con: duckdb.DuckDBPyConnection, run_id: str, target: s
         con.execute("""
             INSERT INTO ops.sync_reconciliation BY NAME
             SELECT $run AS run_id, $target AS target, n.case_key, n.state, n.copies,
-                   n.remote_id, n.fields, now() AS checked_at, n.case_id, n.duplicate
+                   n.remote_id, n.fields, now() AS checked_at, n.entity_id, n.duplicate
             FROM _reconciled n LEFT JOIN _last l USING (case_key)
             WHERE l.case_key IS NULL
-               OR (n.case_id, n.state, n.copies, n.duplicate, n.remote_id, n.fields)
-                  IS DISTINCT FROM (l.case_id, l.state, l.copies, l.duplicate, l.remote_id,
+               OR (n.entity_id, n.state, n.copies, n.duplicate, n.remote_id, n.fields)
+                  IS DISTINCT FROM (l.entity_id, l.state, l.copies, l.duplicate, l.remote_id,
                                     l.fields)
             UNION ALL
-            SELECT $run, $target, l.case_key, 'gone', 0, NULL, NULL, now(), l.case_id, NULL
+            SELECT $run, $target, l.case_key, 'gone', 0, NULL, NULL, now(), l.entity_id, NULL
             FROM _last l
             WHERE l.state <> 'gone'
               AND l.case_key NOT IN (SELECT case_key FROM _reconciled)""",

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from silobridge.codes import code_lists
 from silobridge.marts import pack_marts
 from silobridge.packs import entity
 from warehouse.db import session
@@ -74,7 +75,7 @@ def run(source_db: Path, work: Path, records: int) -> MergeBench:
     staged = replicate(source_db, target, records)
     started = time.perf_counter()
     with session(target) as con:
-        summary = merge(con, "bench", entity(), pack_marts())
+        summary = merge(con, "bench", entity(), pack_marts(), code_lists=code_lists())
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return MergeBench(staged, seconds, summary.link["cases"], rss)

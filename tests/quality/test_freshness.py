@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from quality.freshness import check_freshness, check_volume, source_status
+from quality.freshness import DataClock, check_freshness, check_volume, source_status
+from schemas.pack import SourceDeclaration
+from silobridge.packs import pack
+from silobridge.quality_files import data_clock
 from silobridge.settings import SOURCES
 
 DECLARED = tuple(SOURCES.values())
+CLOCK = data_clock(pack("disputes"))
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,7 +44,7 @@ def test_a_stalled_schedule_makes_its_source_stale(con: duckdb.DuckDBPyConnectio
                 "WHERE kind = 'extract' AND source = 'grid'")
     con.execute("UPDATE ops.runs SET finished_at = now() - INTERVAL 30 HOUR "
                 "WHERE kind = 'extract' AND source = 'province'")  # daily: still fresh
-    results = _by_source(check_freshness(con, "test-run", DECLARED))
+    results = _by_source(check_freshness(con, "test-run", DECLARED, [CLOCK]))
     assert not results[("pipeline_fresh", "grid")].success
     assert results[("pipeline_fresh", "province")].success
     assert results[("pipeline_fresh", "grid")].severity == "warning"
@@ -49,6 +53,33 @@ def test_a_stalled_schedule_makes_its_source_stale(con: duckdb.DuckDBPyConnectio
     (stored,) = con.execute("SELECT count(*) FROM ops.quality_results WHERE run_id = "
                             "'test-run' AND scope = 'freshness'").fetchall()[0]
     assert stored == 8
+
+
+def test_each_domain_has_its_own_data_clock(con: duckdb.DuckDBPyConnection) -> None:
+    # a second domain whose newest record is a year ahead of the disputes: its source is
+    # judged against its own domain's newest record, and the disputes' sources are not
+    # judged against it
+    con.execute("""
+        CREATE TABLE staging.readings AS
+        SELECT 'meters' AS source, -1 AS batch_id,
+               max(coalesce(source_updated_at, reported_at, occurred_at))
+                   + INTERVAL 365 DAY AS read_at
+        FROM staging.cases""")
+    meters = SourceDeclaration(name="meters", title_zh="水表", title_en="meters",
+                               level="county", department="水务", connector="file_drop",
+                               schedule="0 * * * *", why="hourly", freshness="PT1H",
+                               cursor="file")
+    readings = DataClock((("staging.readings", "read_at"),))
+    alone = _by_source(check_freshness(con, "alone", DECLARED, [CLOCK]))
+    both = _by_source(check_freshness(con, "both", (*DECLARED, meters), [CLOCK, readings]))
+    for source in SOURCES:
+        assert both[("data_fresh", source)].observed == alone[("data_fresh", source)].observed
+    assert alone[("data_fresh", "county")].observed is not None
+    assert both[("data_fresh", "meters")].observed == 0
+    assert both[("data_fresh", "meters")].success
+    # a domain without a clock: its sources have no records to judge
+    none = _by_source(check_freshness(con, "none", (meters,), []))[("data_fresh", "meters")]
+    assert not none.success and none.detail.startswith("no records of this source")
 
 
 def test_a_failing_source_is_named_with_its_error_class(

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from silobridge.codes import code_lists
 from silobridge.marts import pack_marts
 from silobridge.packs import ENTITY_FILE, pack
 from warehouse.db import session
@@ -83,7 +84,7 @@ def _titles(home: Path) -> dict[str, str | None]:
 
 def _merge(home: Path, run_id: str, entity: EntityDeclaration) -> str:
     with session(home / "warehouse.duckdb") as con:
-        mode = merge(con, run_id, entity, pack_marts()).mode
+        mode = merge(con, run_id, entity, pack_marts(), code_lists=code_lists()).mode
         assert con.execute("SELECT digest FROM core.merge_rules").fetchall() == \
             [(entity.digest,)]
     return mode

@@ -26,6 +26,7 @@ import pytest
 
 from packs.disputes.codes import CaseStatus
 from packs.disputes.reference import load_reference
+from silobridge.codes import code_lists
 from silobridge.contracts import staging_of
 from silobridge.marts import pack_marts
 from silobridge.packs import entity, pack
@@ -90,7 +91,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with session(db) as con:
         load_reference(con, None)  # township names; this world needs no village registry
         _stage(con, RECORDS, PARTIES)
-        summary = merge(con, "run-hand", entity("disputes"), pack_marts())
+        summary = merge(con, "run-hand", entity("disputes"), pack_marts(), code_lists=code_lists())
         assert summary.link["cases"] == 6
     return db
 
@@ -207,7 +208,8 @@ def test_the_kept_marts_follow_new_data(marts: Path, tmp_path: Path, full: bool)
     shutil.copy(marts, db)
     with session(db) as con:
         _stage(con, LATER, LATER_PARTIES)
-        summary = merge(con, "run-later", entity("disputes"), pack_marts(), full=full)
+        summary = merge(con, "run-later", entity("disputes"), pack_marts(),
+                        code_lists=code_lists(), full=full)
         assert summary.mode == ("full" if full else "incremental")
     assert query(db, "SELECT * FROM marts.repeat_disputes") == []
     assert query(db, "SELECT * FROM marts.sync_gap") == []
@@ -241,7 +243,8 @@ def test_an_upgraded_warehouse_gets_the_files_marts(marts: Path, tmp_path: Path)
     with session(db) as con:  # opening applies 0015: the ledger, with those objects in it
         assert con.execute("SELECT name, digest FROM ops.marts ORDER BY name").fetchall() == \
             sorted((n, "") for n in names)
-        summary = merge(con, "run-upgrade", entity("disputes"), pack_marts())
+        summary = merge(con, "run-upgrade", entity("disputes"), pack_marts(),
+                        code_lists=code_lists())
         assert summary.records_touched == 0
     assert {n: query(db, f"SELECT * FROM {n} ORDER BY ALL") for n in names} == before
 
@@ -297,7 +300,8 @@ def test_a_mart_file_added_to_the_folder_is_a_table_after_the_merge(
     shutil.copy(marts, db)
     added = load_marts(folder)
     with session(db) as con:
-        merge(con, "run-added", entity("disputes"), added)  # nothing new: the merge builds the two
+        merge(con, "run-added", entity("disputes"), added,
+              code_lists=code_lists())  # nothing new: the merge builds the two
     assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
     truth = ("SELECT case_id, count(*), list_sort(list(source)) FROM core.records "
              "GROUP BY ALL ORDER BY ALL")
@@ -314,7 +318,8 @@ def test_a_mart_file_added_to_the_folder_is_a_table_after_the_merge(
     # later data: the FULL mart recomputed whole, the other for the cases touched
     with session(db) as con:
         _stage(con, LATER, LATER_PARTIES)
-        assert merge(con, "run-later", entity("disputes"), added, full=full).mode == \
+        assert merge(con, "run-later", entity("disputes"), added,
+                     code_lists=code_lists(), full=full).mode == \
             ("full" if full else "incremental")
     assert query(db, "SELECT * FROM marts.cases_by_town ORDER BY ALL") == [(A, 3), (B, 3)]
     assert query(db, "SELECT * FROM marts.records_per_case ORDER BY ALL") == query(db, truth)
@@ -331,7 +336,7 @@ def test_a_changed_file_rebuilds_its_mart_and_those_downstream_only(marts: Path,
     conflicts.write_text(conflicts.read_text(encoding="utf-8").replace(
         "AS open_stated_at", "AS open_stated_at  -- the newest open word"), encoding="utf-8")
     with session(db) as con:
-        merge(con, "run-changed", entity("disputes"), load_marts(folder))
+        merge(con, "run-changed", entity("disputes"), load_marts(folder), code_lists=code_lists())
     rebuilt = {name for name, at in query(db, "SELECT name, built_at FROM ops.marts")
                if at != built[name]}
     assert rebuilt == {"core.case_conflicts", "marts.status_conflicts"}
@@ -357,7 +362,8 @@ def test_a_mart_the_warehouse_cannot_keep_names_its_file(
     db = tmp_path / "wh.duckdb"
     shutil.copy(marts, db)
     with session(db) as con, pytest.raises(MartError, match=message) as caught:
-        merge(con, "run-bad", entity("disputes"), load_marts(folder), full=False)
+        merge(con, "run-bad", entity("disputes"), load_marts(folder),
+              code_lists=code_lists(), full=False)
     assert caught.value.path == folder / f"{name}.sql"
     # the merge's transaction rolled back: the warehouse is as it was
     assert query(db, "SELECT count(*) FROM ops.marts") == [(len(pack_marts()),)]

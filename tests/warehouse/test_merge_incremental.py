@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from packs.disputes.mockworld.world import advance
+from silobridge.codes import code_lists
 from silobridge.marts import pack_marts
 from silobridge.packs import entity
 from warehouse.db import session
@@ -35,7 +36,8 @@ def _merge(home: Path, run_id: str, *, full: bool | None) -> MergeSummary:
     """What merge_step does, under a run id of the test's choosing."""
     with session(home / "warehouse.duckdb") as con, \
             tracked_run(con, "merge", run_id=run_id) as run:
-        summary = run.summary = merge(con, run_id, entity("disputes"), pack_marts(), full=full)
+        summary = run.summary = merge(con, run_id, entity("disputes"), pack_marts(),
+                                      code_lists=code_lists(), full=full)
     return summary
 
 

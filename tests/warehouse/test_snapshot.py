@@ -33,6 +33,7 @@ from schemas.labelled import CodeList, LabelledStrEnum
 from schemas.pii import mask_address, mask_coordinate, mask_name, mask_text
 from silobridge.marts import pack_marts
 from warehouse import snapshot_copy
+from warehouse.code_lists import seed_codes
 from warehouse.db import session, transaction
 from warehouse.faults import ENV_ACTION, ENV_POINT
 from warehouse.marts import build_marts
@@ -88,6 +89,7 @@ def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with session(path) as con:
         load_reference(con, None)  # the province, cities, counties and townships
+        seed_codes(con, CATALOGUE.code_lists)  # what the first ingest writes
         with transaction(con, "marts"):  # what a merge builds, before any merge
             build_marts(con, pack_marts())
         con.execute("""

@@ -18,7 +18,7 @@ MODEL (
 -- each county case at the province as the newest reconciliation found it, and since when
 -- it has been so (ops.sync_reconciliation logs changes only; 'gone' ends a county number
 -- no case goes under any more)
-SELECT case_id, case_key AS county_case_no, state, copies, duplicate,
+SELECT entity_id AS case_id, case_key AS county_case_no, state, copies, duplicate,
        fields AS differing_fields, checked_at AS since
 FROM ops.sync_reconciliation
 WHERE target = 'province'
