@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.pack import SourceDeclaration
 from schemas.scope import NOTHING_SCOPED, ScopedColumns
 
 from .audits import Audit, load_audits
@@ -31,6 +32,8 @@ class QualityFiles:
     scoped: ScopedColumns = NOTHING_SCOPED
     #: the domain's data clock, which data freshness reads (None: the domain has none)
     clock: DataClock | None = None
+    #: the pack's sources, whose freshness and volume are checked after its merge
+    sources: tuple[SourceDeclaration, ...] = ()
 
     def batch_suite(self) -> BatchSuite:
         return load_suite(self.expectations / BATCH_SUITE, self.scoped)

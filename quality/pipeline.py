@@ -65,8 +65,9 @@ def after_merge(settings: QualitySettings, run_id: str,
         audited = run_audits(con, audits)
         store_results(con, run_id, audited)
         clocks = [f.clock for f in files if f.clock is not None]
-        results = [*audited, *check_freshness(con, run_id, settings.sources, clocks),
-                   *check_volume(con, run_id, settings.sources)]
+        sources = tuple(s for f in files for s in f.sources)
+        results = [*audited, *check_freshness(con, run_id, sources, clocks),
+                   *check_volume(con, run_id, sources)]
     paths = build_reports(settings, files, mappings)
     failed = [r for r in results if not r.success]
     return {

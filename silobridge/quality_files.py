@@ -15,7 +15,8 @@ from .packs import entity, facts, installed, merges_entity, selected
 
 def quality_files(pack: PackDeclaration) -> QualityFiles:
     return QualityFiles(expectations=pack.path("expectations"), audits=pack.path("audits"),
-                        scoped=contract_of(pack).scoped, clock=data_clock(pack))
+                        scoped=contract_of(pack).scoped, clock=data_clock(pack),
+                        sources=pack.sources)
 
 
 def data_clock(pack: PackDeclaration) -> DataClock | None:

@@ -161,3 +161,17 @@ def test_a_run_with_nothing_new_changes_nothing(cycles: dict) -> None:
     facts = cycles["third"]["facts"]["meters"]["tables"]["meter_readings"]
     assert facts["read"] == 0
 
+
+
+def test_quality_checks_the_packs_own_sources_by_its_data_clock(cycles: dict) -> None:
+    """Freshness and volume of the meters' two sources only; the first day the platform
+    had sent half a day (hours 0-11) while the company's export covered all of it: the
+    platform's data is 12 h behind, a warning; the next day caught it up."""
+    first, second = cycles["first"]["quality"], cycles["second"]["quality"]
+    assert first["checks"] == second["checks"] == 2 * 3  # pipeline, data, volume
+    assert [(f["source"], f["check"], f["severity"]) for f in first["failed"]] == [
+        ("smart", "data_fresh", "warning")]
+    assert "12.0 h behind" in first["failed"][0]["detail"]
+    assert second["failed"] == []
+    assert set(cycles["first"]["gates"]) == {"utility", "smart"}
+    assert all(g["status"] == "passed" for g in cycles["first"]["gates"].values())
