@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -175,3 +176,29 @@ def test_quality_checks_the_packs_own_sources_by_its_data_clock(cycles: dict) ->
     assert second["failed"] == []
     assert set(cycles["first"]["gates"]) == {"utility", "smart"}
     assert all(g["status"] == "passed" for g in cycles["first"]["gates"].values())
+
+
+def test_every_installed_pack_runs_by_default(tiny_world: Path, tmp_path: Path) -> None:
+    """`silobridge run` without --domain runs both installed packs, the dispute pack on
+    its mock world and the meters beside it, into one warehouse and one snapshot."""
+    from packs.disputes.mockworld.gateway import ProvinceGateway
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_world, home / "world")
+    _utility_csv(home / "world" / "utility", DAY, [])
+    _smart_jsonl(home / "world" / "smart", "2026-11-30T00.jsonl", range(24), DAY, [])
+    with ProvinceGateway(home / "world", port=0, fail_rate=0.0) as gateway:
+        env = os.environ | {"SILOBRIDGE_HOME": str(home), "SILOBRIDGE_PACK_PATH": str(TINY),
+                            "SILOBRIDGE_PROVINCE__BASE_URL": gateway.url}
+        proc = subprocess.run([SILOBRIDGE, "run", "--json"], env=env, capture_output=True,
+                              text=True, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    summary = json.loads(proc.stdout)
+    assert set(summary["sources"]) == {"province", "county", "township", "grid", "utility",
+                                       "smart"}
+    assert summary["merge"]["cases_new"] > 0
+    assert summary["facts"]["meters"]["tables"]["meter_readings"]["inserted"] == \
+        (len(UTILITY_METERS) + len(SMART_METERS)) * 24
+    tables = summary["snapshot"]["tables"]
+    assert tables["core.cases"] > 0 and tables["marts.daily_use"] == 5
+    assert summary["quality"]["failed_critical"] == 0
