@@ -38,6 +38,14 @@ def print_run(summary: RunSummary, console: Console) -> None:
             f"{' among them' if m.mode == 'incremental' else ''}: "
             f"{link['xref_edges']:,} by cross-reference, {link['rule_edges']:,} by evidence; "
             f"timeline +{m.timeline_added:,}, history +{m.history_opened:,}", highlight=False)
+    for merged in summary.facts.values():
+        for name, f in merged.tables.items():
+            rejected = sum(f.rejected.values())
+            console.print(
+                f"facts {merged.pack}.{name}: {f.read:,} staged rows read, {f.inserted:,} "
+                f"inserted, {f.replaced:,} replaced, {f.unchanged:,} unchanged, "
+                f"{f.superseded:,} superseded, {f.too_late:,} too late, {rejected:,} "
+                f"rejected; {f.deleted:,} deleted by complete batches", highlight=False)
     if summary.quality:
         q = summary.quality
         console.print(f"quality: {q.get('failed_critical', 0)} critical and "

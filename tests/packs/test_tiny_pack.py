@@ -202,3 +202,13 @@ def test_every_installed_pack_runs_by_default(tiny_world: Path, tmp_path: Path) 
     tables = summary["snapshot"]["tables"]
     assert tables["core.cases"] > 0 and tables["marts.daily_use"] == 5
     assert summary["quality"]["failed_critical"] == 0
+
+
+def test_the_console_says_what_the_fact_merge_did(cycles: dict) -> None:
+    """Without --json the run prints its tables and the fact merge's counts."""
+    env = os.environ | {"SILOBRIDGE_HOME": str(cycles["home"]),
+                        "SILOBRIDGE_PACK_PATH": str(TINY), "COLUMNS": "200"}
+    proc = subprocess.run([SILOBRIDGE, "run", "--domain", "meters"], env=env,
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "facts meters.meter_readings: 0 staged rows read" in proc.stdout
