@@ -165,11 +165,13 @@ def test_a_run_with_nothing_new_changes_nothing(cycles: dict) -> None:
 
 
 def test_quality_checks_the_packs_own_sources_by_its_data_clock(cycles: dict) -> None:
-    """Freshness and volume of the meters' two sources only; the first day the platform
+    """Freshness and volume of the meters' two sources only, and the meters' audit (no
+    day with more than 24 hourly readings, which passes); the first day the platform
     had sent half a day (hours 0-11) while the company's export covered all of it: the
     platform's data is 12 h behind, a warning; the next day caught it up."""
     first, second = cycles["first"]["quality"], cycles["second"]["quality"]
-    assert first["checks"] == second["checks"] == 2 * 3  # pipeline, data, volume
+    # pipeline and data freshness and volume of each source, and the pack's one audit
+    assert first["checks"] == second["checks"] == 2 * 3 + 1
     assert [(f["source"], f["check"], f["severity"]) for f in first["failed"]] == [
         ("smart", "data_fresh", "warning")]
     assert "12.0 h behind" in first["failed"][0]["detail"]
