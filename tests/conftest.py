@@ -7,11 +7,12 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,29 @@ TINY = WorldSpec(seed=5, cases=200, days=6, defect_rate=0.05)
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated world shared read-only by tests (copy it before changing it)."""
     return _world(tmp_path_factory, "tiny", TINY)
+
+
+#: the world that the province gateway's tests and the signed API connector's serve
+GATEWAY = WorldSpec(cases=400, days=15)
+
+
+@pytest.fixture(scope="session")
+def gateway_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated world shared read-only by tests (copy it before changing it)."""
+    return _world(tmp_path_factory, "gateway", GATEWAY)
+
+
+@pytest.fixture
+def own_world(world: Path, tmp_path: Path) -> Path:
+    """A copy of the test module's `world`, for a test that changes it."""
+    return Path(shutil.copytree(world, tmp_path / "world"))
+
+
+@pytest.fixture
+def gateway(world: Path) -> Iterator[ProvinceGateway]:
+    """The test module's `world` served on 127.0.0.1, failing only where a test says."""
+    with ProvinceGateway(world, port=0, fail_rate=0.0) as gw:
+        yield gw
 
 
 def _ingest_all(home: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -36,9 +35,8 @@ from packs.disputes.mockworld.spec import (
     EXPIRED_APP_SECRET,
     Layout,
     Manifest,
-    WorldSpec,
 )
-from packs.disputes.mockworld.world import advance, generate
+from packs.disputes.mockworld.world import advance
 from silobridge.packs import pack
 
 #: the dispute pack's settings of its province source: the gateway's path, fields, key
@@ -46,26 +44,8 @@ PROVINCE = KINDS["signed_api"].defaults(pack("disputes").source("province"))
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("province") / "world"
-    generate(root, WorldSpec(cases=400, days=15))
-    return root
-
-
-@pytest.fixture
-def own_world(world: Path, tmp_path: Path) -> Path:
-    """A copy for tests that change the store (uploads, advancing the clock)."""
-    return Path(shutil.copytree(world, tmp_path / "world"))
-
-
-def _config(world: Path, **overrides: Any) -> GatewayConfig:
-    return GatewayConfig.read(Layout(world).gateway_config, **({"fail_rate": 0.0} | overrides))
-
-
-@pytest.fixture
-def gateway(world: Path) -> Iterator[ProvinceGateway]:
-    with ProvinceGateway(world, port=0, config=_config(world)) as gw:
-        yield gw
+def world(gateway_world: Path) -> Path:
+    return gateway_world
 
 
 def connector(gw: ProvinceGateway | str, clock: ManualClock | None = None,
@@ -140,7 +120,7 @@ def test_resume_after_a_crash_neither_loses_nor_repeats(gateway: ProvinceGateway
 
 
 def test_advancing_the_world_brings_exactly_the_new_versions(own_world: Path) -> None:
-    with ProvinceGateway(own_world, port=0, config=_config(own_world)) as gw:
+    with ProvinceGateway(own_world, port=0, fail_rate=0.0) as gw:
         cursor = list(connector(gw).extract(None))[-1].cursor
         clock = f"{Manifest.read(own_world).now:%Y-%m-%d %H:%M:%S}"
         advance(own_world, 1)
@@ -184,7 +164,7 @@ def test_unreachable_gateway_is_transient() -> None:
 def test_over_quota_is_retried_until_the_window_resets(world: Path) -> None:
     # one clock for both: the connector's waits are what moves the gateway's quota window
     clock = ManualClock()
-    config = _config(world, quota_window_s=10.0)
+    config = GatewayConfig.read(Layout(world).gateway_config, fail_rate=0.0, quota_window_s=10.0)
     config.app_keys[DEMO_APP_KEY].quota_per_minute = 2
     with ProvinceGateway(world, port=0, config=config, clock=clock) as gw:
         batches = list(connector(gw, clock, backoff_initial_s=1.0, backoff_max_s=4.0,
@@ -259,7 +239,7 @@ def test_answers_outside_the_protocol(broken: str, prefix: str, error: type[Exce
 def test_upload_and_fetch(own_world: Path) -> None:
     record = {"ysjbh": "2611013304218888", "qxdm": "330421", "sjmc": "关于甲与乙的矛盾纠纷",
               "sjrs": 2, "dsr": [{"dsrlx": "申请方", "xm": "甲"}]}
-    with ProvinceGateway(own_world, port=0, config=_config(own_world)) as gw:
+    with ProvinceGateway(own_world, port=0, fail_rate=0.0) as gw:
         api = connector(gw)
         gw.inject_failures(1)  # the first attempt fails; the retry must not add a twin
         first = api.upload([record])

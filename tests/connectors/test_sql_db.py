@@ -43,14 +43,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def own_world(world: Path, tmp_path: Path) -> Path:
-    """A copy of the world that a test may change."""
-    copy = tmp_path / "world"
-    shutil.copytree(world, copy)
-    return copy
-
-
 def connector(db: Path, sleep: Callable[[float], None] | None = None,
               **settings: Any) -> SqlConnector:
     """Retry waits take no time unless a test says what happens during them."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +16,7 @@ import pytest
 from bench.differential.checksums import CIPHERTEXTS, table_checksum
 from silobridge.marts import pack_marts
 from silobridge.packs import entity
+from warehouse.faults import ENV_ACTION, ENV_POINT
 
 #: the tables a merge writes: the dispute entity's, and the tables of the dispute pack's marts
 MERGED_TABLES = (*entity("disputes").tables, *(m.name for m in pack_marts() if m.is_table))
@@ -61,3 +67,32 @@ APART = ("first_seen_at", *CIPHERTEXTS)
 def same_data() -> Callable[[Path], dict[str, str]]:
     """Checksums of core that two homes ingesting the same sources apart share."""
     return lambda home: core_checksums(home, with_runs=False, ignore=APART)
+
+
+def _killed_at(point: str, script: str, marker: Path) -> str:
+    """Run `script` in a new Python until it holds at the fault point `point`
+    (warehouse.faults: there it writes `marker` and waits), SIGKILL it there, and return
+    what it printed before. However fast the machine is, the kill lands at that point."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, ENV_POINT: point, ENV_ACTION: f"hold:{marker}"})
+    try:
+        while not marker.exists():
+            assert proc.poll() is None, "the process ended before it reached the fault point"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.stdout is not None
+        printed = proc.stdout.read()
+        assert proc.wait() == -signal.SIGKILL
+        return printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+KilledAt = Callable[[str, str, Path], str]
+
+
+@pytest.fixture
+def killed_at() -> KilledAt:
+    """killed_at(point, script, marker) -> what the script printed: see _killed_at."""
+    return _killed_at

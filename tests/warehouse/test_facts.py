@@ -4,13 +4,8 @@ property test against a model of the rules written plainly in Python."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +18,9 @@ from hypothesis import strategies as st
 from warehouse.db import session, transaction
 from warehouse.fact_tables import FactsDeclaration, FactsError, ensure_tables, load_facts
 from warehouse.facts import merge_facts
-from warehouse.faults import ENV_ACTION, ENV_POINT
+
+#: the `killed_at` fixture (tests/warehouse/conftest.py)
+KilledAt = Callable[[str, str, Path], str]
 
 #: 15-minute loads per transformer; a batch is complete for each local day it carries
 LOADS = FactsDeclaration(
@@ -316,7 +313,8 @@ complete_for = "PT7M"
         load_facts(file)
 
 
-def test_a_merge_killed_before_commit_leaves_core_as_it_was(tmp_path: Path) -> None:
+def test_a_merge_killed_before_commit_leaves_core_as_it_was(tmp_path: Path,
+                                                            killed_at: KilledAt) -> None:
     db = tmp_path / "warehouse.duckdb"
     with session(db) as con:
         stage(con, [(1, DAY3), (2, [("T1", "03 00:00", 9.0), ("T1", "03 00:30", 3.0)])])
@@ -331,21 +329,8 @@ def test_a_merge_killed_before_commit_leaves_core_as_it_was(tmp_path: Path) -> N
         f"with session(Path({str(db)!r})) as con, transaction(con, 'facts'):\n"
         "    merge_facts(con, decl, [2], 'killed')\n"
         "print('merged', flush=True)\n")
-    # it stops inside its transaction, every write done but the COMMIT, and says so
-    inside = tmp_path / "inside-the-merge"
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, ENV_POINT: "facts:commit",
-                                 ENV_ACTION: f"hold:{inside}"})
-    try:
-        while not inside.exists():
-            assert proc.poll() is None, "the merge ended before it reached the fault point"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.stdout is not None
-        assert proc.wait() == -signal.SIGKILL and "merged" not in proc.stdout.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # it stops inside its transaction, every write done but the COMMIT, and is killed there
+    assert "merged" not in killed_at("facts:commit", script, tmp_path / "inside-the-merge")
     with session(db) as con:
         assert state(con) == before
         merge(con, LOADS, [2])

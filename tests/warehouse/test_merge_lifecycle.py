@@ -3,12 +3,7 @@ idempotent reruns, a merge killed with SIGKILL, and new data for existing disput
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,10 +16,10 @@ from packs.disputes.mockworld.spec import WorldSpec
 from packs.disputes.mockworld.world import advance, generate
 from silobridge.run import merge_step, run_pipeline
 from silobridge.settings import Settings
-from warehouse.faults import ENV_ACTION, ENV_POINT
 
-#: the `checksums` fixture (tests/warehouse/conftest.py)
+#: the `checksums` and `killed_at` fixtures (tests/warehouse/conftest.py)
 Checksums = Callable[..., dict[str, str]]
+KilledAt = Callable[[str, str, Path], str]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +61,8 @@ def test_running_twice_on_unchanged_sources_changes_nothing(home: Path,
 
 
 def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, tmp_path: Path,
-                                                               checksums: Checksums) -> None:
+                                                               checksums: Checksums,
+                                                               killed_at: KilledAt) -> None:
     before = checksums(home)
     assert before["cases"] == "empty"
     script = (
@@ -77,21 +73,9 @@ def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, tmp_p
         f"settings = Settings(home=Path({str(home)!r}))\n"
         "merge_step(settings)\n"
         "print('merged', flush=True)\n")
-    # the merge stops inside its transaction, all its work done but the COMMIT, and says
-    # so (warehouse.faults): the kill lands there however fast the machine is
-    inside = tmp_path / "inside-the-merge"
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, ENV_POINT: "merge:commit",
-                                 ENV_ACTION: f"hold:{inside}"})
-    try:
-        wait_for(inside, proc)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.stdout is not None
-        rest = proc.stdout.read()
-        assert proc.wait() == -signal.SIGKILL and "merged" not in rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # the merge stops inside its transaction, all its work done but the COMMIT, and is
+    # killed there (warehouse.faults)
+    assert "merged" not in killed_at("merge:commit", script, tmp_path / "inside-the-merge")
     assert checksums(home) == before
 
     # the next run converges to what an uninterrupted merge gives
@@ -101,12 +85,6 @@ def test_a_merge_killed_halfway_leaves_the_warehouse_as_it_was(home: Path, tmp_p
     merge_step(Settings(home=home))
     assert checksums(home, with_runs=False) == checksums(uninterrupted, with_runs=False)
 
-
-def wait_for(marker: Path, proc: subprocess.Popen[str]) -> None:
-    """Until the process reached its fault point (or died trying)."""
-    while not marker.exists():
-        assert proc.poll() is None, "the process ended before it reached the fault point"
-        time.sleep(0.01)
 
 
 def test_new_data_updates_golden_timeline_and_history(home: Path) -> None:

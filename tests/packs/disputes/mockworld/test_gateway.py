@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import sqlite3
 import time
 import uuid
@@ -29,9 +28,7 @@ from packs.disputes.mockworld.spec import (
     EXPIRED_APP_SECRET,
     Layout,
     Manifest,
-    WorldSpec,
 )
-from packs.disputes.mockworld.world import generate
 
 CASES = "/api/v1/mdjf/cases"
 #: one client for the module: a new one per request costs an SSL context each time
@@ -45,26 +42,8 @@ def _close_http() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gateway") / "world"
-    generate(root, WorldSpec(cases=400, days=15))
-    return root
-
-
-@pytest.fixture
-def own_world(world: Path, tmp_path: Path) -> Path:
-    """A copy for tests that write to the store."""
-    return Path(shutil.copytree(world, tmp_path / "world"))
-
-
-def _config(world: Path, **overrides: Any) -> GatewayConfig:
-    return GatewayConfig.read(Layout(world).gateway_config, **({"fail_rate": 0.0} | overrides))
-
-
-@pytest.fixture
-def gateway(world: Path) -> Iterator[ProvinceGateway]:
-    with ProvinceGateway(world, port=0, config=_config(world, max_page_size=100)) as gw:
-        yield gw
+def world(gateway_world: Path) -> Path:
+    return gateway_world
 
 
 def signed(key: str = DEMO_APP_KEY, secret: str = DEMO_APP_SECRET,
@@ -130,6 +109,7 @@ def test_pages_follow_zjgxsj_then_id(gateway: ProvinceGateway, world: Path) -> N
 
 
 def test_page_size_is_capped(gateway: ProvinceGateway, world: Path) -> None:
+    gateway.configure(max_page_size=100)  # below the world's size, so that the cap shows
     body = get(gateway, pageSize=10_000).json()
     total = store(world, "SELECT count(*) FROM mdjf_sj")[0][0]
     assert len(json.loads(body["datas"])) == 100
@@ -188,7 +168,7 @@ def test_signature_is_enforced(gateway: ProvinceGateway) -> None:
 
 def test_request_time_within_ten_minutes_of_the_server_clock(world: Path) -> None:
     clock = ManualClock(start=1_790_000_000.0)
-    with ProvinceGateway(world, port=0, config=_config(world), clock=clock) as gw:
+    with ProvinceGateway(world, port=0, fail_rate=0.0, clock=clock) as gw:
         for skew in (-599, 599, 0):
             assert _code(get(gw, auth=signed(when=clock() + skew)))[1] == "00", skew
         # a correct signature over a stale time: replayed, or a clock 10 minutes off
@@ -208,7 +188,7 @@ def test_expired_key_answers_11(gateway: ProvinceGateway) -> None:
 def test_key_expires_on_the_server_clock(world: Path) -> None:
     expiry = datetime(2099, 12, 31, 23, 59, 59, tzinfo=SHANGHAI).timestamp()
     clock = ManualClock(start=expiry - 1)
-    with ProvinceGateway(world, port=0, config=_config(world), clock=clock) as gw:
+    with ProvinceGateway(world, port=0, fail_rate=0.0, clock=clock) as gw:
         assert _code(get(gw, auth=signed(when=clock())))[1] == "00"
         clock.advance(2)
         status, code, datas, msg = _code(get(gw, auth=signed(when=clock())))
@@ -217,7 +197,7 @@ def test_key_expires_on_the_server_clock(world: Path) -> None:
 
 def test_quota_per_rolling_window(world: Path) -> None:
     clock = ManualClock(start=1_790_000_000.0)
-    config = _config(world, quota_window_s=60.0)
+    config = GatewayConfig.read(Layout(world).gateway_config, fail_rate=0.0, quota_window_s=60.0)
     config.app_keys[DEMO_APP_KEY].quota_per_minute = 3
 
     def code() -> str:
@@ -252,13 +232,13 @@ def test_an_outage_after_a_known_number_of_requests(gateway: ProvinceGateway) ->
 
 def test_fail_rate_is_reproducible(world: Path) -> None:
     def statuses() -> list[int]:
-        with ProvinceGateway(world, port=0, config=_config(world, fail_rate=0.4)) as gw:
+        with ProvinceGateway(world, port=0, fail_rate=0.4) as gw:
             return [get(gw).status_code for _ in range(25)]
 
     a, b = statuses(), statuses()
     assert a == b
     assert 0 < sum(s >= 500 for s in a) < 25 and set(a) <= {200, 500, 502, 503}
-    with ProvinceGateway(world, port=0, config=_config(world, fail_rate=1.0)) as gw:
+    with ProvinceGateway(world, port=0, fail_rate=1.0) as gw:
         assert get(gw).status_code >= 500
         gw.configure(fail_rate=0.0)
         assert get(gw).status_code == 200
@@ -275,7 +255,7 @@ def test_upload_is_idempotent_by_ysjbh(own_world: Path) -> None:
         {"ysjbh": ysjbh, "sjmc": title + "（更正）"},
     ]
     body = {"datas": json.dumps(records, ensure_ascii=False)}
-    with ProvinceGateway(own_world, port=0, config=_config(own_world)) as gw:
+    with ProvinceGateway(own_world, port=0, fail_rate=0.0) as gw:
         first = upload(gw, body).json()
         second = upload(gw, body).json()
         fetched = json.loads(get(gw, f"{CASES}/{existing_id}").json()["datas"])[0]
@@ -309,7 +289,7 @@ def test_upload_is_idempotent_by_ysjbh(own_world: Path) -> None:
 ])
 def test_invalid_upload_answers_20_and_writes_nothing(own_world: Path, body: Any) -> None:
     before = store(own_world, "SELECT count(*) FROM mdjf_sj")[0][0]
-    with ProvinceGateway(own_world, port=0, config=_config(own_world)) as gw:
+    with ProvinceGateway(own_world, port=0, fail_rate=0.0) as gw:
         answer = upload(gw, body).json()
     assert answer["code"] == "20" and answer["datas"] == "[]"
     assert answer["msg"].startswith("参数错误")
@@ -318,7 +298,7 @@ def test_invalid_upload_answers_20_and_writes_nothing(own_world: Path, body: Any
 
 
 def test_upload_needs_a_signature(own_world: Path) -> None:
-    with ProvinceGateway(own_world, port=0, config=_config(own_world)) as gw:
+    with ProvinceGateway(own_world, port=0, fail_rate=0.0) as gw:
         answer = upload(gw, {"datas": "[]"}, auth=signed(secret="wrong")).json()
     assert answer["code"] == "14"
 
@@ -349,7 +329,7 @@ def test_concurrent_requests(gateway: ProvinceGateway, world: Path) -> None:
 
 
 def test_start_stop_and_url(world: Path) -> None:
-    gw = ProvinceGateway(world, port=0, config=_config(world))
+    gw = ProvinceGateway(world, port=0, fail_rate=0.0)
     with pytest.raises(RuntimeError):
         _ = gw.url
     gw.start()
