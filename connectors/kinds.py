@@ -36,7 +36,7 @@ def _database_at(config: Any, where: str) -> dict[str, Any]:
 def _drop_at(config: Any, where: str) -> dict[str, Any]:
     """A folder is read as the drop; a file alone, under as many of its folders as the
     drop's patterns expect (a pattern "*/*.csv" keeps the file's folder in its origin,
-    where a mapping may read it, e.g. the township a ledger is from)."""
+    where a mapping may read it, as it reads the drop's own subfolders)."""
     target = Path(where).absolute()
     if target.is_dir() or not target.exists():
         return {"path": target}

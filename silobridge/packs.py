@@ -24,13 +24,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.catalogue import Catalogue
 from schemas.contract import Contract
 from schemas.pack import PackDeclaration, PackError, load_pack
 from warehouse.entity import EntityDeclaration, load_entity
-from warehouse.fact_tables import FactsDeclaration, load_facts
+
+if TYPE_CHECKING:
+    from warehouse.fact_tables import FactsDeclaration
 
 PACK_PATH = "SILOBRIDGE_PACK_PATH"
 #: the file of a pack that declares the entity its merge builds
@@ -121,6 +123,9 @@ def merges_entity(decl: PackDeclaration) -> bool:
 
 def facts(decl: PackDeclaration) -> dict[str, FactsDeclaration]:
     """The fact tables the pack keeps (none without a facts.toml), read afresh."""
+    # the fact tables' module brings DuckDB, which parsing a DAG file must not load
+    from warehouse.fact_tables import load_facts  # noqa: PLC0415
+
     file = decl.path(FACTS_FILE)
     return load_facts(file) if file.is_file() else {}
 
