@@ -18,14 +18,13 @@ import duckdb
 
 from conform.contract import Contract
 from conform.mapping import Mapping, load_mappings
-from schemas.grades import protected_fields
 from schemas.pack import PackDeclaration
 from warehouse.code_lists import seed_codes
-from warehouse.staging import StagedTable, Staging
+from warehouse.staging import Staging
 
 from . import packs
 from .codes import code_lists
-from .staging_columns import staged_tables
+from .staging_columns import staging_for
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -85,12 +84,6 @@ def all_mappings(settings: Settings) -> list[Mapping]:
 
 def staging_of(decl: PackDeclaration) -> Staging:
     """Where the pack stages its records: the root model's rows in its `staging` table
-    (pack.toml), each child group's rows in the table of the group's name beside it
-    (silobridge.staging_columns derives them); grade-L4 fields protected as the models'
-    metadata says."""
-    contract = contract_of(decl)
-    tables = staged_tables(decl, contract)
-    return Staging(
-        root=StagedTable(tables.root, protected_fields(contract.root)),
-        children={name: StagedTable(tables.group_table(name), protected_fields(group.model))
-                  for name, group in contract.groups.items()})
+    (pack.toml), each child group's rows in the table of the group's name beside it, with
+    the columns and protected fields its models give (silobridge.staging_columns)."""
+    return staging_for(decl, contract_of(decl))

@@ -43,16 +43,14 @@ from warehouse.chunks import Chunk
 from warehouse.db import session, transaction
 from warehouse.quarantine_rows import quarantine
 from warehouse.runs import tracked_run
-from warehouse.staged_tables import ensure_staged
-from warehouse.staging import Staging, stage
+from warehouse.staging import Staging, ensure_staged, stage
 from warehouse.vault import Vault
 
 from . import progress
-from .contracts import contract_of, load_reference, mappings_of, owner, staging_of
+from .contracts import load_reference, mappings_of, owner, staging_of
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import SOURCES, Settings, SourceName
-from .staging_columns import staged_tables
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +124,7 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "ingest", source, timed=True) as run:
         # a pack's staged tables are made on its first ingest (present ones stay)
-        ensure_staged(con, staged_tables(pack, contract_of(pack)))
+        ensure_staged(con, staging)
         run_id = run.run_id
         total = run.summary = IngestSummary(source=source, run_id=run_id)
         registry = load_reference(con, settings, pack)

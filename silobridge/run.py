@@ -21,18 +21,17 @@ from warehouse.facts import FactsSummary, merge_facts
 from warehouse.marts import refresh_marts
 from warehouse.merge import MergeSummary, merge
 from warehouse.runs import tracked_run
-from warehouse.staged_tables import ensure_staged
+from warehouse.staging import ensure_staged
 
 from . import progress
 from .codes import code_lists
-from .contracts import all_mappings, contract_of
+from .contracts import all_mappings, staging_of
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
 from .packs import entity, entity_pack, facts, merges_entity, pack, selected
 from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
 from .snapshot import publish_step
-from .staging_columns import staged_tables
 
 if TYPE_CHECKING:
     from schemas.pack import PackDeclaration
@@ -105,7 +104,7 @@ def facts_step(settings: Settings, domain: str) -> FactsMerge:
             tracked_run(con, "merge") as run:
         summary = run.summary = FactsMerge(domain, run.run_id)
         with transaction(con, "merge"):
-            ensure_staged(con, staged_tables(decl, contract_of(decl)))
+            ensure_staged(con, staging_of(decl))
             for name, declared in facts(decl).items():
                 ensure_tables(con, declared)
                 summary.tables[name] = merge_facts(con, declared,

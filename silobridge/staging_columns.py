@@ -1,8 +1,8 @@
-"""The staged tables of a pack, derived from its contract: its `staging` table for the
-root model, `<schema>.<group>` for each child group, a column per model field in the
-type the conform engine produces it in (conform.sql.SQL_TYPES). A grade-L4 field is
-never stored in clear: its column is replaced by the ciphertext, the keyed link and the
-masked form (silobridge.ingest.protect writes them)."""
+"""Where a pack stages its records, derived from its contract: its `staging` table
+(pack.toml) for the root model, `<schema>.<group>` for each child group, a column per
+model field in the type the conform engine produces it in (conform.sql.SQL_TYPES). A
+grade-L4 field is never stored in clear: its column is replaced by the ciphertext, the
+keyed link and the masked form (warehouse.staging.protect writes them)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from conform.sql import SQL_TYPES
 from conform.targets import Target, shape_of, target_of
 from schemas.grades import protected_fields
 from schemas.pack import PackDeclaration
-from warehouse.staged_tables import StagedTables
+from warehouse.staging import StagedTable, Staging
 
 
-def _columns(targets: Mapping[str, Target], model: type) -> dict[str, str]:
-    protected = protected_fields(model)
+def _columns(targets: Mapping[str, Target], protected: Mapping[str, str]) -> dict[str, str]:
     stored = {f"{name}_masked" for name in protected}  # protection writes these
     columns: dict[str, str] = {}
     for name, target in targets.items():
@@ -29,16 +28,22 @@ def _columns(targets: Mapping[str, Target], model: type) -> dict[str, str]:
     return columns
 
 
-def staged_tables(decl: PackDeclaration, contract: Contract) -> StagedTables:
+def staging_for(decl: PackDeclaration, contract: Contract) -> Staging:
     """The staged tables of the pack `decl`, whose conform contract is `contract`."""
     shape = shape_of(contract)
-    root = _columns(shape.root, contract.root)
+    protected = protected_fields(contract.root)
+    root = _columns(shape.root, protected)
     for name in contract.derived.outputs if contract.derived else ():
         root[name] = SQL_TYPES[target_of(contract.root, name, contract,
                                          contract.sensitive).kind]
-    groups = {name: (group.decl.sequence,
-                     {group.decl.sequence: "INTEGER NOT NULL"}
-                     | _columns({n: t for n, t in group.targets.items()
-                                 if n != group.decl.sequence}, group.decl.model))
-              for name, group in shape.groups.items()}
-    return StagedTables(decl.staging, root, groups)
+    schema = decl.staging.split(".")[0]
+    children = {}
+    for name, group in shape.groups.items():
+        sequence = group.decl.sequence
+        hidden = protected_fields(group.decl.model)
+        children[name] = StagedTable(
+            f"{schema}.{name}", hidden,
+            {sequence: "INTEGER NOT NULL"}
+            | _columns({n: t for n, t in group.targets.items() if n != sequence}, hidden),
+            sequence)
+    return Staging(StagedTable(decl.staging, protected, root), children)

@@ -19,13 +19,30 @@ import pyarrow as pa
 from .chunks import Chunk
 from .vault import Vault
 
+#: the lineage of a staged root row: its raw record, how it was read, by which run
+ROOT_LINEAGE = {"batch_id": "BIGINT NOT NULL", "row_no": "BIGINT NOT NULL",
+                "origin": "VARCHAR NOT NULL", "raw_hash": "VARCHAR NOT NULL",
+                "mapping": "VARCHAR NOT NULL", "run_id": "VARCHAR NOT NULL",
+                "loaded_at": "TIMESTAMPTZ NOT NULL"}
+#: the lineage of a staged child row: its root row
+CHILD_LINEAGE = {"batch_id": "BIGINT NOT NULL", "row_no": "BIGINT NOT NULL"}
+
+
+class StagedTableError(ValueError):
+    """A staged table name or column the DDL cannot take."""
+
 
 @dataclass(frozen=True)
 class StagedTable:
-    """A staging table (schema-qualified) and its grade-L4 fields: field → display mask."""
+    """A staging table (schema-qualified), its grade-L4 fields (field → display mask),
+    and for creating it: its columns beside the lineage (name → SQL type, as stored:
+    a protected field as its ciphertext, link and masked form) and its key."""
 
     table: str
     protected: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=dict)
+    #: with the lineage, what names a row: a child's sequence number (none for a root)
+    sequence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,34 @@ class Staging:
 
     root: StagedTable
     children: Mapping[str, StagedTable] = field(default_factory=dict)
+
+
+def _quoted(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise StagedTableError(f"{name!r} is not a plain name")
+    return f'"{name}"'
+
+
+def _ddl(target: StagedTable, lineage: Mapping[str, str]) -> str:
+    parts = target.table.split(".")
+    if len(parts) != 2:
+        raise StagedTableError(f"{target.table!r}: name a staged table as schema.table")
+    key = ["batch_id", "row_no", *([target.sequence] if target.sequence else [])]
+    body = ", ".join(f"{_quoted(c)} {t}" for c, t in {**lineage, **target.columns}.items())
+    return (f"CREATE TABLE IF NOT EXISTS {'.'.join(_quoted(p) for p in parts)} ({body}, "
+            f"PRIMARY KEY ({', '.join(_quoted(k) for k in key)}))")
+
+
+def ensure_staged(con: duckdb.DuckDBPyConnection, staging: Staging) -> None:
+    """Create the staged tables that are missing (existing ones are left as they are:
+    the dispute pack's were made by migrations before packs declared tables)."""
+    statements = [_ddl(staging.root, ROOT_LINEAGE)]
+    statements += [_ddl(child, CHILD_LINEAGE) for child in staging.children.values()]
+    for schema in sorted({t.table.split(".")[0] for t in (staging.root,
+                                                         *staging.children.values())}):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
+    for statement in statements:  # every name checked before anything is created
+        con.execute(statement)
 
 
 def protect(table: pa.Table, vault: Vault, fields: Mapping[str, str]) -> pa.Table:

@@ -10,15 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from silobridge.contracts import contract_of
+from silobridge.contracts import staging_of
 from silobridge.packs import pack
-from silobridge.staging_columns import staged_tables
 from warehouse.db import session
-from warehouse.staged_tables import (
+from warehouse.staging import (
     CHILD_LINEAGE,
     ROOT_LINEAGE,
+    StagedTable,
     StagedTableError,
-    StagedTables,
+    Staging,
     ensure_staged,
 )
 
@@ -43,16 +43,19 @@ def _types(columns: dict[str, str]) -> dict[str, str]:
 
 def test_the_dispute_packs_derived_tables_have_its_migrated_columns(tmp_path: Path) -> None:
     decl = pack("disputes")
-    derived = staged_tables(decl, contract_of(decl))
-    assert derived.root == "staging.cases"
+    derived = staging_of(decl)
+    assert derived.root.table == "staging.cases"
+    assert {g: t.table for g, t in derived.children.items()} == {
+        "parties": "staging.parties", "events": "staging.events"}
     with session(tmp_path / "w.duckdb") as con:
         migrated = _columns(con, "staging", "cases")
-        assert set(migrated) == set(ROOT_LINEAGE) | set(derived.columns)
-        for group, (_, columns) in derived.groups.items():
-            assert set(_columns(con, "staging", group)) == set(CHILD_LINEAGE) | set(columns)
+        assert set(migrated) == set(ROOT_LINEAGE) | set(derived.root.columns)
+        for group, child in derived.children.items():
+            assert set(_columns(con, "staging", group)) == set(CHILD_LINEAGE) | set(
+                child.columns)
         # the hand-written tables hold integers as INTEGER, the derived ones as BIGINT
         # (what conform produces); every other type is the same
-        want = _types(derived.columns)
+        want = _types(derived.root.columns)
         assert {c: t for c, t in want.items() if migrated[c] != t} == {
             c: "BIGINT" for c in ("people_count", "source_level", "handling_level")}
         assert "id_number" not in _columns(con, "staging", "parties")  # L4: never in clear
@@ -60,8 +63,11 @@ def test_the_dispute_packs_derived_tables_have_its_migrated_columns(tmp_path: Pa
 
 def test_missing_tables_are_created_and_present_ones_left_alone(tmp_path: Path) -> None:
     decl = pack("disputes")
-    derived = staged_tables(decl, contract_of(decl))
-    elsewhere = StagedTables("fresh.cases", derived.columns, derived.groups)
+    derived = staging_of(decl)
+    elsewhere = Staging(
+        StagedTable("fresh.cases", derived.root.protected, derived.root.columns),
+        {g: StagedTable(f"fresh.{g}", t.protected, t.columns, t.sequence)
+         for g, t in derived.children.items()})
     with session(tmp_path / "w.duckdb") as con:
         before = _columns(con, "staging", "cases")
         ensure_staged(con, derived)
@@ -69,9 +75,9 @@ def test_missing_tables_are_created_and_present_ones_left_alone(tmp_path: Path) 
         ensure_staged(con, elsewhere)
         ensure_staged(con, elsewhere)  # twice: nothing more
         made = _columns(con, "fresh", "cases")
-        assert _types({**ROOT_LINEAGE, **derived.columns}) == made
+        assert _types({**ROOT_LINEAGE, **derived.root.columns}) == made
         assert set(_columns(con, "fresh", "parties")) == \
-            set(CHILD_LINEAGE) | set(derived.groups["parties"][1])
+            set(CHILD_LINEAGE) | set(derived.children["parties"].columns)
         con.execute("INSERT INTO fresh.parties (batch_id, row_no, seq, role, kind, name) "
                     "VALUES (1, 1, 0, 'applicant', 'person', 'x')")
         with pytest.raises(duckdb.ConstraintException):  # a child row is named once
@@ -82,4 +88,4 @@ def test_missing_tables_are_created_and_present_ones_left_alone(tmp_path: Path) 
 @pytest.mark.parametrize("name", ["cases", "a.b.c", 'x."y"', "x.y; DROP TABLE z"])
 def test_a_bad_table_name_is_refused(tmp_path: Path, name: str) -> None:
     with session(tmp_path / "w.duckdb") as con, pytest.raises(StagedTableError):
-        ensure_staged(con, StagedTables(name, {"a": "VARCHAR"}))
+        ensure_staged(con, Staging(StagedTable(name, columns={"a": "VARCHAR"})))
