@@ -24,7 +24,7 @@ from . import geo
 from .activity import Day, park_and_lock
 from .answer_key import AnswerKey
 from .ids import vin_check_digit
-from .operators import Operator, Quirk
+from .operators import PLATFORM_ID, Operator, Quirk
 from .orders import order, sequence_numbers, shares
 from .rng import stream
 from .sites import _KINDS, Sites
@@ -104,7 +104,8 @@ def write_catalogue(root: Path, spec: WorldSpec, sites: Sites, op_index: int, op
     (folder / "stations.json").write_text(json.dumps(infos, ensure_ascii=False, indent=1)
                                           + "\n", encoding="utf-8")
     (folder / "operator.json").write_text(json.dumps(
-        {"OperatorID": op.operator_id, "OperatorName": op.name, **op.secrets,
+        {"OperatorID": op.operator_id, "OperatorName": op.name, "PlatformID": PLATFORM_ID,
+         **op.secrets,
          "quirks": sorted(op.quirks)}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return Catalogue(op, connector_id, station_id)
 
@@ -227,6 +228,8 @@ def _hhmm(slot: int) -> str:
 
 
 def _hhmm_array(slots: np.ndarray) -> np.ndarray:
+    if not len(slots):  # numpy cannot turn an empty int array into strings
+        return np.array([], dtype=str)
     h = np.char.zfill((slots * 5 // 60).astype(str), 2)
     m = np.char.zfill((slots * 5 % 60).astype(str), 2)
     return np.char.add(np.char.add(h, ":"), m)

@@ -60,5 +60,9 @@ PROFILES = (
 )
 
 
+#: the municipal platform's own OperatorID: it calls the operators with this id
+PLATFORM_ID = org_code("MA1SHJDP")
+
+
 def operators(count: int) -> tuple[Operator, ...]:
     return PROFILES[:count]

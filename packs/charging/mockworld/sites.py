@@ -59,6 +59,8 @@ class Sites:
         return self.eq_dc[self.c_equipment]
 
     def connector_key(self, c: np.ndarray) -> np.ndarray:
+        if not len(c):  # numpy cannot turn an empty int array into strings
+            return np.array([], dtype=str)
         e = self.c_equipment[c]
         return np.char.add(np.char.add(np.char.add(self.key[self.eq_station[e]], "-E"),
                                        np.char.zfill(self.eq_no[e].astype(str), 2)),
