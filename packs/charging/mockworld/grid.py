@@ -66,9 +66,11 @@ def write_day(folder: Path, spec: WorldSpec, tr: dict[str, np.ndarray], feeds: n
     load = np.round(base + charging, 2)
     shown: np.ndarray = load.astype(object)
     kinds = {}
+    taken = np.zeros(load.shape, bool)
     for kind, rate in (("blank_point", 2.0), ("negative_load", 1.0), ("load_spike", 1.0)):
         hit = r.random((n, QUARTERS_PER_DAY)) < spec.defect_rate * rate / QUARTERS_PER_DAY * 4
-        hit &= shown != None  # noqa: E711 - elementwise on an object array
+        hit &= ~taken  # one defect per point, so each stays what the key says
+        taken |= hit
         kinds[kind] = np.nonzero(hit)
         shown[hit] = {"blank_point": None, "negative_load": -load[hit],
                       "load_spike": load[hit] * 10}[kind]

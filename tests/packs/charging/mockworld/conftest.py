@@ -4,6 +4,7 @@ standard (not from the mock's own helpers), so the two check each other."""
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
 import json
@@ -26,6 +27,14 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     world = tmp_path_factory.mktemp("charging") / "world"
     generate(world, SMALL)
     return world
+
+
+@pytest.fixture(scope="session")
+def read_truth(small_world: Path) -> Any:
+    def read(name: str) -> list[dict[str, str]]:
+        with (small_world / "answer_key" / name).open(encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    return read
 
 
 def operator_json(world: Path, operator_id: str) -> dict[str, Any]:
