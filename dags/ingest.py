@@ -28,13 +28,15 @@ from silobridge.airflow_support import (
 )
 
 
-def ingest_dag(source: str, title: str, schedule: str, why: str, tags: list[str]) -> None:
+def ingest_dag(source: str, title: str, schedule: str, why: str, tags: list[str],
+               paused: bool) -> None:
     @dag(
         dag_id=f"ingest_{source}",
         schedule=schedule_of(source),
         start_date=START,
         catchup=False,
         max_active_runs=1,
+        is_paused_upon_creation=paused,
         tags=["silobridge", "ingest", *tags],
         doc_md=f"### Ingest {source}: {title}\n\nSchedule `{schedule}`: {why}.\n\n{__doc__}",
         params={
@@ -84,4 +86,4 @@ def ingest_dag(source: str, title: str, schedule: str, why: str, tags: list[str]
 for _pack in PACKS.values():
     for _s in _pack.sources:
         ingest_dag(_s.name, f"{_s.title_zh} ({_s.title_en})", _s.schedule, _s.why,
-                   [_pack.name, _s.name])
+                   [_pack.name, _s.name], paused=not _pack.default)

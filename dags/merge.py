@@ -40,6 +40,8 @@ def merge_dag(pack: PackDeclaration) -> None:
         start_date=START,
         catchup=False,
         max_active_runs=1,
+        # a pack that does not run by default waits for an operator to switch it on
+        is_paused_upon_creation=not pack.default,
         tags=["silobridge", "merge", pack.name],
         doc_md=f"### Merge {pack.title_zh} ({pack.title_en})\n\n{__doc__}",
         default_args={"owner": "silobridge", "on_failure_callback": record_failure},

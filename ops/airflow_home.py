@@ -31,18 +31,25 @@ class PackDags:
     ingest: tuple[str, ...]
     merge: str
     read_back: str | None
+    #: whether the pack runs by default (pack.toml's `default`); the DAGs of one that
+    #: does not are created paused, for an operator to switch on
+    default: bool
 
 
 def _dags(pack: PackDeclaration) -> PackDags:
     return PackDags(ingest=tuple(f"ingest_{source}" for source in pack.source_names),
                     merge=f"merge_{pack.name}",
-                    read_back=f"ingest_{pack.sync_target}" if pack.sync_target else None)
+                    read_back=f"ingest_{pack.sync_target}" if pack.sync_target else None,
+                    default=pack.default)
 
 
-#: every installed pack's DAGs, in the packs' order (the order the demo runs them in)
+#: every installed pack's DAGs, in the packs' order
 PACK_DAGS = tuple(_dags(pack) for pack in installed().values())
-INGEST_DAGS = tuple(dag_id for dags in PACK_DAGS for dag_id in dags.ingest)
-MERGE_DAGS = tuple(dags.merge for dags in PACK_DAGS)
+#: the DAGs of the packs that run by default: what the demo runs, in this order, and
+#: what the stack waits for
+RUN_DAGS = tuple(dags for dags in PACK_DAGS if dags.default)
+INGEST_DAGS = tuple(dag_id for dags in RUN_DAGS for dag_id in dags.ingest)
+MERGE_DAGS = tuple(dags.merge for dags in RUN_DAGS)
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

@@ -49,7 +49,7 @@ Say = Callable[..., None]
 def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> int:
     """Run the demo; print tables (or, `as_json`, one JSON summary); 0 when every DAG
     succeeded."""
-    from .airflow_home import PACK_DAGS, prepare  # noqa: PLC0415
+    from .airflow_home import RUN_DAGS, prepare  # noqa: PLC0415
 
     def say(*args: Any, **kwargs: Any) -> None:
         if not as_json:
@@ -64,7 +64,7 @@ def run_demo(settings: Settings, console: Console, *, as_json: bool = False) -> 
         prepare(settings)
         with _task_progress() as run_dag:
             outcomes = []
-            for dags in PACK_DAGS:
+            for dags in RUN_DAGS:
                 outcomes += [run_dag(dag_id) for dag_id in (*dags.ingest, dags.merge)]
                 if dags.read_back and outcomes[-1].tasks.get("read_back") == "success":
                     # what a scheduler does on the upload asset: read back the sync target's

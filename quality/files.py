@@ -10,7 +10,8 @@ its `audits` folder holds the warehouse checks, one SQL file each (quality.audit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.pack import SourceDeclaration
@@ -25,6 +26,15 @@ BATCH_SUITE = "batch.toml"
 
 
 @dataclass(frozen=True)
+class Suite:
+    """A batch suite file (in the expectations folder) and the columns its scope checks
+    judge."""
+
+    file: str = BATCH_SUITE
+    scoped: ScopedColumns = NOTHING_SCOPED
+
+
+@dataclass(frozen=True)
 class QualityFiles:
     expectations: Path
     audits: Path
@@ -34,14 +44,25 @@ class QualityFiles:
     clock: DataClock | None = None
     #: the pack's sources, whose freshness and volume are checked after its merge
     sources: tuple[SourceDeclaration, ...] = ()
+    #: source → the suite its batches meet, where that is not BATCH_SUITE with `scoped`
+    #: (a pack of several contracts has a suite per contract)
+    suites: Mapping[str, Suite] = field(default_factory=dict)
 
-    def batch_suite(self) -> BatchSuite:
-        return load_suite(self.expectations / BATCH_SUITE, self.scoped)
+    def batch_suite(self, source: str | None = None) -> BatchSuite:
+        """The suite the batches of `source` meet (None: the pack's default suite)."""
+        suite = self.suites.get(source or "", Suite(BATCH_SUITE, self.scoped))
+        return load_suite(self.expectations / suite.file, suite.scoped)
+
+    def all_suites(self) -> list[BatchSuite]:
+        named = {s.file: s for s in self.suites.values()}
+        if (self.expectations / BATCH_SUITE).is_file() or not named:
+            named.setdefault(BATCH_SUITE, Suite(BATCH_SUITE, self.scoped))
+        return [load_suite(self.expectations / s.file, s.scoped) for s in named.values()]
 
     def audit_files(self) -> tuple[Audit, ...]:
         return load_audits(self.audits)
 
     def labels(self) -> dict[str, CheckLabel]:
         """check name → its titles and unit, for every check the files define."""
-        return {**self.batch_suite().labels(),
-                **{a.check: a.label for a in self.audit_files()}}
+        suites = {k: v for s in self.all_suites() for k, v in s.labels().items()}
+        return {**suites, **{a.check: a.label for a in self.audit_files()}}

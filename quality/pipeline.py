@@ -34,7 +34,8 @@ __all__ = ["after_merge", "gate_source", "source_status"]
 def gate_source(settings: QualitySettings, source: str, files: QualityFiles) -> GateDecision:
     """Check every batch of `source` that is ingested but not yet gated against the batch
     suite of `files`; decide its gate. Without such batches no run is recorded."""
-    suite = files.batch_suite()  # a broken suite file fails before anything is recorded
+    # a broken suite file fails before anything is recorded
+    suite = files.batch_suite(source)
     with session(settings.warehouse_path) as con:
         batch_ids = ungated(con, source)
     if not batch_ids:

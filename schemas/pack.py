@@ -13,14 +13,24 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 #: the kinds of source system a connector exists for (connectors.kinds maps them)
 CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop")
 #: in a connector default, stands for the home folder's mock world (settings.world_dir)
 WORLD = "{world}"
+#: the name of the contract of a pack that has one
+MAIN = "main"
+_TABLE = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 
 
 class PackError(ValueError):
@@ -58,6 +68,9 @@ class SourceDeclaration(_Strict):
     cursor: str
     #: a known delay of the source's data behind the others (a platform that syncs late)
     lag: timedelta = timedelta(0)
+    #: in a pack of several contracts ([staging] in pack.toml), the one this source's
+    #: records conform to
+    contract: str | None = None
 
     def under_current_names(self, values: dict[str, Any]) -> dict[str, Any]:
         """A user's values for the connector settings, old names read as their names now
@@ -83,11 +96,17 @@ class PackDeclaration(_Strict):
     #: the Python package of the pack's code (models, mock world), e.g. packs.disputes
     package: str
     sources: tuple[SourceDeclaration, ...] = Field(min_length=1)
-    #: where every source's conformed records are staged: the root model's table
-    #: (schema.table); each child group's table is named after the group in that schema
-    staging: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    #: where the sources' conformed records are staged: contract name → the table of its
+    #: root model (schema.table); each child group's table is named after the group in
+    #: that schema. A pack of one contract (`CONTRACT` in its conforming module) gives
+    #: `staging = "schema.table"` under [pack], read as the contract named MAIN; a pack of
+    #: several (`CONTRACTS`) gives a [staging] table, and each source its `contract`.
+    staging: dict[str, Annotated[str, Field(pattern=_TABLE)]] = Field(min_length=1)
     #: the source our outbound sync writes to (its ingest reads our copies back), if any
     sync_target: str | None = None
+    #: whether a run without --domain runs the pack; false for a pack a deployment has
+    #: installed but not yet connected (it runs, and its DAGs too, when named)
+    default: bool = True
     folder: Path
 
     @field_validator("sources")
@@ -98,6 +117,25 @@ class PackDeclaration(_Strict):
         if twice:
             raise ValueError(f"source declared twice: {', '.join(twice)}")
         return value
+
+    @model_validator(mode="after")
+    def _contracts_known(self) -> PackDeclaration:
+        for s in self.sources:
+            if self.single_contract and s.contract is not None:
+                raise ValueError(f"source {s.name!r} names contract {s.contract!r}, but the "
+                                 "pack has one contract ([pack] staging)")
+            if not self.single_contract and s.contract not in self.staging:
+                raise ValueError(f"source {s.name!r} must name its contract, one of "
+                                 + ", ".join(self.staging))
+        return self
+
+    @property
+    def single_contract(self) -> bool:
+        return tuple(self.staging) == (MAIN,)
+
+    def contract_name(self, source: str) -> str:
+        """The contract the records of `source` conform to."""
+        return self.source(source).contract or MAIN
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -124,8 +162,14 @@ def load_pack(folder: Path) -> PackDeclaration:
         raise PackError(f"{file}: {e}") from None
     pack = data.get("pack", {})
     sources = [{"name": name, **body} for name, body in data.get("sources", {}).items()]
+    staging = data.get("staging")
+    if ("staging" in pack) == (staging is not None):
+        raise PackError(f"{file}: give `staging` under [pack] (one contract) or a [staging] "
+                        "table (several), not both or neither")
+    if staging is None:
+        staging = {MAIN: pack.pop("staging")}
     try:
-        return PackDeclaration(**pack, sources=tuple(sources), folder=folder)
+        return PackDeclaration(**pack, staging=staging, sources=tuple(sources), folder=folder)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}"

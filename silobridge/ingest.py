@@ -47,7 +47,7 @@ from warehouse.staging import Staging, ensure_staged, stage
 from warehouse.vault import Vault
 
 from . import progress
-from .contracts import load_reference, mappings_of, owner, staging_of
+from .contracts import load_reference, mappings_of, source_contract, staging_of
 from .extract import ExtractResult, extract_source
 from .secrets import vault
 from .settings import SOURCES, Settings, SourceName
@@ -117,9 +117,9 @@ def with_path(settings: Settings, source: SourceName, path: str) -> Settings:
 
 def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
     """Conform and validate every landed batch of `source` that is not ingested yet."""
-    pack = owner(source)
-    mappings = mappings_of(settings, pack)
-    staging = staging_of(pack)
+    pack, contract = source_contract(source)
+    mappings = mappings_of(settings, pack, contract)
+    staging = staging_of(pack, contract)
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "ingest", source, timed=True) as run:
@@ -127,7 +127,7 @@ def process_pending(settings: Settings, source: SourceName) -> IngestSummary:
         ensure_staged(con, staging)
         run_id = run.run_id
         total = run.summary = IngestSummary(source=source, run_id=run_id)
-        registry = load_reference(con, settings, pack)
+        registry = load_reference(con, settings, pack, contract)
         pending = batches.waiting(con, source)
         scope = settings.scope
         groups = _chunks(pending)

@@ -91,15 +91,20 @@ def pack(name: str) -> PackDeclaration:
 
 
 def selected(name: str | None) -> tuple[PackDeclaration, ...]:
-    """The pack `--domain` names, or every installed pack."""
-    return (pack(name),) if name else tuple(installed().values())
+    """The pack `--domain` names, or every installed pack a run takes by default."""
+    return (pack(name),) if name else by_default()
+
+
+def by_default() -> tuple[PackDeclaration, ...]:
+    """The installed packs a run without --domain takes (pack.toml's `default`)."""
+    return tuple(p for p in installed().values() if p.default)
 
 
 def entity_pack(name: str | None = None) -> PackDeclaration:
     """The pack `name`, or without a name the one installed pack that merges entities."""
     if name is not None:
         return pack(name)
-    merging = [p for p in installed().values() if merges_entity(p)]
+    merging = [p for p in by_default() if merges_entity(p)]
     if len(merging) != 1:
         raise LookupError(f"{len(merging)} installed packs declare an entity "
                           f"({', '.join(p.name for p in merging)}): name one")
@@ -111,9 +116,10 @@ def entity(name: str | None = None) -> EntityDeclaration:
     takes effect at the next merge. Without a name, the one installed pack that has one."""
     decl = entity_pack(name)
     declared = load_entity(decl.path(ENTITY_FILE))
-    if declared.staged != decl.staging:
+    if declared.staged not in decl.staging.values():
         raise PackError(f"{decl.path(ENTITY_FILE)}: staged = {declared.staged!r}, but the "
-                        f"pack stages its records in {decl.staging!r} (pack.toml)")
+                        "pack stages its records in "
+                        f"{', '.join(decl.staging.values())} (pack.toml)")
     return declared
 
 
@@ -152,10 +158,10 @@ def only(name: str | None) -> PackDeclaration:
     published contract is of."""
     if name:
         return pack(name)
-    packs = installed()
+    packs = by_default()
     if len(packs) != 1:
-        raise PackNotChosen(tuple(packs))
-    return next(iter(packs.values()))
+        raise PackNotChosen(tuple(p.name for p in packs))
+    return packs[0]
 
 
 def catalogue(decl: PackDeclaration) -> Catalogue:

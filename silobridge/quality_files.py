@@ -5,7 +5,7 @@ report get them as arguments; quality never looks a pack up."""
 
 from __future__ import annotations
 
-from quality.files import QualityFiles
+from quality.files import QualityFiles, Suite
 from quality.freshness import DataClock
 from schemas.pack import PackDeclaration
 
@@ -14,9 +14,17 @@ from .packs import entity, facts, installed, merges_entity, selected
 
 
 def quality_files(pack: PackDeclaration) -> QualityFiles:
+    """A pack of one contract has one batch suite (expectations/batch.toml); one of several
+    a suite per contract (expectations/<contract>.toml), which each source's batches meet."""
+    if pack.single_contract:
+        return QualityFiles(expectations=pack.path("expectations"),
+                            audits=pack.path("audits"), scoped=contract_of(pack).scoped,
+                            clock=data_clock(pack), sources=pack.sources)
+    suites = {s.name: Suite(f"{pack.contract_name(s.name)}.toml",
+                            contract_of(pack, pack.contract_name(s.name)).scoped)
+              for s in pack.sources}
     return QualityFiles(expectations=pack.path("expectations"), audits=pack.path("audits"),
-                        scoped=contract_of(pack).scoped, clock=data_clock(pack),
-                        sources=pack.sources)
+                        clock=data_clock(pack), sources=pack.sources, suites=suites)
 
 
 def data_clock(pack: PackDeclaration) -> DataClock | None:

@@ -26,7 +26,7 @@ from warehouse.staging import Staging, stage
 from warehouse.vault import Vault
 
 from . import packs
-from .contracts import all_mappings, load_reference, owner, staging_of
+from .contracts import load_reference, mappings_of, source_contract, staging_of
 from .ingest import conform_and_validate
 from .secrets import vault
 from .settings import Settings
@@ -113,17 +113,19 @@ class ReplaySummary:
 
 def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     """Run open quarantine records through the current mappings and models again."""
-    mappings = all_mappings(settings)
+    mappings = [m for decl in packs.installed().values() for m in mappings_of(settings, decl)]
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "replay", source) as run:
         summary = run.summary = ReplaySummary(run_id=run.run_id)
-        registries = {name: load_reference(con, settings, decl)
-                      for name, decl in packs.installed().items()}
+        registries = {(name, contract): load_reference(con, settings, decl, contract)
+                      for name, decl in packs.installed().items()
+                      for contract in decl.staging}
         for name in open_sources(con, source):
-            pack = owner(name)
-            counts = _replay_source(con, name, run.run_id, mappings, registries[pack.name],
-                                    settings.scope, pii, staging_of(pack))
+            pack, contract = source_contract(name)
+            counts = _replay_source(con, name, run.run_id, mappings,
+                                    registries[pack.name, contract], settings.scope, pii,
+                                    staging_of(pack, contract))
             summary.by_source[name] = counts
             summary.read += counts["read"]
             summary.loaded += counts["loaded"]

@@ -25,7 +25,7 @@ from warehouse.staging import ensure_staged
 
 from . import progress
 from .codes import code_lists
-from .contracts import all_mappings, staging_of
+from .contracts import all_mappings, stagings_of
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
 from .packs import entity, entity_pack, facts, merges_entity, pack, selected
@@ -104,7 +104,8 @@ def facts_step(settings: Settings, domain: str) -> FactsMerge:
             tracked_run(con, "merge") as run:
         summary = run.summary = FactsMerge(domain, run.run_id)
         with transaction(con, "merge"):
-            ensure_staged(con, staging_of(decl))
+            for staging in stagings_of(decl):
+                ensure_staged(con, staging)
             for name, declared in facts(decl).items():
                 ensure_tables(con, declared)
                 summary.tables[name] = merge_facts(con, declared,
@@ -143,7 +144,7 @@ def run_pipeline(settings: Settings, sources: tuple[SourceName, ...] | None = No
     if run_id is not None:
         with progress.step("quality checks and reports"):
             summary.quality = after_merge(settings, run_id, of_packs(domain),
-                                          all_mappings(settings))
+                                          all_mappings(settings, domain))
     with progress.step("publish the analyst snapshot"):
         summary.snapshot = publish_step(settings, domain).to_dict()
     summary.seconds = time.perf_counter() - started

@@ -1,8 +1,9 @@
-"""Where a pack stages its records, derived from its contract: its `staging` table
-(pack.toml) for the root model, `<schema>.<group>` for each child group, a column per
-model field in the type the conform engine produces it in (conform.sql.SQL_TYPES). A
-grade-L4 field is never stored in clear: its column is replaced by the ciphertext, the
-keyed link and the masked form (warehouse.staging.protect writes them)."""
+"""Where a pack stages its records, derived from a contract: the table pack.toml names
+for it ([pack] staging, or [staging]) for the root model, `<schema>.<group>` for each
+child group, a column per model field in the type the conform engine produces it in
+(conform.sql.SQL_TYPES). A grade-L4 field is never stored in clear: its column is
+replaced by the ciphertext, the keyed link and the masked form (warehouse.staging.protect
+writes them)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from conform.contract import Contract
 from conform.sql import SQL_TYPES
 from conform.targets import Target, shape_of, target_of
 from schemas.grades import protected_fields
-from schemas.pack import PackDeclaration
 from warehouse.staging import StagedTable, Staging
 
 
@@ -28,15 +28,16 @@ def _columns(targets: Mapping[str, Target], protected: Mapping[str, str]) -> dic
     return columns
 
 
-def staging_for(decl: PackDeclaration, contract: Contract) -> Staging:
-    """The staged tables of the pack `decl`, whose conform contract is `contract`."""
+def staging_for(table: str, contract: Contract) -> Staging:
+    """The staged tables of the records that meet `contract`: its root model's rows in
+    `table`, its child groups' beside it."""
     shape = shape_of(contract)
     protected = protected_fields(contract.root)
     root = _columns(shape.root, protected)
     for name in contract.derived.outputs if contract.derived else ():
         root[name] = SQL_TYPES[target_of(contract.root, name, contract,
                                          contract.sensitive).kind]
-    schema = decl.staging.split(".")[0]
+    schema = table.split(".", maxsplit=1)[0]
     children = {}
     for name, group in shape.groups.items():
         sequence = group.decl.sequence
@@ -46,4 +47,4 @@ def staging_for(decl: PackDeclaration, contract: Contract) -> Staging:
             {sequence: "INTEGER NOT NULL"}
             | _columns({n: t for n, t in group.targets.items() if n != sequence}, hidden),
             sequence)
-    return Staging(StagedTable(decl.staging, protected, root), children)
+    return Staging(StagedTable(table, protected, root), children)

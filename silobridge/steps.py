@@ -131,7 +131,8 @@ def after_merge(settings: Settings, run_id: str, domain: str | None = None) -> d
     from quality.pipeline import after_merge as run_after_merge  # noqa: PLC0415
 
     with step_log.step("quality checks and reports") as done:
-        result = run_after_merge(settings, run_id, of_packs(domain), all_mappings(settings))
+        result = run_after_merge(settings, run_id, of_packs(domain),
+                                  all_mappings(settings, domain))
         done(step_log.checked(result))
     return result
 

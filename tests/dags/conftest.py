@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from ops.airflow_home import airflow_env
+from packs.charging.mockworld.spec import WorldSpec
+from packs.charging.mockworld.world import generate as generate_charging
 from packs.disputes.mockworld.gateway import ProvinceGateway
 from silobridge.settings import Settings
 
@@ -25,10 +27,12 @@ os.environ.update(airflow_env(Settings(home=HOME)))
 
 @pytest.fixture(scope="session")
 def airflow_home(small_world: Path) -> Iterator[tuple[Settings, str]]:
-    """(settings, gateway URL): a home with the small world, Airflow prepared, gateway up."""
+    """(settings, gateway URL): a home with the small world (and a small charging world
+    beside it, for the charging pack's DAGs), Airflow prepared, gateway up."""
     from ops.airflow_home import prepare
 
     shutil.copytree(small_world, HOME / "world", dirs_exist_ok=True)
+    generate_charging(HOME / "world" / "charging", WorldSpec(seed=3, stations=10, days=1))
     with ProvinceGateway(HOME / "world", port=0, fail_rate=0.0) as gateway:
         mp = pytest.MonkeyPatch()
         mp.setenv("SILOBRIDGE_HOME", str(HOME))

@@ -45,8 +45,11 @@ def test_dag_files_parse_without_errors_warnings_or_heavy_imports(tmp_path: Path
     assert report["dags"] == sorted([f"ingest_{s}" for s in SOURCES]
                                     + [f"merge_{p}" for p in PACKS])
     # what the demo runs and the stack waits for, derived from the packs' declarations
-    assert sorted((*INGEST_DAGS, *MERGE_DAGS)) == report["dags"]
-    assert [d.read_back for d in PACK_DAGS] == ["ingest_province"]
+    assert sorted(d for p in PACK_DAGS for d in (*p.ingest, p.merge)) == report["dags"]
+    assert MERGE_DAGS == ("merge_disputes",)  # what runs by default
+    # the dispute pack reads its sync back through the province's ingest; charging has none
+    assert {d.merge: d.read_back for d in PACK_DAGS} == {
+        "merge_disputes": "ingest_province", "merge_charging": None}
     assert report["warnings"] == [], "deprecation or other warnings from our DAG files"
     # Great Expectations, DuckDB, pandas… are imported inside tasks, never at parse time
     assert [m for m in report["heavy"] if m in ("great_expectations", "duckdb", "splink")] == []
@@ -78,10 +81,12 @@ def test_the_dags_wire_pools_retries_schedules_and_assets(airflow_home) -> None:
             assert task.pool == "warehouse", f"{dag.dag_id}.{task.task_id} writes the warehouse"
         (outlet,) = dag.get_task("quality_gate").outlets
         assert outlet.uri == f"silobridge://staging/{source}"
+    for pack in PACKS.values():  # any one of a pack's sources' new records triggers it
+        condition = dags[f"merge_{pack.name}"].timetable.asset_condition
+        assert type(condition).__name__ == "AssetAny"
+        assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}"
+                                                      for s in pack.source_names}
     merge = dags["merge_disputes"]
-    condition = merge.timetable.asset_condition  # any one source's new records trigger it
-    assert type(condition).__name__ == "AssetAny"
-    assert {a.uri for a in condition.objects} == {f"silobridge://staging/{s}" for s in SOURCES}
     for task_id in ("merge", "quality_and_reports", "publish_snapshot",
                     "sync_to_province", "source_status"):  # source_status reads: no writer
         assert merge.get_task(task_id).pool == "warehouse", task_id
@@ -125,3 +130,13 @@ def test_schedules_run_on_beijing_time(airflow_home) -> None:
     township = _scheduled("ingest_township").next_dagrun_info(
         last_automated_run_info=DagRunInfo.interval(last, last), restricted=False)
     assert township.run_after == pendulum.datetime(2026, 9, 4, 2, tz=beijing)
+
+
+def test_a_pack_that_does_not_run_by_default_has_its_dags_created_paused(airflow_home) -> None:
+    from ops.airflow_home import dag_bag
+
+    bag = dag_bag()
+    for dags in PACK_DAGS:
+        for dag_id in (*dags.ingest, dags.merge):
+            assert bag.dags[dag_id].is_paused_upon_creation is (not dags.default), dag_id
+    assert not next(d for d in PACK_DAGS if d.merge == "merge_charging").default

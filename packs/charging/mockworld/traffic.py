@@ -58,6 +58,10 @@ def write_segments(folder: Path, seg: dict[str, np.ndarray]) -> None:
     (folder / "segments.csv").write_bytes(out.getvalue().encode("gbk"))
 
 
+#: how far a detector's running total may move in one day (see write_day)
+DAY_COUNT_STEP = 500_000
+
+
 def write_day(folder: Path, spec: WorldSpec, seg: dict[str, np.ndarray], day_no: int,
               key: AnswerKey) -> np.ndarray:
     """Write one day's counts; returns the true speed matrix (segments × 288)."""
@@ -70,7 +74,10 @@ def write_day(folder: Path, spec: WorldSpec, seg: dict[str, np.ndarray], day_no:
     ratio = np.minimum(flow / cap[:, None], 1.2)
     speed = np.round(seg["limit"][:, None] * (1 - 0.75 * ratio ** 2).clip(0.12, 1.0)
                      * r.uniform(0.9, 1.05, flow.shape), 1)
-    counter = r.integers(0, 5_000_000, n)[:, None] + np.cumsum(flow, axis=1)
+    # a detector's running total goes on across days: each day starts above the last
+    # day's end (a day counts at most lanes × 150 × 288 < DAY_COUNT_STEP vehicles)
+    start = stream(spec.seed, "traffic", "counter").integers(0, 5_000_000, n)
+    counter = (start + day_no * DAY_COUNT_STEP)[:, None] + np.cumsum(flow, axis=1)
     keep = np.ones(flow.shape, bool)
     fault, gap, reset = (r.random(n) < spec.defect_rate * 3 for _ in range(3))
     begin = r.integers(0, SLOTS_PER_DAY - 24, (3, n))

@@ -16,17 +16,11 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from packs.charging.mockworld.spec import WorldSpec
-from packs.charging.mockworld.world import generate
-
-SMALL = WorldSpec(seed=5, stations=40, days=2, defect_rate=0.05)
-
 
 @pytest.fixture(scope="session")
-def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    world = tmp_path_factory.mktemp("charging") / "world"
-    generate(world, SMALL)
-    return world
+def small_world(charging_world: Path) -> Path:
+    """The charging tests' shared world (tests/packs/charging/conftest.py)."""
+    return charging_world
 
 
 @pytest.fixture(scope="session")
