@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ops.airflow_home import DAGS_FOLDER, INGEST_DAGS, MERGE_DAGS, PACK_DAGS, airflow_env
+from ops.airflow_home import DAGS_FOLDER, MERGE_DAGS, PACK_DAGS, airflow_env
 from silobridge.airflow_support import PACKS, SOURCES
 from silobridge.settings import Settings
 
