@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 #: the kinds of source system a connector exists for (connectors.kinds maps them)
-CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop")
+CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop", "interconnect")
 #: in a connector default, stands for the home folder's mock world (settings.world_dir)
 WORLD = "{world}"
 
