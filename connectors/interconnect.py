@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, model_validator
 
 from schemas.reasons import Reason
 
@@ -46,12 +47,6 @@ from .rejects import reject
 from .signed_api import _http_address
 
 
-def _aes_128(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and len(value.get_secret_value().encode("utf-8")) != 16:
-        raise ValueError("must be 16 bytes (AES-128), as the two sides exchanged it")
-    return value
-
-
 def _keys(value: Any) -> Any:
     return (value,) if isinstance(value, str) else value
 
@@ -61,33 +56,17 @@ def _zone(value: str) -> str:
     return value
 
 
-class PageKeys(BaseModel):
-    """The request and reply keys of paging (the standard's, unless a platform differs)."""
-
-    model_config = ConfigDict(extra="forbid")
-    number: str = "PageNo"
-    size: str = "PageSize"
-    count: str = "PageCount"
-
-
-class WindowWalk(BaseModel):
+@dataclass(frozen=True)
+class Window:
     """A query walked by time windows [start, end): one call (or one paged series) each."""
 
-    model_config = ConfigDict(extra="forbid")
-    #: the request keys the window's start and (exclusive) end are written under
     start_key: str
     end_key: str
-    #: how long one window is
-    step: timedelta = Field(gt=timedelta(0))
-    #: where the first window starts when there is no cursor (source local time)
+    step: timedelta
     first: datetime
-    #: how the request writes the window's times
-    time_format: str = "%Y-%m-%d %H:%M:%S"
-    #: how long after a window ends its items are complete at the platform: a window is
-    #: asked for once this much has passed since its end
-    delay: timedelta = Field(default=timedelta(0), ge=timedelta(0))
-    #: no window ends after this (None: walk up to now)
-    until: datetime | None = None
+    time_format: str
+    delay: timedelta
+    until: datetime | None
 
 
 class InterconnectConfig(BaseModel):
@@ -97,8 +76,8 @@ class InterconnectConfig(BaseModel):
     operator_id: str | None = None
     #: the token call's secret, the AES-128 data key and IV, the HMAC-MD5 signing secret
     operator_secret: SecretStr | None = None
-    data_secret: Annotated[SecretStr | None, AfterValidator(_aes_128)] = None
-    data_iv: Annotated[SecretStr | None, AfterValidator(_aes_128)] = None
+    data_secret: SecretStr | None = None
+    data_iv: SecretStr | None = None
     sig_secret: SecretStr | None = None
     #: the method that issues tokens (the standard's name)
     token_method: str = "query_token"  # noqa: S105 - a method's name, not a secret
@@ -109,12 +88,27 @@ class InterconnectConfig(BaseModel):
     record_id: Annotated[tuple[str, ...], BeforeValidator(_keys)] = ()
     #: members every request of the query carries as they are
     body: dict[str, Any] = Field(default_factory=dict)
-    #: whether the query is paged (page_keys), within each window when it has windows
+    #: whether the query is paged, within each window when it has windows; the request
+    #: keys of the page's number and size, the reply's key of the page count
     paged: bool = True
     page_size: int = Field(default=100, ge=1)
-    page_keys: PageKeys = Field(default_factory=PageKeys)
-    #: walk the query by time windows (None: a listing, read whole each run)
-    window: WindowWalk | None = None
+    page_number_key: str = "PageNo"
+    page_size_key: str = "PageSize"
+    page_count_key: str = "PageCount"
+    #: walk the query by time windows this long (None: a listing, read whole each run)
+    window_step: timedelta | None = Field(default=None, gt=timedelta(0))
+    #: the request keys the window's start and (exclusive) end are written under
+    window_start_key: str | None = None
+    window_end_key: str | None = None
+    #: where the first window starts when there is no cursor (the platform's local time)
+    window_first: datetime | None = None
+    #: how the request writes the window's times
+    window_time_format: str = "%Y-%m-%d %H:%M:%S"
+    #: how long after a window ends its items are complete at the platform: a window is
+    #: asked for once this much has passed since its end
+    window_delay: timedelta = Field(default=timedelta(0), ge=timedelta(0))
+    #: no window ends after this (None: walk up to now)
+    window_until: datetime | None = None
     #: a backfill: only the windows of these days (set by the backfill, not by a pack)
     dates: tuple[date, date] | None = None
     #: the platform's local time: TimeStamp, windows and "now" are read in it
@@ -131,6 +125,27 @@ class InterconnectConfig(BaseModel):
     max_record_bytes: int = Field(default=1_000_000, ge=1)
     max_record_depth: int = Field(default=32, ge=1, le=500)
 
+    @model_validator(mode="after")
+    def _a_whole_window(self) -> InterconnectConfig:
+        needed = ("window_start_key", "window_end_key", "window_first")
+        missing = [n for n in needed if getattr(self, n) is None]
+        if self.window_step is not None and missing:
+            raise ValueError(f"window_step is set but not {', '.join(missing)}: a window walk "
+                             "needs all of them")
+        if self.window_step is None and len(missing) < len(needed):
+            raise ValueError("window settings given without window_step (the window's length)")
+        return self
+
+    @property
+    def window(self) -> Window | None:
+        """The window walk the settings declare (None: a listing)."""
+        if self.window_step is None:
+            return None
+        assert self.window_start_key and self.window_end_key and self.window_first
+        return Window(self.window_start_key, self.window_end_key, self.window_step,
+                      self.window_first, self.window_time_format, self.window_delay,
+                      self.window_until)
+
     def url_of(self, method: str) -> str:
         assert self.base_url is not None  # see require()
         return self.base_url.rstrip("/") + "/" + method
@@ -146,6 +161,11 @@ class InterconnectConfig(BaseModel):
         if missing:
             raise SourceAuthError(source, f"no {', '.join(missing)} configured: set them in "
                                   f"the {source} source settings")
+        # checked here, not when settings load: a validation error would show the value
+        for name in ("data_secret", "data_iv"):
+            if len(getattr(self, name).get_secret_value().encode("utf-8")) != 16:
+                raise SourceAuthError(source, f"{name} must be 16 bytes (AES-128), as the "
+                                      "two sides exchanged it")
 
     def keys(self) -> Keys:
         assert self.data_secret and self.data_iv and self.sig_secret  # see require()

@@ -156,7 +156,7 @@ class InterconnectCalls:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
             stop=stop_after_attempt(cfg.max_attempts),
-            wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s,
+            wait=wait_exponential_jitter(multiplier=cfg.backoff_initial_s, max=cfg.backoff_max_s,
                                          jitter=cfg.backoff_initial_s),
             sleep=self._sleep,
             before_sleep=lambda state: self._log_retry(state, origin),

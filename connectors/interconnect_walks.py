@@ -2,13 +2,13 @@
 
 A source declares one query (its method, the key of the reply's Data holding the items)
 and how to walk it:
-- a listing (no `window`): pages 1, 2, … until the reply's page count, the whole list
+- a listing (no `window_step`): pages 1, 2, … until the reply's page count, the whole list
   each run (a snapshot, as a platform lists what it has); the cursor only remembers the
   next page while a run is under way, so a run stopped at its deadline resumes there;
-- a `window` walk: one query per time window [start, end), the window's start and end
+- a window walk: one query per time window [start, end), the window's start and end
   written into the request under the declared keys, from the cursor's window to the last
-  one that has closed (ended `delay` before now, and not after `until`); each window
-  paged in turn when `paged`. The cursor is the next window (and page), so a rerun asks
+  one that has closed (ended `window_delay` before now, not after `window_until`); each
+  window paged in turn when `paged`. The cursor is the next window (and page), so a rerun asks
   only for windows not read yet, and a window read again yields the same items.
 
 Each page's Data is taken apart as JSON lines are (`json_records`): every item is read
@@ -123,20 +123,19 @@ def _pages(calls: InterconnectCalls, client: httpx.Client, body: dict[str, Any],
     reply's page count. A page repeating the page before (a platform that ignores the
     page number) is a protocol error, not an endless walk."""
     cfg = calls.config
-    keys = cfg.page_keys
     before: str | None = None
     while True:
-        origin = f"{where}{keys.number}={page_no}"
-        paging = {keys.number: page_no, keys.size: cfg.page_size}
+        origin = f"{where}{cfg.page_number_key}={page_no}"
+        paging = {cfg.page_number_key: page_no, cfg.page_size_key: cfg.page_size}
         items, count = _items(calls, client, body | paging, origin)
         if count is None:
-            raise SourceProtocolError(calls.source, f"reply Data without {keys.count} (the "
+            raise SourceProtocolError(calls.source, f"reply Data without {cfg.page_count_key} (the "
                                       "page count)", origin=origin)
         digest = hashlib.md5("\x1e".join(i.text for i in items).encode("utf-8", "replace"),
                              usedforsecurity=False).hexdigest()
         if items and digest == before:
             raise SourceProtocolError(calls.source, f"page {page_no} repeats page "
-                                      f"{page_no - 1}: the platform ignores {keys.number}?",
+                                      f"{page_no - 1}: the platform ignores {cfg.page_number_key}?",
                                       origin=origin)
         last = page_no >= count
         yield origin, items, last
@@ -174,7 +173,7 @@ def _items(calls: InterconnectCalls, client: httpx.Client, body: dict[str, Any],
     data = calls.call(client, cfg.method or "", cfg.body | body, origin=origin)
     limits = ReadLimits(max_record_bytes=cfg.max_record_bytes, max_depth=cfg.max_record_depth)
     try:
-        return read_items(data, cfg.items or "", cfg.page_keys.count, limits)
+        return read_items(data, cfg.items or "", cfg.page_count_key, limits)
     except _Unreadable as e:
         raise SourceProtocolError(calls.source, str(e), origin=origin) from None
 
