@@ -20,6 +20,7 @@ from schemas.pack import CONNECTOR_KINDS, PackError, SourceDeclaration
 
 from .base import Connector
 from .file_drop import FileDropConfig, FileDropConnector
+from .interconnect import InterconnectConfig, InterconnectConnector
 from .jsonl_drop import JsonlDropConfig, JsonlDropConnector
 from .signed_api import SignedApiConfig, SignedApiConnector
 from .sql_db import SqlConnector, SqlSourceConfig
@@ -73,6 +74,10 @@ KINDS: dict[str, Kind] = {
     # an HTTP API answering in a signed envelope (a platform's data-sharing gateway)
     "signed_api": Kind(SignedApiConfig, SignedApiConnector, _api_at,
                        cursor_setting="updated_field"),
+    # a platform speaking 互联互通 (T/CEC 102): token, encrypted and signed envelopes; the
+    # query, its items and its walk (pages, time windows) declared; keeps its own cursor
+    # (the next window), and a backfill's `dates` bound the windows
+    "interconnect": Kind(InterconnectConfig, InterconnectConnector, _api_at),
     # a relational database read through SQLAlchemy (SQLite, PostgreSQL, MySQL)
     "sql": Kind(SqlSourceConfig, SqlConnector, _database_at, cursor_setting="updated_column"),
     # a folder of dated CSV/XLSX exports

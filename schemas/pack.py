@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 #: the kinds of source system a connector exists for (connectors.kinds maps them)
-CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop")
+CONNECTOR_KINDS = ("signed_api", "sql", "file_drop", "jsonl_drop", "interconnect")
 #: in a connector default, stands for the home folder's mock world (settings.world_dir)
 WORLD = "{world}"
 #: the name of the contract of a pack that has one

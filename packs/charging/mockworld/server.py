@@ -2,12 +2,17 @@
 
 POST /evcs/v1/query_token          {OperatorID, OperatorSecret} → AccessToken (TTL 7200 s)
 POST /evcs/v1/query_stations_info  {PageNo, PageSize} → StationInfos, paged
-POST /evcs/v1/query_station_status {StationIDs} → statuses at the server's world time
+POST /evcs/v1/query_station_status {StationIDs} → statuses at the server's world time, or
+                                   {StartTime, EndTime, PageNo, PageSize} → every 5-minute
+                                   status in [StartTime, EndTime), each with its StatusTime,
+                                   paged as ConnectorStatusInfos (a history pull, as
+                                   platforms that missed pushes catch up)
 POST /evcs/v1/query_charge_orders  {StartTime, EndTime, PageNo, PageSize} → ChargeOrders
 and pushes (`push_status`, `push_orders`) of notification_stationStatus and
 notification_charge_order_info to a URL the caller gives. Every call but the token call
 needs `Authorization: Bearer <token>`. The token clock is injectable (`clock`), and so is
-the world time statuses are read at (`world_now`), so tests never wait.
+the world time statuses are read at (`world_now`), so tests never wait. `fail_next(n)`
+answers the next n requests with an HTTP error, as a platform behind a failing proxy does.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import pyarrow.parquet as pq
 from . import protocol as p
 from .operators import Quirk
 from .orders import TIME
-from .spec import WorldSpec
+from .spec import SLOTS_PER_DAY, WorldSpec
 
 TOKEN_TTL_S = 7200
 PREFIX = "/evcs/v1/"
@@ -46,6 +51,7 @@ class OperatorServer:
         self.world_now = self.spec.day_start(self.spec.days - 1) + timedelta(hours=12)
         self._tokens: dict[str, float] = {}
         self._seq = 0
+        self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._thread: threading.Thread | None = None
@@ -66,6 +72,15 @@ class OperatorServer:
 
     def __enter__(self) -> OperatorServer:
         return self.start()
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """Answer the next `n` requests with HTTP `status` instead of the protocol."""
+        with self._lock:
+            self._failures += [status] * n
+
+    def _failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
 
     def __exit__(self, *_: object) -> None:
         self.stop()
@@ -123,6 +138,8 @@ class OperatorServer:
                 "StationInfos": items}
 
     def _station_status(self, q: dict[str, Any]) -> dict[str, Any]:
+        if "StationIDs" not in q:
+            return self._status_history(q)
         wanted = [str(s) for s in q["StationIDs"]]
         if not wanted or len(wanted) > 50:
             raise ValueError("StationIDs: 1 to 50 station ids")
@@ -142,6 +159,33 @@ class OperatorServer:
         t = pq.read_table(path, filters=[("Slot", "=", slot)])
         t = t.set_column(0, "ConnectorID", pc.cast(t["ConnectorID"], "string")).drop(["Slot"])
         return [self._cased(r) for r in t.to_pylist()]
+
+    def _status_history(self, q: dict[str, Any]) -> dict[str, Any]:
+        start, end = (datetime.strptime(q[k], TIME) for k in ("StartTime", "EndTime"))
+        page, size = _page(q)
+        rows = self.statuses_between(start, end)
+        count = max(1, -(-len(rows) // size))
+        items = rows[(page - 1) * size: page * size]
+        return {"PageNo": page, "PageCount": count, "ItemSize": len(items),
+                "ConnectorStatusInfos": items}
+
+    def statuses_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every connector's status of each 5-minute slot starting in [start, end), slot
+        by slot, each with the slot's time as `StatusTime`."""
+        out = []
+        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < end:
+            path = self.folder / "status" / f"{day.date()}.parquet"
+            first = max(0, -(-(start - day) // timedelta(minutes=5)))
+            stop = min(SLOTS_PER_DAY, -(-(end - day) // timedelta(minutes=5)))
+            if path.exists() and first < stop:
+                t = pq.read_table(path, filters=[("Slot", ">=", first), ("Slot", "<", stop)])
+                t = t.set_column(0, "ConnectorID", pc.cast(t["ConnectorID"], "string"))
+                for r in sorted(t.to_pylist(), key=lambda r: r["Slot"]):
+                    at = day + timedelta(minutes=5 * r.pop("Slot"))
+                    out.append(self._cased(r | {"StatusTime": at.strftime(TIME)}))
+            day += timedelta(days=1)
+        return out
 
     def _charge_orders(self, q: dict[str, Any]) -> dict[str, Any]:
         start, end = (datetime.strptime(q[k], TIME) for k in ("StartTime", "EndTime"))
@@ -235,6 +279,10 @@ def _handler(server: OperatorServer) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404)
                 return
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            failure = server._failure()
+            if failure is not None:
+                self.send_error(failure)
+                return
             try:
                 out = server.handle(self.path[len(PREFIX):], body,
                                     self.headers.get("Authorization", ""))
