@@ -1,9 +1,16 @@
 """The child stages: a row per element of a child group, its fields and their errors.
 
 The root stage (conform.engine) parses each JSON array column once and carries it, with
-the columns of joined lists and each block's first sequence number, to these queries,
-one per block of each group. Elements are numbered within a record (the group's
-sequence field) on across the blocks of a repeated group, in block order, then position.
+the columns of joined lists and of series, the record's fields the blocks read (and
+whether each failed), and each block's first sequence number, to these queries, one per
+block of each group. Elements are numbered within a record (the group's sequence field)
+on across the blocks of a repeated group, in block order, then position.
+
+A `columns` block makes an element of every column of a numbered series (P001 … P096),
+blank or absent ones included, so that a missing value is reported, not lost: its
+expressions read the picked column as `@value` (its number `@number`, its name
+`@column`) beside the record's own columns and fields, and its elements' messages start
+with the picked column's name.
 
 A group with kinds (conform.contract.Kinds) makes its kind field when a block maps none,
 routes its shared key to the marker or the other field by kind, clears the fields only
@@ -21,7 +28,7 @@ from collections.abc import Callable, Sequence
 from .check_sql import SHAPES
 from .compiler import Compiler, Out, Source
 from .contract import Kinds
-from .expressions import ALL, Expr, froms
+from .expressions import ALL, COLUMN, NUMBER, PICKED, VALUE, Expr, froms, walk
 from .mapping import Block, Mapping
 from .sql import SQL_TYPES, Plan, clean, lit, q
 from .targets import GroupShape, Target
@@ -39,10 +46,27 @@ def block_froms(block: Block) -> list[str]:
     return list(dict.fromkeys(c for _, x in block.exprs() for c in froms(x)))
 
 
+def block_fields(block: Block) -> list[str]:
+    """The record's fields a block reads (`field`, `within`): the same for every element."""
+    return list(dict.fromkeys(n for _, x in block.exprs() for e in walk(x)
+                              for n in (e.field, e.within) if n))
+
+
+def carried_columns(block: Block) -> list[str]:
+    """The record's columns a joined or columns block reads: the stage of the record
+    carries them to the block's stage (a json block reads its parsed array instead)."""
+    if block.style == "json":
+        return []
+    own = [c for c in block_froms(block) if c not in PICKED]
+    return own + ([c for _, c in block.picked()] if block.style == "columns" else [])
+
+
 def block_size(group: GroupShape, index: int, block: Block) -> str:
     """SQL of the number of elements the block holds (in the root stage's columns)."""
     if block.style == "json":
         return f"coalesce(len({q(f'items.{group.name}.{index}')}), 0)"
+    if block.style == "columns":  # an element per column of the series, blank or not
+        return str(len(block.picked()))
     counted = _counted_column(group, block)
     return f"coalesce(len(string_split({q('in.' + counted)}, {lit(block.separator)})), 0)"
 
@@ -76,17 +100,35 @@ def _joined_base(table: str, block: Block, counted: str, columns: Sequence[str],
             f"{lists} FROM {table}))")
 
 
+def _columns_base(table: str, block: Block, columns: Sequence[str], extra: str) -> str:
+    """A row per column of the series: its value, number and name as the picked
+    columns (`@value`, `@number`, `@column`), beside the record's columns it reads."""
+    items = ", ".join(f"struct_pack(v := {q('in.' + c)}, n := {lit(str(n))}, c := {lit(c)})"
+                      for n, c in block.picked())
+    keep = "".join(f", {q('in.' + c)}" for c in columns)
+    return (f"SELECT _rid, pos, {extra}{keep}, e.v AS {q('in.' + VALUE)}, e.n AS "
+            f"{q('in.' + NUMBER)}, e.c AS {q('in.' + COLUMN)} FROM (SELECT _rid, {extra}"
+            f"{keep}, unnest(series) AS e, generate_subscripts(series, 1) AS pos FROM "
+            f"(SELECT *, [{items}] AS series FROM {table}))")
+
+
 def block_sql(mapping: Mapping, table: str, group: GroupShape, index: int,
               block: Block) -> str:
     """SQL of one block: a row per element with its fields and their errors."""
     label = f"{group.name}.{index}"
-    offset = q(f"offset.{label}")
+    fields = block_fields(block)
+    carried = [f"offset.{label}", *(f"{p}.{n}" for n in fields for p in ("field", "failed"))]
+    extra = ", ".join(q(c) for c in carried)
     cols = block_froms(block)
-    base = ["_rid", "pos", f"offset.{label}", *(f"in.{c}" for c in cols)]
+    base = ["_rid", "pos", *carried, *(f"in.{c}" for c in cols)]
     if block.style == "json":
-        plan = Plan(_json_base(table, f"items.{label}", cols, offset), base, {})
+        plan = Plan(_json_base(table, f"items.{label}", cols, extra), base, {})
+    elif block.style == "columns":
+        own = [c for c in cols if c not in PICKED]
+        plan = Plan(_columns_base(table, block, own, extra),
+                    [*base, *(f"in.{c}" for c in PICKED)], {})
     else:
-        plan = Plan(_joined_base(table, block, _counted_column(group, block), cols, offset),
+        plan = Plan(_joined_base(table, block, _counted_column(group, block), cols, extra),
                     [*base, *(f"list.{c}" for c in cols)], {})
     kinds = group.decl.kinds
     element_no: list[str] = []
@@ -102,7 +144,11 @@ def block_sql(mapping: Mapping, table: str, group: GroupShape, index: int,
                                      [element_no[0], f"list.{name}"])
         return aligned[name]
 
-    c = Compiler(plan, mapping, Source(column, origin=None))
+    def field_of(name: str) -> Out:  # the record's field, carried by its stage
+        return Out(f"field.{name}", mapping.shape.root[name].kind,
+                   blocked=q(f"failed.{name}"))
+
+    c = Compiler(plan, mapping, Source(column, origin=None), field_of)
 
     def compile_(key: str) -> Out | None:
         expr = getattr(block, key)
@@ -120,8 +166,10 @@ def block_sql(mapping: Mapping, table: str, group: GroupShape, index: int,
         if name in outs:
             outs[name] = c.finish(outs[name], name, required=True)
     sequence = group.decl.sequence
+    # an element of a series says which column it is: "P065: … is required but empty"
+    where = q("in." + COLUMN) if block.style == "columns" else None
     return plan.sql(_row_select(outs, group.targets, sequence,
-                                f"{offset} + pos - 1 AS {q(sequence)}"))
+                                f"{q(carried[0])} + pos - 1 AS {q(sequence)}", where))
 
 
 def _kinds(plan: Plan, block: Block, kinds: Kinds, compile_: Callable[[str], Out | None],
@@ -181,7 +229,7 @@ def _other_only(plan: Plan, out: Out, is_marked: str, name: str) -> Out:
 
 
 def _row_select(outs: dict[str, Out], targets: dict[str, Target], sequence: str,
-                seq: str) -> list[str]:
+                seq: str, where: str | None) -> list[str]:
     select = ["_rid", seq]
     for name, target in targets.items():
         if name == sequence:
@@ -190,6 +238,12 @@ def _row_select(outs: dict[str, Out], targets: dict[str, Target], sequence: str,
         value = q(out.value) if out else "NULL"
         select.append(f"CAST({value} AS {SQL_TYPES[target.kind]}) AS {q(name)}")
         if out and out.reason:
+            message = q(out.message or "")
+            if where is not None:
+                message = f"{where} || ': ' || {message}"
             select += [f"{q(out.reason)} AS {q(name + '!reason')}",
-                       f"{q(out.message or '')} AS {q(name + '!message')}"]
+                       f"{message} AS {q(name + '!message')}"]
+        if out and out.blocked:  # empty because the record's field failed: said there
+            select.append(f"{value} IS NULL AND coalesce({out.blocked}, false) AS "
+                          f"{q(name + '!blocked')}")
     return select

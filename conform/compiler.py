@@ -10,8 +10,9 @@ is reported once, where it starts):
   registry does not know → unknown_code);
 - a required field (the model's, or one the mapping marks `required`) that is NULL
   without such an error → missing_required;
-- a field made from another field (`field = …`, `within = …`) that is NULL because that
-  field failed reports nothing itself.
+- a field made from another field (`field = …`, `within = …`, also a child element's
+  read of its record's field) that is NULL because that field failed reports nothing
+  itself; a date/time that `plus` moves past what a timestamp holds → impossible_date.
 Messages show the offending value (cut to 40 characters) except for the fields the
 contract calls sensitive (ID numbers, credit codes, phones), which are never shown.
 """
@@ -25,9 +26,10 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .contract import Reference
-from .expressions import DEFAULT_FORMATS, ORIGIN, Expr, scalar_kind
+from .expressions import DEFAULT_FORMATS, Expr, scalar_kind
 from .mapping import Mapping
 from .sql import DECIMAL_DIGITS, SQL_TYPES, TZ, Plan, case_map, clean, lit, q
 from .targets import Target
@@ -83,7 +85,7 @@ class Compiler:
         blocked = None
         if e.from_ is not None:
             col, kind = self.source.column(e), "text"
-            label = "origin" if e.from_ == ORIGIN else e.from_
+            label = e.from_
         elif e.field is not None:
             assert self.field_of is not None
             ref = self.field_of(e.field)
@@ -94,6 +96,7 @@ class Compiler:
             kind = scalar_kind(e.const)
             col = self.plan.add(f"{name}.const", lit(e.const), [])
             label = "constant"
+        label = label.removeprefix("@")  # a picked column's value shows as "value '…'"
         show = _shower(label, target.sensitive)
         cur = col
         if e.match is not None:
@@ -120,6 +123,9 @@ class Compiler:
             # code tables and constants were checked against the code list when loaded
             checked = (e.map is not None or e.const is not None) and kind == target.kind
             cur, kind = self._convert(cur, kind, target, e, name, steps, checked)
+        moved = None
+        if e.plus is not None:
+            cur, moved = self._plus(cur, e, target, name, steps)
         if e.lookup is not None:
             cur = self._lookup(cur, e, name, steps)
             within = self.field_of(e.within) if self.field_of and e.within else None
@@ -132,7 +138,32 @@ class Compiler:
                                 f"{lit(e.format)})", [cur])
             kind = "text"
         out = self._errors(name, steps, col, show)
-        return Out(cur, kind, out[0], out[1], blocked)
+        if moved is not None and moved.reason:  # the number of steps failed: its error
+            out = (self._either_col(name + "!reason", out[0], moved.reason),
+                   self._either_col(name + "!message", out[1], moved.message))
+        return Out(cur, kind, out[0], out[1],
+                   _either(blocked, moved.blocked if moved else None))
+
+    def _either_col(self, name: str, first: str | None, then: str | None) -> str | None:
+        if first is None or then is None:
+            return first or then
+        return self.plan.add(name, f"coalesce({q(first)}, {q(then)})", [first, then])
+
+    def _plus(self, cur: str, e: Expr, target: Target, name: str,
+              steps: list[Step]) -> tuple[str, Out]:
+        """The date/time plus (steps − start) × every, as elapsed time; a shift past what
+        a timestamp holds is NULL (try), then reported like a date out of range."""
+        plus = e.plus
+        assert plus is not None
+        n = self.compile(plus.steps, Target("int"), f"{name}.steps")
+        micros = plus.every // timedelta(microseconds=1)
+        out = self.plan.add(f"{name}.plus", f"try({q(cur)} + to_microseconds(({q(n.value)} "
+                            f"- {plus.start}) * {micros}))", [cur, n.value])
+        steps.append(Step(cur, out, "impossible_date", "moved by steps past any date",
+                          when=f"{q(n.value)} IS NOT NULL"))
+        if target.kind == "time" and e.format is None:
+            out = self._range(out, name, steps)
+        return out, n
 
     def _errors(self, name: str, steps: list[Step], received: str,
                 show: Callable[[str], str]) -> tuple[str | None, str | None]:
@@ -164,11 +195,7 @@ class Compiler:
                 steps.append(Step(cur, out, reason, problem))
             cur = out
         if want == "time":
-            out = self.plan.add(f"{name}.range", f"CASE WHEN {q(cur)} >= TIMESTAMPTZ "
-                                f"{lit(_EARLIEST)} AND {q(cur)} < TIMESTAMPTZ {lit(_LATEST)} "
-                                f"THEN {q(cur)} END", [cur])
-            steps.append(Step(cur, out, "impossible_date", "lies outside 2000–2099"))
-            cur = out
+            cur = self._range(cur, name, steps)
         if target.values is not None and not checked:
             values = ", ".join(lit(v) for v in sorted(target.values))
             out = self.plan.add(f"{name}.code", f"CASE WHEN {q(cur)} IN ({values}) "
@@ -176,6 +203,13 @@ class Compiler:
             steps.append(Step(cur, out, "unknown_code", f"is not one of {target.code_list}"))
             cur = out
         return cur, want
+
+    def _range(self, cur: str, name: str, steps: list[Step]) -> str:
+        out = self.plan.add(f"{name}.range", f"CASE WHEN {q(cur)} >= TIMESTAMPTZ "
+                            f"{lit(_EARLIEST)} AND {q(cur)} < TIMESTAMPTZ {lit(_LATEST)} "
+                            f"THEN {q(cur)} END", [cur])
+        steps.append(Step(cur, out, "impossible_date", "lies outside 2000–2099"))
+        return out
 
     def _conversion(self, cur: str, kind: str, want: str,
                     e: Expr) -> tuple[str, str | None, str]:

@@ -75,7 +75,8 @@ class ChildGroup:
 
     In a mapping file a group is a table named after it (`[connectors]`), or with
     `repeated` an array of tables (`[[connectors]]`), one per layout, whose elements are numbered on
-    across blocks. A block reads a JSON array column (`style = "json"`, `from`), or with
+    across blocks. A block reads a JSON array column (`style = "json"`, `from`), the
+    columns of a numbered series, one element each (`style = "columns"`), or with
     `counted_by` also parallel lists joined by a separator (`style = "joined"`), counted
     by the list of that field.
     """

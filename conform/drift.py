@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from .expressions import walk
+from .expressions import VALUE, walk
 from .mapping import Mapping, select_mapping
 
 
@@ -42,11 +42,19 @@ class Drift:
 
 
 def required_columns(mapping: Mapping) -> set[str]:
-    """Columns feeding a field that must not be empty."""
+    """Columns feeding a field that must not be empty (and the columns of a series
+    whose picked value feeds a field its elements must have)."""
     out = set()
     for name, expr in mapping.fields.items():
         if mapping.required(name):
             out.update(e.from_ for e in walk(expr) if e.from_)
+    for group, blocks in mapping.groups.items():
+        required = mapping.shape.groups[group].required
+        for block in blocks:
+            if block.style == "columns" and any(
+                    e.from_ == VALUE for key, x in block.exprs() if key in required
+                    for e in walk(x)):
+                out.update(c for _, c in block.picked())
     return out
 
 

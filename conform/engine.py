@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .children import block_froms, block_size, block_sql, nested
+from .children import block_fields, block_size, block_sql, carried_columns, nested
 from .compiler import Compiler, Out, Source
 from .expressions import ORIGIN, walk
 from .mapping import Mapping
@@ -36,6 +36,7 @@ from .sql import ARROW_TYPES, SQL_TYPES, Plan, clean, lit, q, struct_type
 from .targets import Target
 
 _RELATION = re.compile(r'^[\w."]+$')
+_BLOCKED_SCHEMA = pa.schema([("_rid", pa.int64()), ("field", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Conformed:
     children: dict[str, pa.Table]
     #: `_rid`, field, reason, message: problems found while conforming
     errors: pa.Table
+    #: `_rid`, field: elements' fields left empty because the record's field they are
+    #: made from failed (reported there: validation does not report them again)
+    blocked: pa.Table = field(default_factory=_BLOCKED_SCHEMA.empty_table)
 
 
 class ConformError(RuntimeError):
@@ -124,10 +128,19 @@ def _root_stage(mapping: Mapping, relation: str) -> _RootStage:
         select += [f"CASE WHEN {bad} THEN 'bad_value' END AS {q(error + '!reason')}",
                    f"CASE WHEN {bad} THEN {lit(f'{column} is not a JSON array of objects')} "
                    f"END AS {q(error + '!message')}"]
-    carried += [f"in.{c}" for blocks in mapping.groups.values() for b in blocks
-                if b.style == "joined" for c in block_froms(b)]
+    blocks = [b for bs in mapping.groups.values() for b in bs]
+    carried += [f"in.{c}" for b in blocks for c in carried_columns(b)]
     carried = list(dict.fromkeys(carried))
     select += [q(c) for c in carried]
+    # the record's fields a block reads, and whether each failed (its elements then
+    # report nothing more about it)
+    for name in dict.fromkeys(n for b in blocks for n in block_fields(b)):
+        out = done[name]
+        failed = " OR ".join(f"coalesce({x}, false)" for x in (
+            f"{q(out.reason)} IS NOT NULL" if out.reason else None, out.blocked) if x)
+        select += [f"{q(out.value)} AS {q('field.' + name)}",
+                   f"{failed or 'false'} AS {q('failed.' + name)}"]
+        carried += [f"field.{name}", f"failed.{name}"]
     # a group's elements are numbered across its blocks: block i starts after the
     # elements of blocks < i
     for name, blocks in mapping.groups.items():
@@ -147,6 +160,20 @@ def _schema(targets: dict[str, Target]) -> pa.Schema:
 
 _ERRORS_SCHEMA = pa.schema([("_rid", pa.int64()), ("field", pa.string()),
                             ("reason", pa.string()), ("message", pa.string())])
+
+
+def _blocked_rows(table: pa.Table, owner: str, sequence: str) -> list[pa.Table]:
+    """The elements' fields a stage's result marks `<field>!blocked`, as rows."""
+    out = []
+    for column in table.column_names:
+        if column.endswith("!blocked"):
+            hit = table.filter(pc.fill_null(table[column], False))
+            field_ = pc.binary_join_element_wise(
+                f"{owner}[", pc.cast(hit[sequence], pa.string()),
+                f"].{column.removesuffix('!blocked')}", "")
+            out.append(pa.table({"_rid": hit["_rid"], "field": field_},
+                                schema=_BLOCKED_SCHEMA))
+    return out
 
 
 def _error_rows(table: pa.Table, owner: str | None = None,
@@ -200,6 +227,7 @@ def conform(con: duckdb.DuckDBPyConnection, mapping: Mapping, relation: str) -> 
     stage = _root_stage(mapping, relation)
     staged = _fetch(con, stage.sql)
     errors = _error_rows(staged)
+    blocked: list[pa.Table] = []
     children = {name: _schema(g.targets).empty_table() for name, g in shape.groups.items()}
     groups = {name: blocks for name, blocks in mapping.groups.items() if blocks}
     if groups:
@@ -212,6 +240,7 @@ def conform(con: duckdb.DuckDBPyConnection, mapping: Mapping, relation: str) -> 
                     f"({block_sql(mapping, view, group, i, b)})"
                     for i, b in enumerate(blocks)))
                 errors += _error_rows(children[name], name, group.decl.sequence)
+                blocked += _blocked_rows(children[name], name, group.decl.sequence)
         finally:
             con.unregister(view)
     return Conformed(
@@ -219,6 +248,7 @@ def conform(con: duckdb.DuckDBPyConnection, mapping: Mapping, relation: str) -> 
         children={name: _shaped(table, _schema(shape.groups[name].targets))
                   for name, table in children.items()},
         errors=pa.concat_tables(errors) if errors else _ERRORS_SCHEMA.empty_table(),
+        blocked=pa.concat_tables(blocked) if blocked else _BLOCKED_SCHEMA.empty_table(),
     )
 
 

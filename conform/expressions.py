@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import duckdb
@@ -21,6 +22,9 @@ DEFAULT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "
 ORIGIN = "@origin"
 #: `align`'s value for a list with a value per element
 ALL = "all"
+#: in a `columns` block: the picked column's value, its number and its name
+VALUE, NUMBER, COLUMN = "@value", "@number", "@column"
+PICKED = (VALUE, NUMBER, COLUMN)
 
 
 def _shorthand(value: object) -> object:
@@ -34,7 +38,7 @@ class Strict(BaseModel):
 
 class Expr(Strict):
     """How one canonical value is made: a source, then optional steps, in this order:
-    match → split → map → convert to the target's kind → lookup/check → format."""
+    match → split → map → convert to the target's kind → plus → lookup/check → format."""
 
     from_: str | None = Field(None, alias="from")
     field: str | None = None
@@ -52,6 +56,8 @@ class Expr(Strict):
     formats: tuple[str, ...] | None = None
     year_from: str | None = None
     format: str | None = None
+    #: a date/time moved on by a number of equal steps (see `Plus`)
+    plus: Plus | None = None
     #: a lookup of the contract's reference (names → codes under the code in `within`)
     lookup: str | None = None
     within: str | None = None
@@ -82,6 +88,9 @@ class Expr(Strict):
                 raise ValueError(f"`{name}` only goes with `{needs}`")
         if self.lookup and not self.within:
             raise ValueError("`lookup` needs `within` (the field holding the parent code)")
+        if self.plus is not None and (self.first is not None or self.key is not None):
+            raise ValueError("`plus` moves one date/time: put it on an alternative of "
+                             "`first`, not on `first` or `key`")
         if self.epoch and self.formats is not None:
             raise ValueError("give `epoch` or `formats`, not both")
         if self.first is not None and any(e.required for e in self.first):
@@ -95,6 +104,27 @@ class Expr(Strict):
 
 
 ExprIn = Annotated[Expr, BeforeValidator(_shorthand)]
+
+
+class Plus(Strict):
+    """`plus = { steps = "@number", every = "PT15M", start = 1 }`: the date/time plus
+    (steps − start) × every, in elapsed time (a 15-minute step is 15 minutes also across
+    a clock change). `steps` is an expression read as a whole number; `start` is the
+    number whose step adds nothing (1 when intervals are numbered from 1), required so
+    that an off-by-one is never a default."""
+
+    steps: ExprIn
+    #: an ISO 8601 duration ("PT15M", "PT1H", "P1D") or a number of seconds
+    every: timedelta
+    start: int
+
+    @model_validator(mode="after")
+    def _positive(self) -> Plus:
+        if self.every <= timedelta(0):
+            raise ValueError("`every` must be a positive duration, e.g. \"PT15M\"")
+        return self
+
+
 Expr.model_rebuild()
 
 
@@ -119,7 +149,8 @@ def scalar_kind(value: object) -> str:
 def walk(expr: Expr) -> Iterator[Expr]:
     """The expression and every expression nested in it."""
     yield expr
-    for sub in (*(expr.first or ()), *(expr.key or ())):
+    for sub in (*(expr.first or ()), *(expr.key or ()),
+                *((expr.plus.steps,) if expr.plus else ())):
         yield from walk(sub)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import string
 import tomllib
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -23,10 +24,10 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from .contract import Contract, Scalar
-from .expressions import ORIGIN, Expr, ExprIn, Strict, walk
+from .expressions import ORIGIN, PICKED, Expr, ExprIn, Strict, walk
 from .mapping_checks import Invalid, check_mapping
 from .targets import GroupShape, Shape, shape_of
 
@@ -59,26 +60,58 @@ class Columns(Strict):
 
 
 class Block(Strict):
-    """One layout of a child group's elements: `json` (an array column, `from`) or
-    `joined` (parallel lists split by `separator`); its other keys are the group's fields."""
+    """One layout of a child group's elements: `json` (an array column, `from`), `joined`
+    (parallel lists split by `separator`) or `columns` (one element per column of a
+    numbered series: the names `columns` makes of the `numbers`); its other keys are the
+    group's fields."""
 
-    style: Literal["json", "joined"] = "json"
+    style: Literal["json", "joined", "columns"] = "json"
     from_: str | None = Field(None, alias="from")
     separator: str | None = None
+    #: a columns block: the name of the column numbered n, as `columns.format(n)`
+    columns: str | None = None
+    #: a columns block: the first and the last number, both included
+    numbers: tuple[int, int] | None = None
     group: ClassVar[GroupShape]
 
     @model_validator(mode="after")
     def _layout(self) -> Block:
         name = self.group.name
-        if self.style == "json" and (self.from_ is None or self.separator is not None):
-            raise ValueError(f"a json {name} block needs `from` (the array column) and no "
-                             "`separator`")
-        if self.style == "joined" and (self.separator is None or self.from_ is not None):
-            raise ValueError(f"a joined {name} block needs `separator` and no `from`")
+        given = {k for k in ("from_", "separator", "columns", "numbers")
+                 if getattr(self, k) is not None}
+        needs = {"json": {"from_"}, "joined": {"separator"},
+                 "columns": {"columns", "numbers"}}[self.style]
+        if given != needs:
+            keys = " and ".join(f"`{k.rstrip('_')}`" for k in sorted(needs))
+            raise ValueError(f"a {self.style} {name} block needs {keys} and no other of "
+                             "`from`, `separator`, `columns`, `numbers`")
         for key in self.group.must_map:
             if getattr(self, key) is None:
                 raise ValueError(f"a {name} block needs `{key}`")
         return self
+
+    @field_validator("columns")
+    @classmethod
+    def _template(cls, template: str | None) -> str | None:
+        if template is None:
+            return None
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            template.format(1)
+        except (ValueError, IndexError, KeyError):  # a field that is no number's
+            fields = []
+        if fields not in ([""], ["0"]):
+            raise ValueError(f"{template!r} needs exactly one number field, such as "
+                             "\"P{:03d}\" or \"H{}\"")
+        return template
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, numbers: tuple[int, int] | None) -> tuple[int, int] | None:
+        if numbers is not None and not 0 <= numbers[1] - numbers[0] < _MOST_COLUMNS:
+            raise ValueError(f"{list(numbers)} must run upwards (first, last) over no more "
+                             f"than {_MOST_COLUMNS:,} numbers")
+        return numbers
 
     def exprs(self) -> Iterator[tuple[str, Expr]]:
         """(key, expression) of every key the block maps, in the group's order."""
@@ -86,6 +119,16 @@ class Block(Strict):
             expr = getattr(self, key, None)
             if isinstance(expr, Expr):
                 yield key, expr
+
+    def picked(self) -> list[tuple[int, str]]:
+        """A columns block's (number, column name), in number order."""
+        assert self.columns is not None and self.numbers is not None
+        first, last = self.numbers
+        return [(n, self.columns.format(n)) for n in range(first, last + 1)]
+
+
+#: more columns than a spreadsheet row holds (XLSX: 16,384) is a typo in `numbers`
+_MOST_COLUMNS = 16_384
 
 
 class Mapping(Strict):
@@ -152,11 +195,13 @@ class Mapping(Strict):
             for block in blocks:
                 if block.style == "json":
                     seen[block.from_] = None  # type: ignore[index]
-                else:
-                    for _, expr in block.exprs():
-                        for e in walk(expr):
-                            if e.from_:
-                                seen[e.from_] = None
+                    continue
+                for _, expr in block.exprs():
+                    for e in walk(expr):
+                        if e.from_ and e.from_ not in PICKED:
+                            seen[e.from_] = None
+                if block.style == "columns":
+                    seen.update((name, None) for _, name in block.picked())
         return list(seen)
 
     def expected_columns(self) -> list[str]:
@@ -175,8 +220,8 @@ def mapping_model(contract: Contract) -> type[Mapping]:
     groups: dict[str, Any] = {}
     for name, group in shape.groups.items():
         # a group that can be joined has to say which layout a block has
-        style = (Literal["json", "joined"], ...) if group.decl.counted_by else \
-            (Literal["json"], "json")
+        style = (Literal["json", "joined", "columns"], ...) if group.decl.counted_by else \
+            (Literal["json", "columns"], "json")
         block = create_model(f"Block_{name}", __base__=Block, style=style, **{
             key: (ExprIn | None, None) for key in group.keys})
         block.group = group

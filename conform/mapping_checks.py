@@ -3,8 +3,10 @@
 Field names must be the root model's (less those the header sets), the model's required
 fields mapped, code tables must exist and give values valid for the field they feed,
 fields may build on fields but not in a circle, date formats only where a time is made,
-lookups and code checks must name the contract's reference, and each child block maps
-what its group requires. A problem raises `Invalid` with the key it concerns;
+lookups and code checks must name the contract's reference, `plus` only moves a
+date/time, a picked column (`@value`, `@number`, `@column`) is only read in a `columns`
+block, and each child block maps what its group requires. A problem raises `Invalid`
+with the key it concerns;
 conform.mapping turns it into a MappingError naming the file.
 """
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .contract import Scalar
-from .expressions import ALL, ORIGIN, Expr, scalar_kind, walk
+from .expressions import ALL, ORIGIN, PICKED, Expr, scalar_kind, walk
 from .targets import TEXT, GroupShape, Target
+
+_WHOLE = Target("int")
 
 if TYPE_CHECKING:
     from .mapping import Block, Mapping
@@ -78,14 +82,17 @@ class _Checker:
                 if block.style != "joined" or name in unaligned:
                     raise Invalid(key, f"`align = \"{expr.align}\"` is for the other columns "
                                   f"of a joined {group.name} block")
-            self.expr(expr, group.keys[name], key, group=group.name)
+            self.expr(expr, group.keys[name], key, group=group.name,
+                      picks=block.style == "columns")
 
-    def expr(self, e: Expr, target: Target, key: str, *, group: str | None) -> None:
-        if e.field is not None:
-            if group is not None:
-                raise Invalid(key, f"`field` refers to [fields]; {group} cannot use it")
-            if e.field not in self.m.fields:
-                raise Invalid(key + ".field", f"no field {e.field!r} in this mapping")
+    def expr(self, e: Expr, target: Target, key: str, *, group: str | None,
+             picks: bool = False) -> None:
+        # a block may read the record's fields too: the same value for every element
+        if e.field is not None and e.field not in self.m.fields:
+            raise Invalid(key + ".field", f"no field {e.field!r} in this mapping")
+        if e.from_ in PICKED and not picks:
+            raise Invalid(key + ".from", f"{e.from_} is a picked column's: only for a "
+                          "block with style = \"columns\"")
         if e.within is not None and e.within not in self.m.fields:
             raise Invalid(key + ".within", f"no field {e.within!r} in this mapping")
         if e.from_ == ORIGIN and group is not None:
@@ -108,12 +115,17 @@ class _Checker:
             raise Invalid(key + ".year_from", "every format has %Y: nothing to complete")
         if e.format is not None and produced != "time":
             raise Invalid(key + ".format", "`format` renders a date/time as text")
+        if e.plus is not None:
+            if not (wants_time or produced == "time"):
+                raise Invalid(key + ".plus", "`plus` moves a date/time; this field is "
+                              f"{target.kind}")
+            self.expr(e.plus.steps, _WHOLE, key + ".plus.steps", group=group, picks=picks)
         if (e.lookup or e.check) and target.kind != "text":
             raise Invalid(key, "`lookup`/`check` give codes (text)")
         for i, sub in enumerate(e.first or ()):
-            self.expr(sub, target, f"{key}.first.{i}", group=group)
+            self.expr(sub, target, f"{key}.first.{i}", group=group, picks=picks)
         for i, sub in enumerate(e.key or ()):
-            self.expr(sub, TEXT, f"{key}.key.{i}", group=group)
+            self.expr(sub, TEXT, f"{key}.key.{i}", group=group, picks=picks)
         if e.key is not None and target.kind != "text":
             raise Invalid(key, "`key` makes text")
 

@@ -27,7 +27,7 @@ Kind = Literal["text", "time", "int", "decimal", "float", "bool"]
 _KINDS: dict[Any, Kind] = {str: "text", int: "int", float: "float", Decimal: "decimal",
                            bool: "bool", datetime: "time", AwareDatetime: "time"}
 #: the keys of a child block that are its layout, not fields
-LAYOUT_KEYS = ("style", "from", "from_", "separator")
+LAYOUT_KEYS = ("style", "from", "from_", "separator", "columns", "numbers")
 
 
 class ContractError(ValueError):

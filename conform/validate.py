@@ -129,6 +129,10 @@ def validate(conformed: Conformed, contract: Contract, registry: object | None,
     conform_errors: dict[int, list[Problem]] = defaultdict(list)
     for e in conformed.errors.to_pylist():
         conform_errors[e["_rid"]].append(Problem(e["field"], e["reason"], e["message"]))
+    # empty because the record's field they copy failed: that field's error says it
+    reported: dict[int, set[str]] = defaultdict(set)
+    for b in conformed.blocked.to_pylist():
+        reported[b["_rid"]].add(b["field"])
     children = {name: _rows_by_rid(conformed.children[name]) for name in contract.groups}
     receipts = {} if received is None else dict(
         zip(received["_rid"].to_pylist(), received[RECEIVED_AT].to_pylist(), strict=True))
@@ -148,7 +152,7 @@ def validate(conformed: Conformed, contract: Contract, registry: object | None,
                 record = contract.root.model_validate(
                     data, context={**context, "received_at": receipts.get(rid)})
             except ValidationError as e:
-                already = {p.field for p in problems}
+                already = {p.field for p in problems} | reported[rid]
                 problems = _scope_problems(problems + [
                     p for p in problems_of(e)
                     if not (p.reason == Reason.MISSING_REQUIRED and p.field in already)],
@@ -205,7 +209,7 @@ def validate_bulk(con: duckdb.DuckDBPyConnection, conformed: Conformed, contract
     # pydantic sees the records as conformed, not as the SQL normalised them
     suspect = Conformed(root=conformed.root.filter(pc.invert(is_clean)),
                         children={k: rows_of(t, False) for k, t in conformed.children.items()},
-                        errors=conformed.errors)
+                        errors=conformed.errors, blocked=conformed.blocked)
     verdict = validate(suspect, contract, registry, scope, received)
     return Validated(
         root=_ordered(pa.concat_tables([

@@ -19,8 +19,8 @@ from functools import cache
 from typing import Any
 
 from conform.contract import Contract
-from conform.expressions import ORIGIN, Expr, walk
-from conform.mapping import Mapping, MappingError, select_mapping
+from conform.expressions import ORIGIN, PICKED, Expr, walk
+from conform.mapping import Block, Mapping, MappingError, select_mapping
 from schemas.grades import Grade, grade_of
 from schemas.pii import mask_text
 
@@ -96,7 +96,9 @@ def public_columns(mapping: Mapping) -> tuple[set[str], str | None]:
             if block.from_:
                 private.add(block.from_)
             for _, expr in block.exprs():
-                private.update(e.from_ for e in walk(expr) if e.from_)
+                private.update(e.from_ for e in walk(expr) if e.from_ not in (None, *PICKED))
+            if block.style == "columns":
+                private.update(c for _, c in block.picked())
     # a drifted feed sends a column under an alias: the alias is as public as the column
     for column, aliases in mapping.columns.aliases.items():
         for target in (public, private):
@@ -126,12 +128,30 @@ def failed_columns(mapping: Mapping, paths: list[str]) -> list[str]:
     is the whole record and names none)."""
     out: dict[str, None] = {}
     for path in paths:
-        out.update(dict.fromkeys(_field_columns(mapping, _INDEX.sub("", path).split("."))))
+        index = _INDEX.search(path)
+        out.update(dict.fromkeys(_field_columns(
+            mapping, _INDEX.sub("", path).split("."),
+            element=int(index.group()[1:-1]) if index else None)))
     return list(out)
 
 
-def _field_columns(mapping: Mapping, parts: list[str], seen: frozenset[str] = frozenset()
-                   ) -> list[str]:
+def _picked(blocks: tuple[Block, ...], block: Block, element: int | None) -> list[str]:
+    """The column of a series that element number `element` of its group was made of,
+    when the blocks before it have a fixed number of elements (columns blocks)."""
+    offset = 0
+    for before in blocks:
+        if before is block:
+            numbered = block.picked()
+            at = -1 if element is None else element - offset
+            return [numbered[at][1]] if 0 <= at < len(numbered) else []
+        if before.style != "columns":
+            return []
+        offset += len(before.picked())
+    return []
+
+
+def _field_columns(mapping: Mapping, parts: list[str], seen: frozenset[str] = frozenset(),
+                   element: int | None = None) -> list[str]:
     head, attr = parts[0], (parts[1] if len(parts) > 1 else None)
     if head in mapping.groups:
         kinds = mapping.shape.groups[head].decl.kinds
@@ -151,7 +171,13 @@ def _field_columns(mapping: Mapping, parts: list[str], seen: frozenset[str] = fr
                 chosen = [exprs[kinds.shared]]
             else:
                 chosen = []
-            columns += [e.from_ for x in chosen for e in walk(x) if e.from_]
+            for e in (e for x in chosen for e in walk(x)):
+                if e.from_ in PICKED:  # the element's own column of the series
+                    columns += _picked(mapping.groups[head], block, element)
+                elif e.from_:
+                    columns.append(e.from_)
+                if e.field:  # the record's field, the same for every element
+                    columns += _field_columns(mapping, [e.field], seen)
         return columns
     expr = mapping.fields.get(head)
     if expr is None or head in seen:
