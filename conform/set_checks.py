@@ -119,6 +119,10 @@ def compile_field(model: type[BaseModel], name: str, info: FieldInfo,
             conds.append(f"{{x}} >= {lit(m.ge)}")
         elif isinstance(m, annotated_types.Le):
             conds.append(f"{{x}} <= {lit(m.le)}")
+        elif isinstance(m, annotated_types.Gt):
+            conds.append(f"{{x}} > {lit(m.gt)}")
+        elif isinstance(m, annotated_types.Lt):
+            conds.append(f"{{x}} < {lit(m.lt)}")
         elif isinstance(m, AfterValidator):
             conds.append(_after(model, name, m.func, contract)("{x}"))
             text = text or m.func is checks.check_text

@@ -97,9 +97,10 @@ class DataClock:
     def newest(self, con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
         """source → the time of its newest record the merge takes (staged rows outside
         blocked batches)."""
+        # the source from the batch: a child group's staged rows carry no source column
         staged = " UNION ALL ".join(
-            f"SELECT source, {time} AS _at FROM {table} WHERE batch_id NOT IN "  # noqa: S608
-            "(SELECT batch_id FROM ops.batches WHERE gate = 'blocked')"
+            f"SELECT b.source, {time} AS _at FROM {table} "  # noqa: S608
+            "JOIN ops.batches b USING (batch_id) WHERE b.gate IS DISTINCT FROM 'blocked'"
             for table, time in self.times)
         return dict(con.execute(
             f"SELECT source, max(_at) FROM ({staged}) GROUP BY source").fetchall())  # noqa: S608

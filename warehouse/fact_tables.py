@@ -27,6 +27,9 @@ _TABLE = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 _TYPE = r"^[A-Za-z][A-Za-z0-9_ ,()]*$"
 #: names the derived tables use for their own columns (lineage and quarantine)
 RESERVED = ("batch_id", "run_id", "reason", "quarantined_at", "released_run")
+#: the reasons the merge itself refuses rows for (warehouse.facts.REASONS)
+ENGINE_REASONS = ("missing_key", "off_grain", "end_off_grain", "ends_before_start",
+                  "too_late", "superseded")
 
 
 class FactsError(ValueError):
@@ -59,6 +62,11 @@ class FactsDeclaration(BaseModel):
     rows: tuple[str, ...] = ("row_no",)
     #: column types, where the staged table's are not the ones to keep
     types: dict[str, str] = Field(default_factory=dict)
+    #: the pack's own reasons to refuse a staged row: reason → SQL condition over the
+    #: staged row's columns (e.g. a blank or impossible reading). A refused row goes to
+    #: quarantine.<name> with that reason; the rest of its record merges (one bad
+    #: quarter hour does not cost a transformer its day)
+    refuse: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _coherent(self) -> FactsDeclaration:
@@ -73,6 +81,10 @@ class FactsDeclaration(BaseModel):
                      if c not in named]
         problems += [f"type {t!r} of {c!r} is not a type name" for c, t in self.types.items()
                      if not re.match(_TYPE, t)]
+        problems += [f"refuse: {r!r} is not a plain lower-case name" for r in self.refuse
+                     if not re.match(_NAME, r)]
+        problems += [f"refuse: {r!r} is one of the merge's own reasons" for r in self.refuse
+                     if r in ENGINE_REASONS]
         for what, span in (("grain", self.grain), ("complete_for", self.complete_for)):
             if span is not None and span <= timedelta(0):
                 problems.append(f"{what} must be longer than zero")

@@ -127,10 +127,10 @@ def merge_facts(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration,
     for fate, count in con.execute(
             "SELECT _fate, count(*) FROM _facts_rows GROUP BY ALL").fetchall():
         summary.read += count
-        if fate in REASONS and fate != "too_late":
-            summary.rejected[fate] = count
-        else:
+        if fate in (*_TAKEN, "too_late"):
             setattr(summary, fate, count)
+        else:  # the merge's reasons and the pack's own (`refuse`)
+            summary.rejected[fate] = count
     # on a failure the caller's ROLLBACK takes them away with everything else
     for temp in _WORK:
         con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
@@ -161,6 +161,7 @@ def _classify(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration, batches: l
                        "end_off_grain"))
     elif decl.end:
         checks.append((f"{end} < {start}", "ends_before_start"))
+    checks += [(f"({condition})", name) for name, condition in decl.refuse.items()]
     reason = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in checks) + " END"
     period = bucket(decl.complete_for, start) if decl.complete_for else "NULL"
     key, t = columns(decl.key), f'"{decl.start}"'

@@ -3,9 +3,9 @@ header sets the source; each model's own validators in SQL for the set-based che
 
 from __future__ import annotations
 
-from conform.contract import Contract
+from conform.contract import ChildGroup, Contract
 
-from .models import CarParkOccupancy, SegmentFlow
+from .models import CarParkOccupancy, LoadPoint, SegmentFlow, TransformerDay
 
 CONTRACTS = {
     "flows": Contract(root=SegmentFlow, header=("source",)),
@@ -13,4 +13,6 @@ CONTRACTS = {
         root=CarParkOccupancy, header=("source",),
         model_checks={CarParkOccupancy: {
             "_free_within_total": lambda _scope, _registry: "free_berths <= total_berths"}}),
+    "loads": Contract(root=TransformerDay, groups={"load_points": ChildGroup(LoadPoint)},
+                      header=("source",)),
 }

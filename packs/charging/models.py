@@ -12,6 +12,7 @@ from schemas.reasons import Reason
 
 _SEGMENT = r"^[A-Z]{3}\d{5}$"
 _CAR_PARK = r"^P\d{10}$"
+_TRANSFORMER = r"^TQ\d{11}$"
 
 
 class SegmentFlow(BaseModel):
@@ -47,3 +48,35 @@ class CarParkOccupancy(BaseModel):
             raise fail(Reason.OUT_OF_RANGE, "free berths ({free}) exceed berths ({total})",
                        free=self.free_berths, total=self.total_berths, field="free_berths")
         return self
+
+
+class LoadPoint(BaseModel):
+    """A distribution transformer's (台区) load over one quarter hour, charging included."""
+
+    seq: int = contract_field(Grade.L1, "点序", "point in the day (0 = 00:00)", ge=0, le=95)
+    transformer_id: str = contract_field(Grade.L1, "台区编号", "transformer",
+                                         pattern=_TRANSFORMER)
+    starts_at: AwareDatetime = contract_field(Grade.L1, "时段(起)", "quarter hour (start)")
+    #: as exported: a blank (None), negative or implausible point is refused by the facts
+    #: merge on its own (facts.toml `refuse`), so the transformer keeps the rest of its day
+    load_kw: float | None = contract_field(Grade.L1, "负荷(kW)", "load (kW)", None)
+    #: the transformer's rating, beside each point for the merge's sanity rule
+    rated_kva: int = contract_field(Grade.L1, "额定容量(kVA)", "rated capacity (kVA)",
+                                    gt=0, le=10000)
+
+
+class TransformerDay(BaseModel):
+    """A row of the grid office's daily export: a transformer, its rating, the day's 96
+    quarter-hour loads (P001 … P096)."""
+
+    source: str = contract_field(Grade.L1, "来源系统", "source system")
+    transformer_id: str = contract_field(Grade.L1, "台区编号", "transformer",
+                                         pattern=_TRANSFORMER)
+    transformer_name: str = contract_field(Grade.L1, "台区名称", "transformer name",
+                                           max_length=100)
+    rated_kva: int = contract_field(Grade.L1, "额定容量(kVA)", "rated capacity (kVA)",
+                                    gt=0, le=10000)
+    day: AwareDatetime = contract_field(Grade.L1, "日期", "day (00:00 Beijing time)")
+    #: 96 of them: a point the export lacks fails the row at that point (and is drift)
+    load_points: tuple[LoadPoint, ...] = contract_field(
+        Grade.L1, "96点负荷", "quarter-hour loads", ())

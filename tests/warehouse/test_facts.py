@@ -281,6 +281,26 @@ def test_it_runs_only_inside_the_callers_transaction(con: duckdb.DuckDBPyConnect
                        "WHERE table_name = 'loads' AND table_schema = 'core'").fetchone() == (0,)
 
 
+def test_a_packs_own_reason_refuses_a_row_and_the_rest_of_its_batch_merges(
+        con: duckdb.DuckDBPyConnection) -> None:
+    """`refuse`: the pack's conditions over a staged row; a refused row is quarantined
+    with the pack's reason and counted; the others of its batch and series merge."""
+    decl = UPSERT.model_copy(update={"refuse": {"blank": "load_kw IS NULL",
+                                                "negative": "load_kw < 0"}})
+    stage(con, [(1, [("T1", "03 00:00", 1.0), ("T1", "03 00:15", None),
+                     ("T1", "03 00:30", -3.0), ("T2", "03 00:00", 5.0)])])
+    assert merge(con, decl, [1]) == {"read": 4, "inserted": 2,
+                                     "rejected": {"blank": 1, "negative": 1}}
+    assert core(con) == [("T1", "03 00:00", 1.0), ("T2", "03 00:00", 5.0)]
+    assert con.execute("SELECT row_no, reason FROM quarantine.loads ORDER BY 1").fetchall() \
+        == [(2, "blank"), (3, "negative")]
+    # a reason must be a plain name and not one of the merge's own
+    for refuse, problem in (({"Bad Name": "true"}, "not a plain lower-case name"),
+                            ({"too_late": "true"}, "one of the merge's own reasons")):
+        with pytest.raises(ValueError, match=problem):
+            UPSERT.model_validate({**UPSERT.model_dump(), "refuse": refuse})
+
+
 def test_declarations_are_read_from_toml(tmp_path: Path) -> None:
     file = tmp_path / "facts.toml"
     file.write_text("""

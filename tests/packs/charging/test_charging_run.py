@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import openpyxl
 import pytest
 
 from bench.differential.checksums import VARYING, checksums
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
 DAYS = ("20260901", "20260902")
+GRID_EXPORT = "嘉定供电台区负荷_{day}.xlsx"
 
 
 def _run(home: Path, *, as_json: bool = True) -> Any:
@@ -43,9 +45,24 @@ def _rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
 def _deliver(world: Path, home: Path, day: str) -> None:
     """The day's files as each department drops them in the home's world."""
     target = home / "world" / "charging"
-    for folder, name in (("traffic", f"{day}.csv"), ("parking", f"{day}.jsonl")):
+    for folder, name in (("traffic", f"{day}.csv"), ("parking", f"{day}.jsonl"),
+                         ("grid", GRID_EXPORT.format(day=day))):
         (target / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy2(world / folder / name, target / folder / name)
+
+
+def _restate_transformer_day(home: Path) -> tuple[str, float]:
+    """The grid office re-exports the first day with one transformer's 10th point
+    corrected (openpyxl writes the file anew, as the office's tool would)."""
+    path = home / "world" / "charging" / "grid" / GRID_EXPORT.format(day=DAYS[0])
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    row = sheet[2]
+    cell = row[header.index("P010")]
+    cell.value = round(float(cell.value) + 11.5, 2)
+    book.save(path)
+    return str(row[0].value), cell.value
 
 
 def _restate_first_count(home: Path) -> tuple[str, str, int]:
@@ -72,6 +89,7 @@ def cycles(charging_world: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     state: dict[str, Any] = {"home": home, "first": _run(home)}
     _deliver(charging_world, home, DAYS[1])
     state["restated"] = _restate_first_count(home)
+    state["restated_load"] = _restate_transformer_day(home)
     state["second"] = _run(home)
     state["after_second"] = checksums(home / "warehouse.duckdb", ("core", "marts"),
                                       ignore=VARYING)
@@ -86,7 +104,7 @@ def test_every_row_is_loaded_quarantined_or_a_counted_duplicate(cycles: dict) ->
         SELECT a.batch_id, a."read", a.loaded, a.quarantined, a.duplicates,
                (SELECT count(*) FROM raw.records r WHERE r.batch_id = a.batch_id)
         FROM ops.accounting a WHERE a.kind = 'ingest'""")
-    assert len(rows) == 5  # two days of two sources, and the restated traffic file
+    assert len(rows) == 8  # two days of three sources, the restated count and load files
     for _batch, read, loaded, quarantined, duplicates, raw in rows:
         assert read == raw == loaded + quarantined + duplicates
 
@@ -123,6 +141,52 @@ def test_series_merge_as_facts_and_a_restated_count_replaces_the_old(cycles: dic
                           FROM core.segment_flows""") == [(True,)]
     assert _rows(home, """SELECT count(*) = count(DISTINCT (car_park_id, reported_at))
                           FROM core.car_park_occupancy""") == [(True,)]
+
+
+def test_a_restated_transformer_day_replaces_the_old_values(cycles: dict,
+                                                           charging_world: Path) -> None:
+    home = cycles["home"]
+    transformer, corrected = cycles["restated_load"]
+    assert _rows(home, f"""
+        SELECT load_kw FROM core.transformer_loads
+        WHERE transformer_id = '{transformer}'
+          AND starts_at = TIMESTAMPTZ '2026-09-01 02:15:00+08:00'""") == [(corrected,)]
+    merged = cycles["second"]["facts"]["charging"]["tables"]["transformer_loads"]
+    assert merged["replaced"] == 1
+    # the rest of the day, sent again, is unchanged (its bad points refused again)
+    (kept,) = _rows(home, f"""
+        SELECT count(*) FROM core.transformer_loads WHERE transformer_id = '{transformer}'
+        AND starts_at < TIMESTAMPTZ '2026-09-02 00:00:00+08:00'""")[0]
+    assert merged["unchanged"] == kept - 1
+    assert merged["read"] == merged["inserted"] + merged["replaced"] + merged["unchanged"] \
+        + sum(merged["rejected"].values())
+    # one row per transformer and quarter hour
+    assert _rows(home, """SELECT count(*) = count(DISTINCT (transformer_id, starts_at))
+                          FROM core.transformer_loads""") == [(True,)]
+
+
+def test_bad_load_points_are_refused_alone_and_the_rest_of_the_day_merges(
+        cycles: dict, charging_world: Path) -> None:
+    """Each blank, negative or mis-scaled point the world injected is refused by itself,
+    with the pack's reason (quarantine.transformer_loads); every other point of every
+    transformer-day is in core: nothing clean is lost."""
+    home = cycles["home"]
+    refused = {(f"{t}@P{n:03d}", reason) for t, n, reason in _rows(home, """
+        SELECT transformer_id,
+               1 + (epoch(starts_at) - epoch(time_bucket(INTERVAL 1 DAY, starts_at,
+                                                         'Asia/Shanghai')))::BIGINT // 900,
+               reason
+        FROM quarantine.transformer_loads""")}
+    truth = {(p, reason) for kind, reason in (("blank_point", "blank_point"),
+                                              ("negative_load", "negative_load"),
+                                              ("load_spike", "spike"))
+             for p in _defects(charging_world, "grid", kind)}
+    assert refused == truth  # every bad point, and no clean one
+    # every point of every transformer-day is in core or refused
+    assert _rows(home, """
+        SELECT (SELECT count(*) FROM core.transformer_loads)
+             + (SELECT count(DISTINCT (transformer_id, starts_at))
+                FROM quarantine.transformer_loads)""")[0][0] % 96 == 0
 
 
 def test_the_marts_add_up_the_core_series(cycles: dict) -> None:
