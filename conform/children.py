@@ -102,7 +102,8 @@ def block_sql(mapping: Mapping, table: str, group: GroupShape, index: int,
                                      [element_no[0], f"list.{name}"])
         return aligned[name]
 
-    c = Compiler(plan, mapping, Source(column, origin=None))
+    c = Compiler(plan, mapping, Source(column, origin=None),
+                 siblings=tuple(x for _, x in block.exprs()))
 
     def compile_(key: str) -> Out | None:
         expr = getattr(block, key)
