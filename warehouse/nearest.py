@@ -100,6 +100,7 @@ def _rebuild(con: duckdb.DuckDBPyConnection, decl: AlignmentDeclaration) -> Alig
             high = decl.within_m / _M_PER_DEGREE * _MARGIN
             wide = high / math.cos(math.radians(min(float(top or 0.0), 89.0)))
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_PAIRS} AS {_pairs(points, wide, high)}")
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{decl.into.split(".")[0]}"')
             con.execute(f"CREATE OR REPLACE TABLE {_q(decl.into)} (from_id {from_type} NOT NULL,"
                         f" to_id {to_type} NOT NULL, rank INTEGER NOT NULL, distance_m DOUBLE "
                         "NOT NULL, PRIMARY KEY (from_id, rank))")

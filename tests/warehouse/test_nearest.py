@@ -158,9 +158,10 @@ def test_polylines_are_their_vertices_in_order(con: duckdb.DuckDBPyConnection) -
     corner = north + 200 / M  # 200 m north of the second leg's middle
     _points(con, "core.p", [("inside_l", LON + _east(500, north), corner),
                             ("near_dot", LON + 0.1, LAT + 50 / M)])
-    decl = _decl({"table": "core.v", "shape": "polylines", "order": "seq"}, k=2)
+    decl = _decl({"table": "core.v", "shape": "polylines", "order": "seq"}, k=2,
+                 into="aligned.lines")  # a schema of its own, made when missing
     (summary,) = align(con, [decl])
-    rows = _rows(con)
+    rows = _rows(con, "aligned.lines")
     assert [(f, t) for f, t, _, _ in rows] == [("inside_l", "ell"), ("near_dot", "dot")]
     assert rows[0][3] == pytest.approx(200, abs=0.05)
     assert rows[1][3] == pytest.approx(50, abs=0.001)
