@@ -102,7 +102,6 @@ class Expr(Strict):
                 _check_regex(pattern)
         return self
 
-
     def _position(self) -> None:
         """`of` goes with `wgs84` and `datum` and no step: it makes a coordinate."""
         if self.of is None:
