@@ -148,7 +148,8 @@ def block_sql(mapping: Mapping, table: str, group: GroupShape, index: int,
         return Out(f"field.{name}", mapping.shape.root[name].kind,
                    blocked=q(f"failed.{name}"))
 
-    c = Compiler(plan, mapping, Source(column, origin=None), field_of)
+    c = Compiler(plan, mapping, Source(column, origin=None), field_of,
+                 siblings=tuple(x for _, x in block.exprs()))
 
     def compile_(key: str) -> Out | None:
         expr = getattr(block, key)

@@ -31,7 +31,8 @@ from datetime import timedelta
 from .contract import Reference
 from .expressions import DEFAULT_FORMATS, Expr, scalar_kind
 from .mapping import Mapping
-from .sql import DECIMAL_DIGITS, SQL_TYPES, TZ, Plan, case_map, clean, lit, q
+from .positions import Positions
+from .sql import DECIMAL_DIGITS, SQL_TYPES, TZ, Plan, case_map, clean, lit, q, shower
 from .targets import Target
 
 _EARLIEST, _LATEST = "2000-01-01 00:00:00+08", "2100-01-01 00:00:00+08"
@@ -69,11 +70,15 @@ class Source:
 
 class Compiler:
     def __init__(self, plan: Plan, mapping: Mapping, source: Source,
-                 field_of: Callable[[str], Out] | None = None) -> None:
+                 field_of: Callable[[str], Out] | None = None,
+                 siblings: Sequence[Expr] = ()) -> None:
         self.plan = plan
         self.mapping = mapping
         self.source = source
         self.field_of = field_of
+        #: the expressions of every field of this context (a position's two fields
+        #: report its problems between them)
+        self.siblings = siblings
 
     # -- one expression -----------------------------------------------------------------
     def compile(self, e: Expr, target: Target, name: str) -> Out:
@@ -81,6 +86,8 @@ class Compiler:
             return self._first(e, target, name)
         if e.key is not None:
             return self._key(e, name)
+        if e.of is not None:
+            return self._position(e, target, name)
         steps: list[Step] = []
         blocked = None
         if e.from_ is not None:
@@ -97,7 +104,7 @@ class Compiler:
             col = self.plan.add(f"{name}.const", lit(e.const), [])
             label = "constant"
         label = label.removeprefix("@")  # a picked column's value shows as "value '…'"
-        show = _shower(label, target.sensitive)
+        show = shower(label, target.sensitive)
         cur = col
         if e.match is not None:
             group = 1 if re.compile(e.match).groups else 0
@@ -312,6 +319,12 @@ class Compiler:
                               "END", [p.value for p in parts])
         return Out(value, "text")
 
+    # -- positions ----------------------------------------------------------------------
+    def _position(self, e: Expr, target: Target, name: str) -> Out:
+        value, reason, message, blocked = Positions(self.plan, self.compile, self.siblings) \
+            .coordinate(e, target, name)
+        return Out(value, "float", reason, message, blocked)
+
     # -- a whole canonical value --------------------------------------------------------
     def finish(self, out: Out, name: str, required: bool) -> Out:
         """Add missing_required for a required value that is NULL with no error of its own."""
@@ -339,13 +352,6 @@ def _either(a: str | None, b: str | None) -> str | None:
     if a and b:
         return f"({a} OR {b})"
     return a or b
-
-
-def _shower(label: str, sensitive: bool) -> Callable[[str], str]:
-    """SQL for how a message shows an offending value."""
-    if sensitive:
-        return lambda col: lit(f"{label} (value not shown)")
-    return lambda col: f"{lit(label + ' ')} || '''' || left(CAST({q(col)} AS VARCHAR), 40) || ''''"
 
 
 def _strip(sql: str, suffixes: Sequence[str]) -> str:

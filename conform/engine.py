@@ -90,7 +90,8 @@ def _root_stage(mapping: Mapping, relation: str) -> _RootStage:
     def field_of(name: str) -> Out:
         if name not in done:
             c = Compiler(plan, mapping, Source(lambda e: "origin" if e.from_ == ORIGIN
-                                               else f"in.{e.from_}"), field_of)
+                                               else f"in.{e.from_}"), field_of,
+                         tuple(mapping.fields.values()))
             out = c.compile(mapping.fields[name], mapping.shape.root[name], name)
             done[name] = c.finish(out, name, mapping.required(name))
         return done[name]

@@ -25,6 +25,8 @@ ALL = "all"
 #: in a `columns` block: the picked column's value, its number and its name
 VALUE, NUMBER, COLUMN = "@value", "@number", "@column"
 PICKED = (VALUE, NUMBER, COLUMN)
+#: the datums a `wgs84` step reads (conform.datums: CGCS2000 is taken as WGS-84)
+DatumName = Literal["WGS84", "CGCS2000", "GCJ02", "BD09"]
 
 
 def _shorthand(value: object) -> object:
@@ -45,6 +47,12 @@ class Expr(Strict):
     const: Scalar | None = None
     first: tuple[ExprIn, ...] | None = None
     key: tuple[ExprIn, ...] | None = None
+    #: a position: (longitude, latitude) in `datum`, of which the field is the WGS-84
+    #: longitude (`wgs84 = "lon"`) or latitude (`wgs84 = "lat"`)
+    of: tuple[ExprIn, ExprIn] | None = None
+    wgs84: Literal["lon", "lat"] | None = None
+    #: the datum of `of`: a datum's name, or an expression giving one per record
+    datum: DatumName | Expr | None = None
     prefix: str = ""
     match: str | None = None
     split: str | None = None
@@ -71,11 +79,12 @@ class Expr(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Expr:
-        sources = [k for k in ("from_", "field", "const", "first", "key")
+        sources = [k for k in ("from_", "field", "const", "first", "key", "of")
                    if getattr(self, k) is not None]
         if len(sources) != 1:
-            raise ValueError("give exactly one of from, field, const, first, key "
+            raise ValueError("give exactly one of from, field, const, first, key, of "
                              f"(got {', '.join(s.rstrip('_') for s in sources) or 'none'})")
+        self._position()
         pairs = (("prefix", self.prefix and self.key is None, "key"),
                  ("index", self.index and self.split is None, "split"),
                  ("default", self.default is not None and self.map is None, "map"),
@@ -101,6 +110,22 @@ class Expr(Strict):
             if pattern is not None:
                 _check_regex(pattern)
         return self
+
+    def _position(self) -> None:
+        """`of` goes with `wgs84` and `datum` and no step: it makes a coordinate."""
+        if self.of is None:
+            for name in ("wgs84", "datum"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"`{name}` only goes with `of`")
+            return
+        if self.wgs84 is None or self.datum is None:
+            raise ValueError("`of` needs `wgs84` (\"lon\" or \"lat\": which coordinate "
+                             "the field is) and `datum`")
+        steps = [k for k in ("match", "split", "map", "epoch", "formats", "lookup", "check",
+                             "format", "reason") if getattr(self, k) is not None]
+        if steps:
+            raise ValueError(f"`of` makes a WGS-84 coordinate; {', '.join(steps)} cannot "
+                             "follow it (put steps on the coordinates in `of`)")
 
 
 ExprIn = Annotated[Expr, BeforeValidator(_shorthand)]
@@ -149,7 +174,8 @@ def scalar_kind(value: object) -> str:
 def walk(expr: Expr) -> Iterator[Expr]:
     """The expression and every expression nested in it."""
     yield expr
-    for sub in (*(expr.first or ()), *(expr.key or ()),
+    datum = (expr.datum,) if isinstance(expr.datum, Expr) else ()
+    for sub in (*(expr.first or ()), *(expr.key or ()), *(expr.of or ()), *datum,
                 *((expr.plus.steps,) if expr.plus else ())):
         yield from walk(sub)
 

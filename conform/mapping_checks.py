@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .contract import Scalar
+from .datums import DATUM
 from .expressions import ALL, ORIGIN, PICKED, Expr, scalar_kind, walk
 from .targets import TEXT, GroupShape, Target
 
@@ -126,6 +127,15 @@ class _Checker:
             self.expr(sub, target, f"{key}.first.{i}", group=group, picks=picks)
         for i, sub in enumerate(e.key or ()):
             self.expr(sub, TEXT, f"{key}.key.{i}", group=group, picks=picks)
+        if e.of is not None:
+            if target.kind != "float":
+                raise Invalid(key, f"`wgs84` makes a coordinate (a float); this field is "
+                              f"{target.kind}")
+            for i, sub in enumerate(e.of):
+                self.expr(sub, Target("float", sensitive=target.sensitive), f"{key}.of.{i}",
+                          group=group, picks=picks)
+            if isinstance(e.datum, Expr):
+                self.expr(e.datum, DATUM, f"{key}.datum", group=group, picks=picks)
         if e.key is not None and target.kind != "text":
             raise Invalid(key, "`key` makes text")
 

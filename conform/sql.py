@@ -9,7 +9,7 @@ the string-built SQL of the compiler modules is the point, not an accident.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import pyarrow as pa
 
@@ -51,6 +51,13 @@ def clean(sql: str) -> str:
             f"THEN nullif(trim({sql}, {lit(BLANKS)}), '') ELSE {sql} END")
 
 
+def shower(label: str, sensitive: bool) -> Callable[[str], str]:
+    """SQL for how a message shows an offending value (never a sensitive one)."""
+    if sensitive:
+        return lambda col: lit(f"{label} (value not shown)")
+    return lambda col: f"{lit(label + ' ')} || '''' || left(CAST({q(col)} AS VARCHAR), 40) || ''''"
+
+
 def case_map(col: str, table: dict[str, object], default: object) -> str:
     whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in table.items())
     return f"CASE {q(col)} {whens} ELSE {lit(default)} END"
@@ -78,6 +85,9 @@ class Plan:
         self.columns: list[tuple[str, str, int]] = []
         self.joins: list[tuple[str, str, str, int]] = []
         self.prelude = prelude
+        #: what one compilation made that another may reuse (a position's columns, by
+        #: its declaration: the two fields of one position share them)
+        self.shared: dict[str, object] = {}
         self._n = 0
 
     def add(self, name: str, sql: str, deps: Iterable[str | None],

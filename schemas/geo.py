@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import math
 
-_A = 6378245.0
-_EE = 0.00669342162296594323
+#: the Krasovsky 1940 ellipsoid GCJ-02 is computed on: semi-major axis (m), eccentricity²
+A = 6378245.0
+EE = 0.00669342162296594323
+#: where GCJ-02 (and BD-09, made from it) applies: west, east, south, north (degrees);
+#: outside it the reference algorithm leaves coordinates as they are
+CHINA = (72.004, 137.8347, 0.8293, 55.8271)
 
 
 def _in_china(lon: float, lat: float) -> bool:
-    return 72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271
+    west, east, south, north = CHINA
+    return west <= lon <= east and south <= lat <= north
 
 
 def _dlat(x: float, y: float) -> float:
@@ -39,10 +44,10 @@ def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
     dlat = _dlat(lon - 105.0, lat - 35.0)
     dlon = _dlon(lon - 105.0, lat - 35.0)
     radlat = lat / 180.0 * math.pi
-    magic = 1 - _EE * math.sin(radlat) ** 2
+    magic = 1 - EE * math.sin(radlat) ** 2
     sqrtmagic = math.sqrt(magic)
-    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrtmagic) * math.pi)
-    dlon = (dlon * 180.0) / (_A / sqrtmagic * math.cos(radlat) * math.pi)
+    dlat = (dlat * 180.0) / ((A * (1 - EE)) / (magic * sqrtmagic) * math.pi)
+    dlon = (dlon * 180.0) / (A / sqrtmagic * math.cos(radlat) * math.pi)
     return lon + dlon, lat + dlat
 
 

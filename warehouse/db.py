@@ -152,6 +152,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a transaction is open: outside one every statement gets a transaction id
+    of its own."""
+    (first,) = con.execute("SELECT txid_current()").fetchone()
+    (second,) = con.execute("SELECT txid_current()").fetchone()
+    return first == second
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
     """BEGIN, the block, COMMIT; on any failure ROLLBACK and raise that failure.

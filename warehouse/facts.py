@@ -50,6 +50,7 @@ from typing import Any
 
 import duckdb
 
+from .db import in_transaction
 from .fact_tables import FactsDeclaration, FactsError, columns, ensure_tables, quoted
 
 #: why a staged fact row was refused, for reports (Chinese first)
@@ -94,19 +95,12 @@ def _interval(span: timedelta) -> str:
     return f"(to_days({span.days}) + to_microseconds({micros}))"
 
 
-def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """Outside a transaction every statement gets a transaction id of its own."""
-    (first,) = con.execute("SELECT txid_current()").fetchone()
-    (second,) = con.execute("SELECT txid_current()").fetchone()
-    return first == second
-
-
 def merge_facts(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration,
                 batch_ids: Sequence[int], run_id: str) -> FactsSummary:
     """Merge the staged rows of `batch_ids` into the core fact table (see the module's
     docstring), inside the caller's transaction (warehouse.db.transaction): it opens
     none, so several merges can commit, or fail, together."""
-    if not _in_transaction(con):
+    if not in_transaction(con):
         raise FactsError(f"facts {decl.name}: merge_facts runs inside the caller's "
                          "transaction (warehouse.db.transaction); none is open")
     summary = FactsSummary(facts=decl.name, run_id=run_id)
