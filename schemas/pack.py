@@ -161,7 +161,12 @@ def load_pack(folder: Path) -> PackDeclaration:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise PackError(f"{file}: {e}") from None
     pack = data.get("pack", {})
-    sources = [{"name": name, **body} for name, body in data.get("sources", {}).items()]
+    systems = data.get("systems", {})
+    try:
+        sources = [_with_system(name, body, systems)
+                   for name, body in data.get("sources", {}).items()]
+    except KeyError as e:
+        raise PackError(f"{file}: {e.args[0]}") from None
     staging = data.get("staging")
     if ("staging" in pack) == (staging is not None):
         raise PackError(f"{file}: give `staging` under [pack] (one contract) or a [staging] "
@@ -175,3 +180,20 @@ def load_pack(folder: Path) -> PackDeclaration:
             f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}"
             for x in e.errors(include_url=False, include_input=False))
         raise PackError(f"{file}: {problems}") from None
+
+
+def _with_system(name: str, body: dict[str, Any],
+                 systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A source's declaration, on top of the system it names (`system = "<name>"`): one
+    system (an operator's platform) serves several sources (its stations, statuses and
+    orders), and what they share (the department, the connector's address and keys) is
+    declared once under [systems.<name>]; the source's own keys and defaults win."""
+    system = body.pop("system", None)
+    if system is None:
+        return {"name": name, **body}
+    if system not in systems:
+        raise KeyError(f"sources.{name}.system: no [systems.{system}] "
+                       f"(declared: {', '.join(systems) or 'none'})")
+    shared = dict(systems[system])
+    defaults = {**shared.pop("defaults", {}), **body.pop("defaults", {})}
+    return {"name": name, **shared, **body, "defaults": defaults}

@@ -59,3 +59,25 @@ def test_a_wrong_staging_says_what(tmp_path: Path, head: str, extra: str,
     with pytest.raises(PackError, match=problem) as e:
         load_pack(_pack(tmp_path, head, ("a", extra)))
     assert str(tmp_path / "pack.toml") in str(e.value)
+
+
+def test_sources_of_one_system_share_its_declaration(tmp_path: Path) -> None:
+    """[systems.<name>]: what an operator's platform's sources share, declared once."""
+    head = ('staging = "staging.x"\n'
+            '[systems.op]\ndepartment = "运营商"\nconnector = "file_drop"\n'
+            '[systems.op.defaults]\npath = "/data/op"\npatterns = ["*.csv"]\n')
+    text = _pack(tmp_path, head).joinpath("pack.toml").read_text(encoding="utf-8")
+    for name, extra in (("a", ""), ("b", '[sources.b.defaults]\npatterns = ["*.json"]')):
+        text += ("\n[sources." + name + ']\nsystem = "op"\ntitle_zh = "甲"\ntitle_en = "a"\n'
+                 'level = "county"\nschedule = "0 * * * *"\nwhy = "hourly"\n'
+                 'freshness = "PT1H"\ncursor = "file"\n' + extra + "\n")
+    (tmp_path / "pack.toml").write_text(text, encoding="utf-8")
+    decl = load_pack(tmp_path)
+    a, b = decl.source("a"), decl.source("b")
+    assert (a.department, a.connector, b.department) == ("运营商", "file_drop", "运营商")
+    assert a.defaults == {"path": "/data/op", "patterns": ["*.csv"]}
+    assert b.defaults == {"path": "/data/op", "patterns": ["*.json"]}  # its own wins
+    (tmp_path / "pack.toml").write_text(text.replace('system = "op"', 'system = "no"', 1),
+                                        encoding="utf-8")
+    with pytest.raises(PackError, match=r"sources.a.system: no \[systems.no\]"):
+        load_pack(tmp_path)
