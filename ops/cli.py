@@ -97,6 +97,45 @@ def mock_generate(
     console.print(f"mock world written to [bold]{target}[/] (clock {manifest.now:%Y-%m-%d %H:%M})")
 
 
+@mock_app.command("charging")
+@_errors_in_one_line()
+def mock_charging(
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default: charging/ in "
+                                             "the home folder's world, where the charging "
+                                             "pack's connectors look).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same arguments, same bytes.")] = 16,
+    stations: Annotated[int, typer.Option(help="Physical charging stations.")] = 120,
+    days: Annotated[int, typer.Option(help="Days of series to generate.")] = 2,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2026-09-01",
+    defect_rate: Annotated[float, typer.Option(help="Share of records (or stretches of a "
+                                               "series) with an injected defect.")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Write the charging pack's deterministic mock world (Jiading district): operators'
+    stores, the city register, traffic, parking and grid files, and the answer key."""
+    from packs.charging.mockworld.spec import WorldSpec  # noqa: PLC0415
+    from packs.charging.mockworld.world import generate  # noqa: PLC0415
+
+    try:
+        spec = WorldSpec(seed=seed, stations=stations, days=days,
+                         start=date.fromisoformat(start), defect_rate=defect_rate)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    target = out or _settings().world_dir / "charging"
+    try:
+        with progress.step(f"generate the charging world ({stations:,} stations, "
+                           f"{days} days)"):
+            counts = generate(target, spec)
+    except FileExistsError as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        _print_json({"world": str(target), "seed": seed, "stations": stations, "days": days,
+                     "rows": counts})
+        return
+    console.print(f"charging world written to [bold]{target}[/] ({stations:,} stations, "
+                  f"{days} days from {start})")
+
+
 @mock_app.command("advance")
 @_errors_in_one_line()
 def mock_advance(

@@ -30,7 +30,8 @@ def test_every_command_has_help() -> None:
     # the pipeline's commands (silobridge.cli) and the operations tooling's (ops.cli)
     assert {"extract", "ingest", "run", "merge", "sync", "query", "tables", "verify",
             "publish", "reveal", "settings", "quarantine list", "schemas export",
-            "mock generate", "mock advance", "mock serve", "demo", "airflow", "bench"} <= \
+            "mock generate", "mock advance", "mock serve", "mock charging", "demo", "airflow",
+            "bench"} <= \
         {name for name, _ in commands}
     for name, cmd in commands:
         assert (cmd.help or "").strip(), f"`silobridge {name}` has no help"
@@ -54,6 +55,25 @@ def test_generate_then_advance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = runner.invoke(app, ["mock", "advance", "--days", "2"])
     assert result.exit_code == 0, result.output
     assert "2026-09-08" in result.output
+
+
+def test_the_charging_world_goes_where_the_charging_pack_looks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mock charging` writes into the home world's charging/ folder, where pack.toml's
+    `{world}/charging/...` defaults point; a bad size is one clear line."""
+    from silobridge.settings import Settings
+
+    monkeypatch.setenv("SILOBRIDGE_HOME", str(tmp_path / "home"))
+    result = runner.invoke(app, ["mock", "charging", "--stations", "5", "--days", "1"])
+    assert result.exit_code == 0, result.output
+    settings = Settings()
+    for source in ("traffic", "parking", "grid_loads"):
+        folder = Path(getattr(settings, source).path)
+        assert folder.is_relative_to(tmp_path / "home" / "world" / "charging")
+        assert any(folder.iterdir()), source
+    result = runner.invoke(app, ["mock", "charging", "--out", str(tmp_path / "w"),
+                                 "--stations", "2"])
+    assert result.exit_code == 1 and "at least three stations" in result.output
 
 
 def test_bad_arguments_end_in_a_clear_message(tmp_path: Path) -> None:
