@@ -32,10 +32,15 @@ def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) ->
         assert merged.state == "success", merged
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
-        merged_from = {s for (s,) in con.execute("""
-            SELECT DISTINCT source FROM core.records
-            UNION SELECT DISTINCT source FROM core.segment_flows
-            UNION SELECT DISTINCT source FROM core.car_park_occupancy""").fetchall()}
+        # the batches the merges took: the entity merge's records, each fact table's ledger
+        ledgers = [f"SELECT batch_id FROM ops.{name}" for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'ops' AND table_name LIKE 'facts\\_%' ESCAPE '\\'"
+        ).fetchall()]
+        merged_from = {s for (s,) in con.execute(f"""
+            SELECT DISTINCT source FROM ops.batches WHERE batch_id IN (
+                SELECT batch_id FROM core.records UNION {' UNION '.join(ledgers)})
+        """).fetchall()}
     finally:
         con.close()
     assert merged_from == set(SOURCES)
