@@ -56,11 +56,11 @@ def build_pictures_page(warehouse: Path, reports_dir: Path, pictures: PictureSet
     declared = pictures.pictures()  # every declaration checked before anything is drawn
     started = time.perf_counter()
     with reading(warehouse) as con:
-        as_of = _newest(con, clock)
+        data_time = _newest(con, clock)
         drawn = [_draw(con, pictures.file, p) for p in declared]
     path = page_path(reports_dir, pictures.pack)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_page(pictures, drawn, as_of, time.perf_counter() - started),
+    path.write_text(_page(pictures, drawn, data_time, time.perf_counter() - started),
                     encoding="utf-8")
     return path
 
@@ -111,7 +111,7 @@ def _render(file: Path, name: str, spec: dict[str, Any]) -> str:
     return _LONG_DECIMAL.sub(lambda m: f"{float(m.group(0)):.3f}", svg)
 
 
-def _page(pictures: PictureSet, drawn: list[Drawn], as_of: datetime | None,
+def _page(pictures: PictureSet, drawn: list[Drawn], data_time: datetime | None,
           seconds: float) -> str:
     from jinja2 import (  # noqa: PLC0415
         Environment,
@@ -139,5 +139,5 @@ def _page(pictures: PictureSet, drawn: list[Drawn], as_of: datetime | None,
               "svg": None if d.svg is None else Markup(d.svg)}  # noqa: S704
              for d in drawn]
     return env.get_template("pictures.html.j2").render(
-        pack=pictures, drawn=shown, both=both, as_of=when(as_of),
+        pack=pictures, drawn=shown, both=both, data_time=when(data_time),
         generated=when(datetime.now(UTC)), seconds=f"{seconds:.1f}")

@@ -42,19 +42,24 @@ def data_clock(pack: PackDeclaration) -> DataClock | None:
 
 
 def pictures(pack: PackDeclaration) -> PictureSet | None:
-    """The pack's pictures (its pictures.toml); None when it declares none. They may
-    not read the stored forms of its grade-L4 fields but the masked one: the ciphertext
-    and link key its staged tables hold for them, carried on into core."""
+    """The pack's pictures (its pictures.toml), kept from its `withheld` columns; None
+    when it declares none."""
     file = pack.path(PICTURES_FILE)
     if not file.is_file():
         return None
+    return PictureSet(pack.name, pack.title_zh, pack.title_en, file, withheld(pack))
+
+
+def withheld(pack: PackDeclaration) -> frozenset[str]:
+    """What no picture of the pack may read: the stored forms of its grade-L4 fields
+    but the masked one (the ciphertext and link key its staged tables hold for them,
+    carried on into core), and the fields' own names."""
     tables = [t for staging in stagings_of(pack)
               for t in (staging.root, *staging.children.values())]
-    withheld = frozenset(column for t in tables for name in t.protected
-                         for column in (name, *t.columns)
-                         if column == name or (column.startswith(f"{name}_")
-                                               and column != f"{name}_masked"))
-    return PictureSet(pack.name, pack.title_zh, pack.title_en, file, withheld)
+    return frozenset(column for t in tables for name in t.protected
+                     for column in (name, *t.columns)
+                     if column == name or (column.startswith(f"{name}_")
+                                           and column != f"{name}_masked"))
 
 
 def of_source(source: str) -> QualityFiles:

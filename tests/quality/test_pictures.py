@@ -18,6 +18,8 @@ from quality.picture_page import build_pictures_page, page_path
 from quality.picture_reading import QueryRefused, check_query
 from quality.pictures import PictureError, PictureSet, load_pictures
 from schemas.pii import find_numbers
+from silobridge.packs import pack
+from silobridge.quality_files import withheld
 
 POINTS = "SELECT p.place_id, p.lon, p.lat, p.load_share FROM core.places p"
 LINES = "SELECT r.road_id, r.lon, r.lat, r.vertex FROM core.roads r"
@@ -177,6 +179,17 @@ encoding.color = { field = "id_number_masked", type = "nominal" }
 def test_what_a_query_may_not_read(sql: str, refused: str) -> None:
     with pytest.raises(QueryRefused, match=refused):
         check_query(sql, frozenset({"id_number_cipher", "id_number_link"}))
+
+
+def test_a_pack_withholds_the_stored_forms_of_its_personal_fields() -> None:
+    """Derived from the pack's contracts: the dispute pack's parties' ID and phone numbers
+    (their ciphertexts and link keys; the masked forms may be shown)."""
+    kept = withheld(pack("disputes"))
+    assert kept == {"id_number", "id_number_cipher", "id_number_link",
+                    "phone", "phone_cipher", "phone_link"}
+    with pytest.raises(QueryRefused, match="personal data"):
+        check_query("SELECT p.phone_link FROM core.case_parties p", kept)
+    check_query("SELECT p.phone_masked FROM core.case_parties p", kept)
 
 
 def test_what_a_query_may_read() -> None:
