@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.pack import SourceDeclaration
 from schemas.scope import NOTHING_SCOPED, ScopedColumns
@@ -22,7 +23,9 @@ from .audits import Audit, load_audits
 from .checks import CheckLabel
 from .expectations import BatchSuite, load_suite
 from .freshness import DataClock
-from .pictures import PictureSet
+
+if TYPE_CHECKING:
+    from .pictures import PictureSet
 
 BATCH_SUITE = "batch.toml"
 
