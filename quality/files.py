@@ -5,7 +5,8 @@ The app layer builds one `QualityFiles` from a pack's folders and passes it to t
 the after-merge checks and the report; nothing in quality looks a pack up. Its
 `expectations` folder holds one file per suite (today `batch.toml`, quality.expectations);
 its `audits` folder holds the warehouse checks, one SQL file each (quality.audits);
-`scoped` names the columns the gate's scope checks judge.
+`scoped` names the columns the gate's scope checks judge; `pictures`, the pack's
+pictures.toml (quality.pictures), drawn after each merge into a page of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.pack import SourceDeclaration
 from schemas.scope import NOTHING_SCOPED, ScopedColumns
@@ -21,6 +23,9 @@ from .audits import Audit, load_audits
 from .checks import CheckLabel
 from .expectations import BatchSuite, load_suite
 from .freshness import DataClock
+
+if TYPE_CHECKING:
+    from .pictures import PictureSet
 
 BATCH_SUITE = "batch.toml"
 
@@ -47,6 +52,8 @@ class QualityFiles:
     #: source → the suite its batches meet, where that is not BATCH_SUITE with `scoped`
     #: (a pack of several contracts has a suite per contract)
     suites: Mapping[str, Suite] = field(default_factory=dict)
+    #: the pack's pictures page (None: the pack declares no pictures)
+    pictures: PictureSet | None = None
 
     def batch_suite(self, source: str | None = None) -> BatchSuite:
         """The suite the batches of `source` meet (None: the pack's default suite)."""

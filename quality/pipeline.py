@@ -3,9 +3,10 @@
 `gate_source` checks a source's newly ingested batches and decides their gate, as a
 run of the ledger like every step (warehouse.runs.tracked_run);
 `after_merge` runs the domain's audits (warehouse and cross-level checks), freshness and
-volume, and rebuilds the reports. Both take the domain's QualityFiles from the app
-layer. Warehouse sessions stay short: data is read out, the session closes, Great
-Expectations works on the frames, and a second short session writes the outcome.
+volume, and rebuilds the reports and each pack's pictures page. Both take the domain's
+QualityFiles from the app layer. Warehouse sessions stay short: data is read out, the
+session closes, Great Expectations works on the frames, and a second short session
+writes the outcome.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .batch import GateDecision, decide, evaluate, read_batches, record
 from .checks import CRITICAL, WARNING, QualitySettings, store_results
 from .files import QualityFiles
 from .freshness import check_freshness, check_volume, source_status
+from .picture_page import build_pictures_page
 from .report import build_reports
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ def after_merge(settings: QualitySettings, run_id: str,
                 files: Sequence[QualityFiles], mappings: Sequence[Mapping]) -> dict[str, Any]:
     """The audits of `files` (each pack's warehouse and cross-level checks), freshness
     and volume, then the reports (`mappings`: the packs' mapping files, see
-    `build_quality_report`).
+    `build_quality_report`) and the pictures page of each pack that declares pictures.
 
     Critical failures here cannot undo the merge (it has committed): they are reported
     as critical in the summary, in ops.quality_results and in the report."""
@@ -70,6 +72,10 @@ def after_merge(settings: QualitySettings, run_id: str,
         results = [*audited, *check_freshness(con, run_id, sources, clocks),
                    *check_volume(con, run_id, sources)]
     paths = build_reports(settings, files, mappings)
+    pictures = {f.pictures.pack: str(build_pictures_page(settings.warehouse_path,
+                                                         settings.reports_dir, f.pictures,
+                                                         f.clock))
+                for f in files if f.pictures is not None}
     failed = [r for r in results if not r.success]
     return {
         "run_id": run_id,
@@ -78,6 +84,6 @@ def after_merge(settings: QualitySettings, run_id: str,
         "failed_warning": sum(r.severity == WARNING for r in failed),
         "failed": [{"scope": r.scope, "source": r.source, "check": r.check,
                     "severity": r.severity, "detail": r.detail} for r in failed],
-        "reports": paths.to_dict(),
+        "reports": paths.to_dict() | {"pictures": pictures},
         "seconds": round(time.perf_counter() - started, 2),
     }

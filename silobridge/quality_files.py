@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from quality.files import QualityFiles, Suite
 from quality.freshness import DataClock
+from quality.pictures import PICTURES_FILE, PictureSet
 from schemas.pack import PackDeclaration
 
-from .contracts import contract_of
+from .contracts import contract_of, stagings_of
 from .packs import entity, facts, installed, merges_entity, selected
 
 
@@ -19,12 +20,14 @@ def quality_files(pack: PackDeclaration) -> QualityFiles:
     if pack.single_contract:
         return QualityFiles(expectations=pack.path("expectations"),
                             audits=pack.path("audits"), scoped=contract_of(pack).scoped,
-                            clock=data_clock(pack), sources=pack.sources)
+                            clock=data_clock(pack), sources=pack.sources,
+                            pictures=pictures(pack))
     suites = {s.name: Suite(f"{pack.contract_name(s.name)}.toml",
                             contract_of(pack, pack.contract_name(s.name)).scoped)
               for s in pack.sources}
     return QualityFiles(expectations=pack.path("expectations"), audits=pack.path("audits"),
-                        clock=data_clock(pack), sources=pack.sources, suites=suites)
+                        clock=data_clock(pack), sources=pack.sources, suites=suites,
+                        pictures=pictures(pack))
 
 
 def data_clock(pack: PackDeclaration) -> DataClock | None:
@@ -36,6 +39,27 @@ def data_clock(pack: PackDeclaration) -> DataClock | None:
         merged = entity(pack.name)
         times.insert(0, (merged.staged, merged.version_order))
     return DataClock(tuple(times)) if times else None
+
+
+def pictures(pack: PackDeclaration) -> PictureSet | None:
+    """The pack's pictures (its pictures.toml), kept from its `withheld` columns; None
+    when it declares none."""
+    file = pack.path(PICTURES_FILE)
+    if not file.is_file():
+        return None
+    return PictureSet(pack.name, pack.title_zh, pack.title_en, file, withheld(pack))
+
+
+def withheld(pack: PackDeclaration) -> frozenset[str]:
+    """What no picture of the pack may read: the stored forms of its grade-L4 fields
+    but the masked one (the ciphertext and link key its staged tables hold for them,
+    carried on into core), and the fields' own names."""
+    tables = [t for staging in stagings_of(pack)
+              for t in (staging.root, *staging.children.values())]
+    return frozenset(column for t in tables for name in t.protected
+                     for column in (name, *t.columns)
+                     if column == name or (column.startswith(f"{name}_")
+                                           and column != f"{name}_masked"))
 
 
 def of_source(source: str) -> QualityFiles:

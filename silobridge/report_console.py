@@ -51,3 +51,5 @@ def print_run(summary: RunSummary, console: Console) -> None:
         console.print(f"quality: {q.get('failed_critical', 0)} critical and "
                       f"{q.get('failed_warning', 0)} warning checks failed; report "
                       f"{q.get('reports', {}).get('quality', '')}", highlight=False)
+        for pack, page in q.get("reports", {}).get("pictures", {}).items():
+            console.print(f"pictures of {pack}: {page}", highlight=False)

@@ -77,6 +77,8 @@ def checked(r: Result) -> list[str]:
     lines += [f"{f['severity']} {f['scope']}{'/' + f['source'] if f['source'] else ''} "
               f"{f['check']}: {f['detail']}" for f in r["failed"]]
     lines.append(f"reports rebuilt: {r['reports']['quality']}")
+    lines += [f"pictures of {pack}: {page}"
+              for pack, page in r["reports"].get("pictures", {}).items()]
     return lines
 
 

@@ -1,24 +1,33 @@
 """The charging pack's departments' series through the whole engine with `silobridge run
 --domain charging`, over three cycles on the shared charging world: the first day's
 traffic and parking files; the second day's, with the transport department restating a
-count of the first; then nothing new. Checked against the world's answer key."""
+count of the first; then nothing new. Checked against the world's answer key; the pack's
+pictures page in a browser, offline."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import openpyxl
 import pytest
 
 from bench.differential.checksums import VARYING, checksums
+from schemas.pii import find_numbers
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
 DAYS = ("20260901", "20260902")
@@ -227,3 +236,161 @@ def test_the_snapshot_publishes_the_pack(cycles: dict) -> None:
 def test_a_run_with_nothing_new_changes_nothing(cycles: dict) -> None:
     assert cycles["after_third"] == cycles["after_second"]
     assert "facts charging.segment_flows: 0 staged rows read" in cycles["third"]
+
+
+# -- The pictures page (quality.picture_page, packs/charging/pictures.toml) ---------------
+# read as a person reads it: in Debian's Chromium (Playwright) from a real HTTP server on
+# 127.0.0.1, every request to any other host aborted and recorded. Every picture is an
+# inline SVG with marks under a Chinese title; the load curves are those of the latest
+# day's five most loaded transformers; nothing on the page is a personal number.
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PICTURES = ["transformer_day", "segment_speeds", "car_park_occupancy"]
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _page(cycles: dict) -> Path:
+    return cycles["home"] / "reports" / "pictures" / "charging" / "index.html"
+
+
+@pytest.fixture(scope="module")
+def served(cycles: dict) -> Iterator[str]:
+    """The home's reports over HTTP on 127.0.0.1 (a free port), after the third run."""
+    handler = functools.partial(_Quiet, directory=str(cycles["home"] / "reports"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class Offline:
+    """What the page asked for beyond 127.0.0.1 (aborted), or that failed."""
+
+    blocked: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def _route(self, route: Any) -> None:
+        url = urlsplit(route.request.url)
+        if url.scheme in ("data", "about") or url.hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+
+SEEN = """() => ({
+  lang: document.documentElement.lang,
+  clock: document.querySelector('#clock').textContent,
+  pictures: [...document.querySelectorAll('figure.picture')].map(f => ({
+    id: f.id.replace('picture-', ''),
+    rows: Number(f.dataset.rows),
+    title: f.querySelector('h2').firstChild.textContent.trim(),
+    english: f.querySelector('h2 .en').textContent.trim(),
+    svgs: f.querySelectorAll('.drawing > svg').length,
+    marks: Object.fromEntries([...f.querySelectorAll('svg g.role-mark')].map(g => [
+      g.getAttribute('class').split(' ')[0], 0]).map(([k]) => [k,
+      [...f.querySelectorAll(`svg g.role-mark.${k} > *`)].length])),
+    width: f.querySelector('svg') ? f.querySelector('svg').getBoundingClientRect().width : 0,
+    text: f.querySelector('svg') ? f.querySelector('svg').textContent : '',
+  })),
+  text: document.body.innerText,
+})"""
+
+
+@pytest.fixture(scope="module")
+def seen(served: str) -> tuple[dict[str, Any], str, Offline]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: the browser tests never download one")
+    from playwright.sync_api import sync_playwright
+
+    offline = Offline()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.route("**/*", offline._route)
+            context.on("response", lambda r: r.status >= 400 and offline.missing.append(
+                f"{r.status} {r.url}"))
+            page = context.new_page()
+            page.on("pageerror", lambda e: offline.errors.append(str(e)))
+            page.goto(f"{served}/pictures/charging/index.html", wait_until="networkidle")
+            found = page.evaluate(SEEN)
+            html = page.content()
+        finally:
+            browser.close()
+    return found, html, offline
+
+
+def test_the_run_says_where_the_pictures_page_is(cycles: dict) -> None:
+    printed = "".join(cycles["third"].split())  # rich may wrap it
+    assert f"picturesofcharging:{_page(cycles)}" in printed
+    assert cycles["second"]["quality"]["reports"]["pictures"] == {
+        "charging": str(_page(cycles))}
+
+
+@pytest.mark.slow
+def test_every_picture_is_an_inline_drawing_under_a_chinese_title_offline(
+        seen: tuple[dict[str, Any], str, Offline]) -> None:
+    found, html, offline = seen
+    assert (offline.blocked, offline.missing, offline.errors) == ([], [], [])
+    assert found["lang"] == "zh-CN"
+    assert [p["id"] for p in found["pictures"]] == PICTURES
+    for picture in found["pictures"]:
+        assert HAN.search(picture["title"]) and not HAN.search(picture["english"]), picture
+        assert picture["svgs"] == 1 and picture["rows"] > 0, picture["id"]
+        assert picture["width"] > 300, picture["id"]
+    marks = {p["id"]: (p["marks"], p["rows"]) for p in found["pictures"]}
+    # a cell per segment or car park and hour; per transformer a line, its area, its rule
+    for heat_map in ("segment_speeds", "car_park_occupancy"):
+        assert marks[heat_map][0] == {"mark-rect": marks[heat_map][1]}, heat_map
+    assert marks["transformer_day"][0] == {"mark-area": 5, "mark-line": 5, "mark-rule": 5}
+    assert re.search(r"数据截至 2026-09-0\d \d\d:\d\d", found["clock"])
+    assert "<script" not in html and not re.search(r"(?:href|src)=\"https?:", html)
+
+
+@pytest.mark.slow
+def test_nothing_on_the_pictures_page_is_a_personal_number(
+        seen: tuple[dict[str, Any], str, Offline], cycles: dict) -> None:
+    found, html, _ = seen
+    assert find_numbers(html) == []
+    assert find_numbers(found["text"]) == []
+    assert find_numbers(_page(cycles).read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.slow
+def test_the_load_curves_are_the_latest_days_five_most_loaded_transformers(
+        seen: tuple[dict[str, Any], str, Offline], cycles: dict) -> None:
+    con = duckdb.connect(str(cycles["home"] / "warehouse.duckdb"), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        day, = con.execute("SELECT max(day) FROM core.transformer_days").fetchone() or ()
+        loads = con.execute("""
+            SELECT l.transformer_id, l.load_kw, d.rated_kva FROM core.transformer_loads l
+            JOIN core.transformer_days d USING (transformer_id)
+            WHERE d.day = $day AND l.starts_at >= $day
+              AND l.starts_at < $day + INTERVAL 1 DAY""", {"day": day}).fetchall()
+    finally:
+        con.close()
+    peaks: dict[str, float] = {}
+    for transformer, load, rated in loads:
+        peaks[transformer] = max(peaks.get(transformer, 0.0), load / rated)
+    top = sorted(peaks, key=lambda t: (-peaks[t], t))[:5]
+    curves = next(p for p in seen[0]["pictures"] if p["id"] == "transformer_day")
+    drawn = set(re.findall(r"TQ\d{11}", curves["text"]))
+    assert drawn == set(top)
+    assert curves["rows"] == sum(1 for t, _, _ in loads if t in top)  # that day's only
+    assert 5 * 90 <= curves["rows"] <= 5 * 96
