@@ -66,7 +66,7 @@ def merge_dag(pack: PackDeclaration) -> None:
             from silobridge import steps
             from silobridge.airflow_support import settings
 
-            return steps.source_status(settings())
+            return steps.source_status(settings(), pack.name)
 
         @task(task_id=f"sync_to_{pack.sync_target}", pool=WAREHOUSE_POOL, **SYNC_RETRIES)
         def sync(merged: dict) -> dict:

@@ -128,14 +128,17 @@ def build_quality_report(settings: QualitySettings, files: Sequence[QualityFiles
     from .report_data import gather  # noqa: PLC0415
 
     labels = {k: v for f in files for k, v in f.labels().items()}
+    # the sources of the packs the report is of (a pack not run by default stays out of
+    # a default run's report)
+    sources = tuple(s for f in files for s in f.sources)
     read_only = settings.warehouse_path.exists()
     with session(settings.warehouse_path, read_only=read_only) as con:
-        data = gather(con, mappings, settings.sources)
+        data = gather(con, mappings, sources)
     folder = settings.reports_dir / QUALITY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     generated_at = datetime.now(UTC)
     for lang, name in PAGES.items():
-        charts = trend_charts(data["trends"], Words(lang), [s.name for s in settings.sources])
+        charts = trend_charts(data["trends"], Words(lang), [s.name for s in sources])
         for chart in charts:
             # rendered by vl-convert from counts, times and source names: markup we made
             chart.svg = Markup(chart.svg)  # noqa: S704

@@ -74,7 +74,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, settings: Settings,
     contract has no reference). A new warehouse gets the packs' code lists here too: the
     quality gate after this ingest checks codes against them before any merge has
     written them."""
-    seed_codes(con, code_lists())
+    seed_codes(con, code_lists(decl.name))
     reference = contract_of(decl, name).reference
     if reference is None:
         return None

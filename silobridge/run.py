@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import SourceError
+from warehouse.code_lists import refresh_codes
 from warehouse.db import session, transaction
 from warehouse.fact_tables import ensure_tables, pending_batches
 from warehouse.facts import FactsSummary, merge_facts
@@ -92,7 +93,7 @@ def merge_step(settings: Settings, *, full: bool | None = None,
     with session(settings.warehouse_path) as con, progress.step("merge"), \
             tracked_run(con, "merge") as run:
         summary = run.summary = merge(con, run.run_id, rules, pack_marts(decl.name),
-                                      code_lists=code_lists(), full=full)
+                                      code_lists=code_lists(decl.name), full=full)
     return summary
 
 
@@ -104,6 +105,7 @@ def facts_step(settings: Settings, domain: str) -> FactsMerge:
             tracked_run(con, "merge") as run:
         summary = run.summary = FactsMerge(domain, run.run_id)
         with transaction(con, "merge"):
+            refresh_codes(con, code_lists(domain))
             for staging in stagings_of(decl):
                 ensure_staged(con, staging)
             for name, declared in facts(decl).items():

@@ -21,7 +21,7 @@ from . import step_log
 from .contracts import all_mappings
 from .extract import extract_source
 from .ingest import process_pending
-from .packs import selected
+from .packs import pack, selected
 from .quality_files import of_packs, of_source
 from .run import RunSummary, merge_pack
 from .settings import SOURCES, Settings, SourceName
@@ -109,13 +109,14 @@ def merge(settings: Settings, domain: str | None = None) -> dict[str, Any]:
     return result
 
 
-def source_status(settings: Settings) -> list[dict[str, Any]]:
-    """Each source's last good and failed runs; the stale ones are logged as warnings."""
+def source_status(settings: Settings, domain: str) -> list[dict[str, Any]]:
+    """Each source of the `domain` pack: its last good and failed runs; the stale ones
+    are logged as warnings."""
     from quality.pipeline import source_status as status_of  # noqa: PLC0415
 
     with step_log.step("source status") as done:
         with session(settings.warehouse_path, read_only=True) as con:
-            status = status_of(con, settings.sources)
+            status = status_of(con, pack(domain).sources)
         for row in status:
             if row.get("stale"):
                 log.warning("source %s is stale: last good run at %s, last failure at %s "

@@ -1,4 +1,4 @@
-"""ref.code_lists and ref.codes: every code list of the installed packs, with its labels.
+"""ref.code_lists and ref.codes: the code lists of the packs that ran, with their labels.
 
 The app layer hands the lists in (each pack declares its own, with their labels:
 schemas.labelled). `seed_codes` writes them into a new warehouse, before anything reads
@@ -33,20 +33,25 @@ def _rows(code_lists: Sequence[CodeList]) -> tuple[Rows, Rows]:
 
 
 def _write(con: duckdb.DuckDBPyConnection, lists: Rows, codes: Rows) -> None:
-    con.execute("DELETE FROM ref.codes")
-    con.execute("DELETE FROM ref.code_lists")
+    """Replace the lists named in `lists` (another pack's lists stay as they are)."""
+    names = [row[0] for row in lists]
+    con.execute("DELETE FROM ref.codes WHERE list_name = ANY($names)", {"names": names})
+    con.execute("DELETE FROM ref.code_lists WHERE list_name = ANY($names)", {"names": names})
     # a hundred-odd rows: as parameters (an Arrow table would make DuckDB import pandas)
     con.executemany("INSERT INTO ref.code_lists VALUES (?, ?, ?, ?, ?)", lists)
     con.executemany("INSERT INTO ref.codes VALUES (?, ?, ?, ?, ?, ?)", codes)
 
 
 def refresh_codes(con: duckdb.DuckDBPyConnection, code_lists: Sequence[CodeList]) -> bool:
-    """Make ref.code_lists and ref.codes hold `code_lists` (written only when they
-    differ); returns whether any status's family changed. Runs inside the caller's
-    transaction."""
+    """Make ref.code_lists and ref.codes hold `code_lists` as they are (written only when
+    they differ; the lists of other packs are not touched); returns whether any status's
+    family changed. Runs inside the caller's transaction."""
     lists, codes = _rows(code_lists)
-    held = (con.execute("SELECT * FROM ref.code_lists ORDER BY position").fetchall(),
-            con.execute("SELECT * FROM ref.codes ORDER BY list_name, position").fetchall())
+    names = {"names": [row[0] for row in lists]}
+    held = (con.execute("SELECT * FROM ref.code_lists WHERE list_name = ANY($names) "
+                        "ORDER BY position", names).fetchall(),
+            con.execute("SELECT * FROM ref.codes WHERE list_name = ANY($names) "
+                        "ORDER BY list_name, position", names).fetchall())
     if held == (lists, sorted(codes, key=lambda r: (r[0], r[5]))):
         return False
     families = con.execute(_FAMILIES).fetchall()
@@ -55,10 +60,13 @@ def refresh_codes(con: duckdb.DuckDBPyConnection, code_lists: Sequence[CodeList]
 
 
 def seed_codes(con: duckdb.DuckDBPyConnection, code_lists: Sequence[CodeList]) -> bool:
-    """Write `code_lists` into a warehouse that holds none yet, in a transaction of its
-    own; returns whether it did. A warehouse that has them is left alone: a change to
-    the lists is the next merge's to apply, which then sees what it changes."""
-    (held,) = con.execute("SELECT count(*) FROM ref.code_lists").fetchall()[0]
+    """Write `code_lists` into a warehouse that holds none of them yet (a pack's first
+    ingest), in a transaction of its own; returns whether it did. Lists it holds are left
+    alone: a change to them is the next merge's to apply, which then sees what it
+    changes."""
+    names = [cl.name for cl in code_lists]
+    (held,) = con.execute("SELECT count(*) FROM ref.code_lists WHERE list_name = ANY($n)",
+                          {"n": names}).fetchall()[0]
     if held or not code_lists:
         return False
     with transaction(con, "codes"):

@@ -14,9 +14,10 @@ from quality.freshness import DataClock, check_freshness, check_volume, source_s
 from schemas.pack import SourceDeclaration
 from silobridge.packs import pack
 from silobridge.quality_files import data_clock
-from silobridge.settings import SOURCES
 
-DECLARED = tuple(SOURCES.values())
+#: the dispute pack's sources: the shared quality run's home holds the dispute world
+DECLARED = pack("disputes").sources
+SOURCES = {s.name: s for s in DECLARED}
 CLOCK = data_clock(pack("disputes"))
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ def test_each_domain_has_its_own_data_clock(con: duckdb.DuckDBPyConnection) -> N
     # a second domain whose newest record is a year ahead of the disputes: its source is
     # judged against its own domain's newest record, and the disputes' sources are not
     # judged against it
+    # its one batch, landed (the clock takes a staged row's source from its batch)
+    con.execute("""INSERT INTO ops.batches (batch_id, run_id, source, origin, columns, rows,
+                                            landed_at, gate)
+                   VALUES (-1, 'test', 'meters', 'readings.csv', [], 1, now(), 'passed')""")
     con.execute("""
         CREATE TABLE staging.readings AS
         SELECT 'meters' AS source, -1 AS batch_id,

@@ -14,8 +14,8 @@ import pandas as pd
 
 from quality.batch import decide, evaluate, read_batches
 from quality.pipeline import source_status
+from silobridge.packs import pack
 from silobridge.quality_files import of_source
-from silobridge.settings import SOURCES
 from warehouse.db import session
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def test_report_shows_grid_gated_with_the_reason(quality_run: QualityRun) -> Non
 
 def test_source_status_reads_a_read_only_warehouse(quality_run: QualityRun) -> None:
     with session(quality_run.settings.warehouse_path, read_only=True) as con:
-        status = {s["source"]: s for s in source_status(con, tuple(SOURCES.values()))}
+        status = {s["source"]: s for s in source_status(con, pack("disputes").sources)}
     assert set(status) == {"province", "county", "township", "grid"}
     for row in status.values():
         assert row["last_ok_run"] and not row["last_failed_run"] and not row["stale"]
