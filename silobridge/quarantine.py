@@ -25,7 +25,6 @@ from warehouse.runs import tracked_run
 from warehouse.staging import Staging, stage
 from warehouse.vault import Vault
 
-from . import packs
 from .contracts import load_reference, mappings_of, source_contract, staging_of
 from .ingest import conform_and_validate
 from .secrets import vault
@@ -113,16 +112,18 @@ class ReplaySummary:
 
 def replay(settings: Settings, source: str | None = None) -> ReplaySummary:
     """Run open quarantine records through the current mappings and models again."""
-    mappings = [m for decl in packs.installed().values() for m in mappings_of(settings, decl)]
     pii = vault(settings)
     with session(settings.warehouse_path) as con, \
             tracked_run(con, "replay", source) as run:
         summary = run.summary = ReplaySummary(run_id=run.run_id)
-        registries = {(name, contract): load_reference(con, settings, decl, contract)
-                      for name, decl in packs.installed().items()
-                      for contract in decl.staging}
+        # each contract's reference, loaded once, for the packs with open records only
+        registries: dict[tuple[str, str], object | None] = {}
         for name in open_sources(con, source):
             pack, contract = source_contract(name)
+            if (pack.name, contract) not in registries:
+                registries[pack.name, contract] = load_reference(con, settings, pack,
+                                                                 contract)
+            mappings = mappings_of(settings, pack, contract)
             counts = _replay_source(con, name, run.run_id, mappings,
                                     registries[pack.name, contract], settings.scope, pii,
                                     staging_of(pack, contract))

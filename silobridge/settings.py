@@ -34,14 +34,15 @@ from schemas.pack import WORLD, SourceDeclaration
 from schemas.reasons import Reason
 from schemas.scope import Scope
 
-from .packs import installed
+from .packs import by_default, installed
 
 #: a source's name, as its pack declares it (packs/<domain>/pack.toml)
 SourceName = str
 #: every installed pack's sources, in declaration order
 SOURCES: dict[str, SourceDeclaration] = {
     s.name: s for p in installed().values() for s in p.sources}
-SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+#: the sources a run without --domain takes: those of the packs that run by default
+SOURCE_NAMES: tuple[str, ...] = tuple(s for p in by_default() for s in p.source_names)
 
 
 class SyncSettings(BaseModel):

@@ -23,17 +23,13 @@ from quality.batch import GateDecision
 from quality.pipeline import after_merge, gate_source
 from silobridge.contracts import all_mappings
 from silobridge.ingest import ingest_source
-from silobridge.packs import by_default
 from silobridge.quality_files import of_packs, of_source
 from silobridge.run import merge_step
-from silobridge.settings import Settings
+from silobridge.settings import SOURCE_NAMES, Settings
 
 SPEC = WorldSpec(seed=11, cases=900, days=20, defect_rate=0.05,
                  defect_overrides=(("grid", 0.3),))
 SCRIPT = "<script>alert(1)</script>"
-#: the sources of the packs a run takes by default (the dispute world's: a pack left out
-#: of default runs has no files in this home)
-SOURCE_NAMES = tuple(s for p in by_default() for s in p.source_names)
 INJECTED_ID = "WGinjected0000001"
 
 
