@@ -228,3 +228,17 @@ def test_a_feed_that_writes_utc_without_a_zone_says_so(tmp_path: Path,
                                             encoding="utf-8")
     with pytest.raises(MappingError, match="unknown time zone 'Mars/Olympus'"):
         load_mappings(tmp_path, CONTRACT)
+
+
+def test_an_alias_differing_only_in_case_is_read(tmp_path: Path,
+                                                 con: duckdb.DuckDBPyConnection) -> None:
+    """Key casing drifts between a platform's messages (`stationID` for `id`'s sibling
+    `ID`): an alias that differs from its column only in case is read too, although a
+    DuckDB struct cannot hold both names."""
+    cased = MAPPING.replace('station_id = "id"', 'station_id = "ID"').replace(
+        "[fields]", '[columns]\naliases = { ID = ["id"] }\n\n[fields]')
+    (tmp_path / "stations.toml").write_text(cased, encoding="utf-8")
+    (m,) = load_mappings(tmp_path, CONTRACT)
+    c = _run(con, m, GOOD, dict(GOOD, ID="S2", id=None), dict(GOOD, id="S3"))
+    assert c.errors.num_rows == 0
+    assert c.root["station_id"].to_pylist() == ["S1", "S2", "S3"]
