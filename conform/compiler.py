@@ -258,7 +258,7 @@ class Compiler:
             parts.append(f"try_strptime({year} || '|' || {x}, "
                          f"[{', '.join(lit('%Y|' + f) for f in partial)}])")
         parsed = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-        return (f"timezone({lit(TZ)}, {parsed})", "impossible_date",
+        return (f"timezone({lit(e.timezone or TZ)}, {parsed})", "impossible_date",
                 f"is not a date/time in the formats {', '.join(formats)}")
 
     # -- registry -----------------------------------------------------------------------

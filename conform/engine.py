@@ -19,6 +19,7 @@ errors should drop validation errors on fields that already carry a conform erro
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 import warnings
@@ -67,23 +68,38 @@ class _RootStage:
     carried: list[str]
 
 
+def json_path(key: str) -> str:
+    """The JSON path of a top-level key, quoted (keys may hold dots, blanks, CJK)."""
+    return "$." + json.dumps(key, ensure_ascii=False)
+
+
 def _root_stage(mapping: Mapping, relation: str) -> _RootStage:
     """One query: the record's JSON parsed once, every root field, its errors, and what
     the child stages need."""
     used = mapping.used_columns()
     aliases = mapping.columns.aliases
-    struct = struct_type(dict.fromkeys(c for u in used for c in (u, *aliases.get(u, ()))))
+    # a struct's field names are case-insensitive: a name differing from an earlier one
+    # only in case (an alias `connectorID` of `ConnectorID`) is read by a path of its own
+    read = list(dict.fromkeys(c for u in used for c in (u, *aliases.get(u, ()))))
+    first: dict[str, str] = {}
+    for c in read:
+        first.setdefault(c.casefold(), c)
+    apart = [c for c in read if first[c.casefold()] != c]
+    struct = struct_type(dict.fromkeys(c for c in read if c not in apart))
     arrays = nested(mapping)
     array_columns = {column for _, column, _ in arrays}
     raws = []
     for c in used:
-        names = [f"r.{q(a)}" for a in (c, *aliases.get(c, ()))]
+        names = [q("apart." + a) if a in apart else f"r.{q(a)}"
+                 for a in (c, *aliases.get(c, ()))]
         received = names[0] if len(names) == 1 else "coalesce(" + ", ".join(names) + ")"
         # JSON does not mind surrounding blanks: skip the trim for long nested arrays
         value = f"nullif({received}, '')" if c in array_columns else clean(received)
         raws.append(f"{value} AS {q('in.' + c)}")
     base = (f"SELECT _rid, origin, {', '.join(raws) or 'NULL AS nothing'} FROM (SELECT _rid, "
-            f"origin, json_transform(record, {lit(struct)}) AS r FROM {relation})")
+            f"origin, json_transform(record, {lit(struct)}) AS r"
+            + "".join(f", json_extract_string(record, {lit(json_path(a))}) AS {q('apart.' + a)}"
+                      for a in apart) + f" FROM {relation})")
     plan = Plan(base, ["_rid", "origin", *(f"in.{c}" for c in used)], {})
     done: dict[str, Out] = {}
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -63,6 +64,9 @@ class Expr(Strict):
     epoch: Literal["ms", "s"] | None = None
     formats: tuple[str, ...] | None = None
     year_from: str | None = None
+    #: the zone the source writes its local times in (`formats`; default Asia/Shanghai),
+    #: e.g. "UTC" for a feed that sends UTC without saying so
+    timezone: str | None = None
     format: str | None = None
     #: a date/time moved on by a number of equal steps (see `Plus`)
     plus: Plus | None = None
@@ -102,6 +106,13 @@ class Expr(Strict):
                              "`first`, not on `first` or `key`")
         if self.epoch and self.formats is not None:
             raise ValueError("give `epoch` or `formats`, not both")
+        if self.timezone is not None:
+            if self.epoch:
+                raise ValueError("`timezone` reads local times; epoch numbers are instants")
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {self.timezone!r}") from None
         if self.first is not None and any(e.required for e in self.first):
             raise ValueError("`required` belongs on the whole expression, not on an "
                              "alternative of `first`")
@@ -121,8 +132,8 @@ class Expr(Strict):
         if self.wgs84 is None or self.datum is None:
             raise ValueError("`of` needs `wgs84` (\"lon\" or \"lat\": which coordinate "
                              "the field is) and `datum`")
-        steps = [k for k in ("match", "split", "map", "epoch", "formats", "lookup", "check",
-                             "format", "reason") if getattr(self, k) is not None]
+        steps = [k for k in ("match", "split", "map", "epoch", "formats", "timezone",
+                             "lookup", "check", "format", "reason") if getattr(self, k) is not None]
         if steps:
             raise ValueError(f"`of` makes a WGS-84 coordinate; {', '.join(steps)} cannot "
                              "follow it (put steps on the coordinates in `of`)")

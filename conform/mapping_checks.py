@@ -109,8 +109,8 @@ class _Checker:
         if e.map is not None:
             self.table_fits(e, target if e.format is None else TEXT, key)
         wants_time = target.kind == "time" and e.format is None
-        if (e.formats is not None or e.epoch) and not wants_time:
-            raise Invalid(key, "`formats`/`epoch` make a date/time; this field is "
+        if (e.formats is not None or e.epoch or e.timezone) and not wants_time:
+            raise Invalid(key, "`formats`/`epoch`/`timezone` make a date/time; this field is "
                           f"{target.kind}")
         if e.year_from is not None and all("%Y" in f for f in e.formats or ()):
             raise Invalid(key + ".year_from", "every format has %Y: nothing to complete")

@@ -80,3 +80,130 @@ class TransformerDay(BaseModel):
     #: 96 of them: a point the export lacks fails the row at that point (and is drift)
     load_points: tuple[LoadPoint, ...] = contract_field(
         Grade.L1, "96点负荷", "quarter-hour loads", ())
+
+
+# --- the operators' feeds (互联互通): connector statuses and charge orders ---------------
+# (appended; imports kept here so the station listings' section merges beside this one)
+from decimal import Decimal  # noqa: E402
+
+from .status_codes import ConnectorState, LockStatus, ParkStatus  # noqa: E402
+
+#: an operator's organisation code (GB 11714: 8 characters and a check character)
+_OPERATOR = r"^[0-9A-Z]{9}$"
+#: ConnectorID: up to 26 characters (T/CEC 102.3); StartChargeSeq: up to 27
+_CONNECTOR = r"^[0-9A-Za-z]{1,26}$"
+_ORDER = r"^[0-9A-Za-z]{1,27}$"
+#: ISO 3779 (GB 16735): 17 characters, no I, O or Q
+_VIN = r"^[A-HJ-NPR-Z0-9]{17}$"
+#: a Chinese plate: the province's character, the issuing office's letter, 5 characters
+#: (6 for new-energy vehicles)
+_PLATE = r"^[一-龥][A-Z][A-Z0-9]{5,6}$"
+#: ISO 3779's value of each VIN character and the weight of each position (the 9th is
+#: the check character: weight 0)
+VIN_CHARACTERS = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+VIN_VALUES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9,
+              2, 3, 4, 5, 6, 7, 8, 9)
+VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+#: how far an order's total energy may lie from the sum of its periods' (each period is
+#: rounded to 0.001 kWh, the total too)
+PERIODS_TOLERANCE_KWH = 0.05
+_Amount = Decimal
+
+
+def vin_check_character(vin: str) -> str:
+    """ISO 3779's check character (position 9) of a well-formed VIN. python-stdnum has no
+    VIN module."""
+    value = dict(zip(VIN_CHARACTERS, VIN_VALUES, strict=True))
+    total = sum(value[c] * w for c, w in zip(vin, VIN_WEIGHTS, strict=True))
+    return "0123456789X"[total % 11]
+
+
+class ConnectorStatus(BaseModel):
+    """A connector's status in one 5-minute slot, as its operator's platform kept it."""
+
+    source: str = contract_field(Grade.L1, "来源系统", "source system")
+    operator_code: str = contract_field(Grade.L1, "运营商编号", "operator (organisation code)",
+                                        pattern=_OPERATOR)
+    connector_id: str = contract_field(Grade.L1, "充电接口编码", "connector",
+                                       pattern=_CONNECTOR)
+    status_at: AwareDatetime = contract_field(Grade.L1, "状态时段(起)",
+                                              "5-minute slot of the status (start)")
+    status: ConnectorState = contract_field(Grade.L1, "接口状态", "connector status")
+    park_status: ParkStatus | None = contract_field(Grade.L1, "车位状态", "bay occupancy",
+                                                    None)
+    lock_status: LockStatus | None = contract_field(Grade.L1, "地锁状态", "ground lock", None)
+
+
+class ChargePeriod(BaseModel):
+    """One time-of-use period of a charge order (ChargeDetails: 尖/峰/平/谷)."""
+
+    seq: int = contract_field(Grade.L1, "明细序号", "period of the order (from 0)", ge=0)
+    period_start: AwareDatetime = contract_field(Grade.L2, "时段开始", "period start")
+    period_end: AwareDatetime = contract_field(Grade.L2, "时段结束", "period end")
+    energy_kwh: float = contract_field(Grade.L1, "时段电量(kWh)", "energy in the period (kWh)",
+                                       ge=0, le=2000)
+    #: tariffs have four decimals (1.3514 yuan/kWh): not amounts
+    elec_price: float | None = contract_field(Grade.L1, "电价(元/kWh)",
+                                              "electricity price (yuan/kWh)", None, ge=0, le=100)
+    service_price: float | None = contract_field(Grade.L1, "服务费价格(元/kWh)",
+                                                 "service price (yuan/kWh)", None, ge=0, le=100)
+    elec_money: _Amount | None = contract_field(Grade.L2, "时段电费(元)",
+                                                "electricity charge (yuan)", None, ge=0,
+                                                max_digits=14, decimal_places=2)
+    service_money: _Amount | None = contract_field(Grade.L2, "时段服务费(元)",
+                                                   "service charge (yuan)", None, ge=0,
+                                                   max_digits=14, decimal_places=2)
+
+
+class ChargeSession(BaseModel):
+    """A charge order (notification_charge_order_info): one session at one connector.
+
+    The vehicle's VIN and plate are personal data (grade L4): staged only encrypted, as a
+    keyed link and masked; messages never quote them."""
+
+    source: str = contract_field(Grade.L1, "来源系统", "source system")
+    operator_code: str = contract_field(Grade.L1, "运营商编号", "operator (organisation code)",
+                                        pattern=_OPERATOR)
+    order_seq: str = contract_field(Grade.L1, "充电订单号", "charge order (StartChargeSeq)",
+                                    pattern=_ORDER)
+    connector_id: str = contract_field(Grade.L1, "充电接口编码", "connector",
+                                       pattern=_CONNECTOR)
+    started_on: AwareDatetime = contract_field(Grade.L2, "开始充电时间", "charging started")
+    ended_on: AwareDatetime = contract_field(Grade.L2, "结束充电时间", "charging ended")
+    energy_kwh: float = contract_field(Grade.L1, "充电电量(kWh)", "energy charged (kWh)",
+                                       ge=0, le=2000)
+    elec_money: _Amount | None = contract_field(Grade.L2, "总电费(元)",
+                                                "electricity charge (yuan)", None, ge=0,
+                                                max_digits=14, decimal_places=2)
+    service_money: _Amount | None = contract_field(Grade.L2, "总服务费(元)",
+                                                   "service charge (yuan)", None, ge=0,
+                                                   max_digits=14, decimal_places=2)
+    total_money: _Amount | None = contract_field(Grade.L2, "总金额(元)", "amount paid (yuan)",
+                                                 None, ge=0, max_digits=14, decimal_places=2)
+    #: 0–4 the standard's reasons, 5–99 the operator's own
+    stop_reason: int | None = contract_field(Grade.L1, "充电结束原因", "why charging stopped",
+                                             None, ge=0, le=99)
+    car_vin: str | None = contract_field(Grade.L4, "车辆识别代号(VIN)", "vehicle VIN", None,
+                                         mask="id", pattern=_VIN)
+    plate_number: str | None = contract_field(Grade.L4, "车牌号", "plate number", None,
+                                              mask="id", pattern=_PLATE)
+    charge_periods: tuple[ChargePeriod, ...] = contract_field(
+        Grade.L1, "分时段明细", "time-of-use periods", ())
+
+    @model_validator(mode="after")
+    def _vin_check_character(self) -> ChargeSession:
+        if self.car_vin is not None and self.car_vin[8] != vin_check_character(self.car_vin):
+            raise fail(Reason.BAD_CHECK_DIGIT, "the VIN's check character (ISO 3779, "
+                       "position 9) is wrong", field="car_vin")
+        return self
+
+    @model_validator(mode="after")
+    def _periods_add_up(self) -> ChargeSession:
+        if not self.charge_periods:
+            return self
+        periods = sum(p.energy_kwh for p in self.charge_periods)
+        if abs(periods - self.energy_kwh) > PERIODS_TOLERANCE_KWH:
+            raise fail(Reason.BAD_VALUE, "the periods' energies add up to {periods} kWh, "
+                       "the order's total is {total} kWh", periods=round(periods, 3),
+                       total=self.energy_kwh, field="energy_kwh")
+        return self

@@ -209,3 +209,36 @@ def test_the_contract_decides_what_a_file_may_say(tmp_path: Path, change: tuple[
     with pytest.raises(MappingError) as e:
         load_mappings(tmp_path, CONTRACT)
     assert (e.value.key, match in e.value.problem) == (key, True), e.value
+
+
+def test_a_feed_that_writes_utc_without_a_zone_says_so(tmp_path: Path,
+                                                       con: duckdb.DuckDBPyConnection) -> None:
+    """`timezone` reads a mapping's local times in another zone: the same text is eight
+    hours apart as Beijing time and as UTC, and fractional seconds are kept."""
+    utc = MAPPING.replace('opened_at = { from = "opened", formats = ["%Y-%m-%d"] }',
+                          'opened_at = { from = "opened", formats = ["%Y-%m-%dT%H:%M:%S.%f"], '
+                          'timezone = "UTC" }')
+    (tmp_path / "stations.toml").write_text(utc, encoding="utf-8")
+    (m,) = load_mappings(tmp_path, CONTRACT)
+    c = _run(con, m, dict(GOOD, opened="2026-08-31T16:04:09.86", meter="[]"))
+    assert c.errors.num_rows == 0
+    assert c.root.to_pylist()[0]["opened_at"].astimezone(UTC) == \
+        datetime(2026, 8, 31, 16, 4, 9, 860000, UTC)
+    (tmp_path / "stations.toml").write_text(utc.replace('"UTC"', '"Mars/Olympus"'),
+                                            encoding="utf-8")
+    with pytest.raises(MappingError, match="unknown time zone 'Mars/Olympus'"):
+        load_mappings(tmp_path, CONTRACT)
+
+
+def test_an_alias_differing_only_in_case_is_read(tmp_path: Path,
+                                                 con: duckdb.DuckDBPyConnection) -> None:
+    """Key casing drifts between a platform's messages (`stationID` for `id`'s sibling
+    `ID`): an alias that differs from its column only in case is read too, although a
+    DuckDB struct cannot hold both names."""
+    cased = MAPPING.replace('station_id = "id"', 'station_id = "ID"').replace(
+        "[fields]", '[columns]\naliases = { ID = ["id"] }\n\n[fields]')
+    (tmp_path / "stations.toml").write_text(cased, encoding="utf-8")
+    (m,) = load_mappings(tmp_path, CONTRACT)
+    c = _run(con, m, GOOD, dict(GOOD, ID="S2", id=None), dict(GOOD, id="S3"))
+    assert c.errors.num_rows == 0
+    assert c.root["station_id"].to_pylist() == ["S1", "S2", "S3"]

@@ -118,8 +118,8 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
 
 
 def test_an_unknown_key(tmp_path: Path) -> None:
-    _fails(tmp_path, GOOD.replace('epoch = "ms"', 'epoch = "ms", timezone = "UTC"'),
-           "fields.occurred_at.timezone", "Extra inputs are not permitted")
+    _fails(tmp_path, GOOD.replace('epoch = "ms"', 'epoch = "ms", zone = "UTC"'),
+           "fields.occurred_at.zone", "Extra inputs are not permitted")
     _fails(tmp_path, GOOD + "\n[extra]\nx = 1\n", "extra", "Extra inputs")
 
 

@@ -17,25 +17,38 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import duckdb
 import openpyxl
+import pyarrow.parquet as pq
 import pytest
 
 from bench.differential.checksums import VARYING, checksums
+from packs.charging.mockworld.operators import PROFILES
 from schemas.pii import find_numbers
 
 SILOBRIDGE = str(Path(sys.executable).parent / "silobridge")
+ROOT = Path(__file__).resolve().parents[3]
+CHINA = ZoneInfo("Asia/Shanghai")
 DAYS = ("20260901", "20260902")
 GRID_EXPORT = "嘉定供电台区负荷_{day}.xlsx"
+#: where the operators' window walks stop in the first and later cycles: the first four
+#: hours of statuses (each a page per operator and 5 minutes), every order of each day
+STATUS_UNTIL = ("2026-09-01 02:00:00", "2026-09-01 04:00:00")
+ORDERS_UNTIL = ("2026-09-02 00:00:00", "2026-09-03 00:00:00")
+#: the departments' file sources (the operators' sources are tested in
+#: test_charging_operators.py)
+FILES = ("traffic", "parking", "grid_loads")
 
 
-def _run(home: Path, *, as_json: bool = True) -> Any:
-    env = os.environ | {"SILOBRIDGE_HOME": str(home), "COLUMNS": "200"}
+def _run(home: Path, platforms: dict[str, str], *, as_json: bool = True) -> Any:
+    env = os.environ | platforms | {"SILOBRIDGE_HOME": str(home), "COLUMNS": "200"}
     proc = subprocess.run([SILOBRIDGE, "run", "--domain", "charging",
                            *(["--json"] if as_json else [])],
                           env=env, capture_output=True, text=True, check=False, timeout=600)
@@ -43,10 +56,10 @@ def _run(home: Path, *, as_json: bool = True) -> Any:
     return json.loads(proc.stdout) if as_json else proc.stdout
 
 
-def _rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
+def _rows(home: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params).fetchall()
     finally:
         con.close()
 
@@ -92,17 +105,23 @@ def _defects(world: Path, source: str, kind: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cycles(charging_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def cycles(charging_world: Path, tmp_path_factory: pytest.TempPathFactory,
+           operator_platforms: Any) -> dict[str, Any]:
+    """Three runs; the operators' platforms serve throughout, their sources walking up to
+    STATUS_UNTIL / ORDERS_UNTIL of each cycle (statuses: the first hours only, to keep
+    the run short)."""
     home = tmp_path_factory.mktemp("charging-run") / "home"
     _deliver(charging_world, home, DAYS[0])
-    state: dict[str, Any] = {"home": home, "first": _run(home)}
+    first, later = (operator_platforms.settings(status=STATUS_UNTIL[i], orders=ORDERS_UNTIL[i])
+                    for i in (0, 1))
+    state: dict[str, Any] = {"home": home, "first": _run(home, first)}
     _deliver(charging_world, home, DAYS[1])
     state["restated"] = _restate_first_count(home)
     state["restated_load"] = _restate_transformer_day(home)
-    state["second"] = _run(home)
+    state["second"] = _run(home, later)
     state["after_second"] = checksums(home / "warehouse.duckdb", ("core", "marts"),
                                       ignore=VARYING)
-    state["third"] = _run(home, as_json=False)
+    state["third"] = _run(home, later, as_json=False)
     state["after_third"] = checksums(home / "warehouse.duckdb", ("core", "marts"),
                                      ignore=VARYING)
     return state
@@ -112,7 +131,8 @@ def test_every_row_is_loaded_quarantined_or_a_counted_duplicate(cycles: dict) ->
     rows = _rows(cycles["home"], """
         SELECT a.batch_id, a."read", a.loaded, a.quarantined, a.duplicates,
                (SELECT count(*) FROM raw.records r WHERE r.batch_id = a.batch_id)
-        FROM ops.accounting a WHERE a.kind = 'ingest'""")
+        FROM ops.accounting a WHERE a.kind = 'ingest' AND list_contains(?, a.source)""",
+                 [list(FILES)])
     assert len(rows) == 8  # two days of three sources, the restated count and load files
     for _batch, read, loaded, quarantined, duplicates, raw in rows:
         assert read == raw == loaded + quarantined + duplicates
@@ -394,3 +414,206 @@ def test_the_load_curves_are_the_latest_days_five_most_loaded_transformers(
     assert drawn == set(top)
     assert curves["rows"] == sum(1 for t, _, _ in loads if t in top)  # that day's only
     assert 5 * 90 <= curves["rows"] <= 5 * 96
+
+
+# --- the operators' feeds (互联互通) -------------------------------------------------------
+OPERATOR_SOURCES = tuple(f"{o.prefix.lower()}_{kind}" for o in PROFILES
+                         for kind in ("status", "orders"))
+#: the order defects the pipeline refuses (conform, or the facts merge), with the field
+#: and reason; energy_over_rated and unknown_connector need the operators' station
+#: listings (the connectors and their rated power) and are not judged here
+ORDER_REFUSALS = {"bad_vin_check_digit": ("car_vin", "bad_check_digit"),
+                  "details_sum_mismatch": ("energy_kwh", "bad_value"),
+                  "end_before_start": ("started_on", "ends_before_start")}
+VIN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+PLATE = re.compile(r"[一-龥][A-Z][A-Z0-9]{5,6}")
+
+
+def _answer_key(world: Path) -> list[dict[str, str]]:
+    with (world / "answer_key" / "defects.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _served_status(record: str) -> bool:
+    """Whether an answer-key status record (`CID@HH:MM`) lies in the served window."""
+    return record.rsplit("@", 1)[1] < STATUS_UNTIL[1][11:16]
+
+
+def _orders(world: Path) -> list[dict[str, Any]]:
+    return [r for path in sorted((world / "operators").glob("*/orders/*.parquet"))
+            for r in pq.read_table(path).to_pylist()]
+
+
+def test_each_operator_batch_accounts_for_every_row(cycles: dict, charging_world: Path,
+                                                    operator_platforms: Any) -> None:
+    rows = _rows(cycles["home"], """
+        SELECT a.source, a."read", a.loaded, a.quarantined, a.duplicates,
+               (SELECT count(*) FROM raw.records r WHERE r.batch_id = a.batch_id)
+        FROM ops.accounting a WHERE a.kind = 'ingest' AND list_contains(?, a.source)""",
+                 [list(OPERATOR_SOURCES)])
+    assert {r[0] for r in rows} == set(OPERATOR_SOURCES)
+    for _source, read, loaded, quarantined, duplicates, raw in rows:
+        assert read == raw == loaded + quarantined + duplicates
+    # every status of the served hours and every order of the two days was read once
+    served = sum(len(s.statuses_between(datetime(2026, 9, 1), datetime(2026, 9, 1, 4)))
+                 for s in operator_platforms.servers.values())
+    assert sum(r[1] for r in rows if r[0].endswith("_status")) == served
+    assert sum(r[1] for r in rows if r[0].endswith("_orders")) == len(_orders(charging_world))
+
+
+def test_status_and_order_defects_are_quarantined(cycles: dict, charging_world: Path) -> None:
+    """Recall of the answer key's status and order defects the pipeline can judge alone
+    (≥ 0.99 each), and at most 0.1 % of the clean rows quarantined."""
+    home = cycles["home"]
+    key = _answer_key(charging_world)
+    # statuses: an unknown code is quarantined at conforming (quarantine.records)
+    truth = {r["record"] for r in key if r["kind"] == "unknown_status"
+             and "2026-09-01" in r["origin"] and _served_status(r["record"])}
+    got = dict(_rows(home, """
+        SELECT coalesce(r.record->>'ConnectorID', r.record->>'connectorID') || '@'
+                   || substr(r.record->>'StatusTime', 12, 5),
+               list_sort(list_transform(q.reasons, lambda x: x.field || ':' || x.reason))
+        FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
+        WHERE q.source LIKE '%_status'"""))
+    assert truth and len(truth & set(got)) / len(truth) >= 0.99
+    assert {tuple(v) for k, v in got.items() if k in truth} == {("status:unknown_code",)}
+    (statuses,) = _rows(home, "SELECT count(*) FROM core.connector_statuses")[0]
+    assert len(set(got) - truth) <= 0.001 * statuses
+    # orders: at conforming (quarantine.records) or at the merge (quarantine.charge_sessions)
+    refused = {seq: [f"{field}:{reason}" for field, reason in reasons] for seq, reasons in
+               _rows(home, """
+        SELECT r.record->>'StartChargeSeq',
+               list_transform(q.reasons, lambda x: [x.field, x.reason])
+        FROM quarantine.records q JOIN raw.records r USING (batch_id, row_no)
+        WHERE q.source LIKE '%_orders'""")}
+    refused |= {seq: [f"started_on:{reason}"] for seq, reason in _rows(home, """
+        SELECT order_seq, reason FROM quarantine.charge_sessions""")}
+    for kind, (column, reason) in ORDER_REFUSALS.items():
+        wanted = {r["record"] for r in key if r["kind"] == kind}
+        assert wanted, kind
+        found = {s for s in wanted if f"{column}:{reason}" in refused.get(s, [])}
+        assert len(found) / len(wanted) >= 0.99, (kind, wanted - found)
+    defective = {r["record"] for r in key if r["kind"] in ORDER_REFUSALS
+                 or r["kind"] in ("energy_over_rated", "unknown_connector")}
+    assert len(set(refused) - defective) <= 0.001 * len(_orders(charging_world))
+
+
+def test_each_operators_habits_are_read_from_its_mapping(cycles: dict,
+                                                        charging_world: Path) -> None:
+    """快电's UTC times without zone are the same instants the others' local times are;
+    星桩's `ServiceMoney` and `connectorID` are read like the protocol's spellings."""
+    home = cycles["home"]
+    stored = {r["StartChargeSeq"]: r for r in _orders(charging_world)}
+    for seq, started, ended, service, connector in _rows(home, """
+            SELECT order_seq, strftime(timezone('Asia/Shanghai', started_on), '%Y-%m-%d %H:%M:%S'),
+                   strftime(timezone('Asia/Shanghai', ended_on), '%Y-%m-%d %H:%M:%S'),
+                   service_money, connector_id
+            FROM core.charge_sessions"""):
+        order = stored[seq]
+        assert (started, ended) == (order["StartTime"], order["EndTime"])
+        assert float(service) == order["TotalSeviceMoney"]
+        assert connector == order["ConnectorID"]
+    assert _rows(home, """SELECT count(DISTINCT operator_code) FROM core.charge_sessions
+                          WHERE service_money IS NOT NULL""") == [(len(PROFILES),)]
+    assert _rows(home, """SELECT count(DISTINCT operator_code) FROM core.connector_statuses
+                          """) == [(len(PROFILES),)]
+    # the periods add up to the order (a mismatch was refused)
+    assert _rows(home, """
+        SELECT count(*) FROM staging.charge_sessions s JOIN (
+            SELECT batch_id, row_no, sum(energy_kwh) AS kwh FROM staging.charge_periods
+            GROUP BY ALL) p USING (batch_id, row_no)
+        WHERE abs(p.kwh - s.energy_kwh) > 0.05""") == [(0,)]
+    # the status codes reach ref.codes with their Chinese and OCPI labels
+    assert ("3", "占用(充电中)", "CHARGING") in _rows(home, """
+        SELECT code, label_zh, label_en FROM ref.codes WHERE list_name = 'connector_state'""")
+
+
+def test_no_vin_or_plate_in_clear_where_people_look(cycles: dict,
+                                                   charging_world: Path) -> None:
+    """Staging, core, marts, quarantine and the ledgers, the snapshot (DuckDB and
+    Parquet), the reports and the runs' output hold no VIN and no plate in clear."""
+    orders = _orders(charging_world)
+    clear = {o["CarVin"] for o in orders if o["CarVin"]} | \
+            {o["PlateNumber"] for o in orders if o["PlateNumber"]}
+    assert len(clear) > 100
+
+    def leaks(text: str) -> set[str]:
+        return {m for p in (VIN, PLATE) for m in p.findall(text)} & clear
+
+    home = cycles["home"]
+    found: set[str] = set()
+    for db in (home / "warehouse.duckdb", home / "published" / "silobridge.duckdb"):
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            columns = con.execute("""
+                SELECT table_schema, table_name, column_name FROM information_schema.columns
+                WHERE table_schema <> 'raw' AND data_type = 'VARCHAR'""").fetchall()
+            for schema, table, column in columns:
+                values = con.execute(f'SELECT DISTINCT "{column}" FROM "{schema}"."{table}" '
+                                     f'WHERE "{column}" IS NOT NULL').fetchall()
+                found |= leaks("\n".join(v for (v,) in values))
+        finally:
+            con.close()
+    for path in (home / "published").rglob("*.parquet"):
+        found |= leaks(pq.read_table(path).to_pandas().to_csv())
+    for path in (home / "reports").rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".json", ".txt", ".csv"):
+            found |= leaks(path.read_text(encoding="utf-8", errors="replace"))
+    found |= leaks(json.dumps([cycles["first"], cycles["second"]], ensure_ascii=False)
+                   + cycles["third"])
+    assert not found
+    # the masked forms are there instead, and the link keys count vehicles
+    assert _rows(home, """SELECT count(*) FILTER (WHERE car_vin_masked LIKE '%*******%'),
+                                 count(car_vin_link) FROM core.charge_sessions""")[0][0] > 0
+
+
+def test_the_operator_marts(cycles: dict) -> None:
+    home = cycles["home"]
+    assert _rows(home, "SELECT sum(slots) FROM marts.connector_hours") == \
+        _rows(home, "SELECT count(*) FROM core.connector_statuses")
+    assert _rows(home, "SELECT sum(slots), sum(charging_slots) FROM marts.operator_hours") == \
+        _rows(home, """SELECT count(*), count(*) FILTER (WHERE status = 3)
+                       FROM core.connector_statuses""")
+    assert _rows(home, "SELECT sum(sessions) FROM marts.session_hours") == \
+        _rows(home, "SELECT count(*) FROM core.charge_sessions")
+    freshness = _rows(home, """SELECT operator_code, connectors, reporting, share_silent,
+                                      strftime(timezone('Asia/Shanghai', as_of), '%H:%M')
+                               FROM marts.status_freshness""")
+    assert len(freshness) == len(PROFILES)
+    for _op, connectors, reporting, silent, as_of in freshness:
+        assert as_of == "03:55"  # the data clock: the newest slot served
+        assert 0 <= reporting <= connectors and silent == round(1 - reporting / connectors, 4)
+    assert _rows(home, """SELECT count(*) FROM marts.connector_hours
+                          WHERE utilization NOT BETWEEN 0 AND 1""") == [(0,)]
+    tables = cycles["second"]["snapshot"]["tables"]
+    assert {"core.connector_statuses", "core.charge_sessions", "marts.status_freshness",
+            "marts.connector_hours", "marts.operator_hours", "marts.session_hours"} <= set(tables)
+
+
+def test_orders_the_statuses_never_show_are_reported(cycles: dict,
+                                                     charging_world: Path) -> None:
+    """The staleness audit (a warning) names orders during which the operator never showed
+    the connector charging: each one a stretch the answer key froze, or a connector the
+    operator reported offline or faulted throughout (no other)."""
+    home = cycles["home"]
+    sql = (ROOT / "packs" / "charging" / "audits" / "orders_never_shown_charging.sql"
+           ).read_text(encoding="utf-8").split("*/", 1)[1]
+    found = _rows(home, f"SELECT operator_code, connector_id, started_on, ended_on FROM ({sql})")
+    frozen = [(r["record"].split("@")[0], r["record"].split("@")[1].split("-"))
+              for r in _answer_key(charging_world) if r["kind"] == "stale_status"
+              and "2026-09-01" in r["origin"]]
+    for operator, connector, started, ended in found:
+        local = (timezone_hhmm(started), timezone_hhmm(ended))
+        stale = any(c == connector and a <= local[1] and local[0] <= b for c, (a, b) in frozen)
+        shown = {s for (s,) in _rows(home, """
+            SELECT DISTINCT status FROM core.connector_statuses
+            WHERE operator_code = ? AND connector_id = ? AND status_at >= ?
+              AND status_at + INTERVAL 5 MINUTE <= ?""", [operator, connector, started, ended])}
+        assert stale or shown <= {0, 255}, (connector, local, shown)
+    failed = {f["check"]: f for f in cycles["second"]["quality"]["failed"]}
+    if found:
+        assert failed["orders_never_shown_charging"]["severity"] == "warning"
+
+
+def timezone_hhmm(at: datetime) -> str:
+    return at.astimezone(CHINA).strftime("%H:%M")
