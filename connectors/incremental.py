@@ -36,7 +36,8 @@ def parse_time(text: str) -> datetime:
 
 def is_time(text: str | None) -> bool:
     """True for text that starts with a time like 2026-09-01 08:00:00 (a real one: not
-    30 February), or is a date alone (2026-09-01). Called for every row, so without strptime (some 30 times slower)."""
+    30 February), or is a date alone (2026-09-01). Called for every row, so without
+    strptime (some 30 times slower)."""
     match = _TIME_SHAPE.match(text) if text else None
     if match is None:
         return False

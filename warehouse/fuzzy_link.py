@@ -307,7 +307,7 @@ def _run_splink(con: duckdb.DuckDBPyConnection,
     sure = range(len(decl.block), len(decl.block) + len(training.sure))
     linker.training.estimate_probability_two_random_records_match(
         [rule for j in sure for rule in _rules(decl, j)], recall=training.recall)
-    (records,) = con.execute(f"SELECT count(*) FROM {_INPUT}").fetchall()[0]
+    (records,) = con.execute(f"SELECT count(*) FROM {_INPUT}").fetchall()[0]  # noqa: S608
     drawn = min(training.u_pairs, records * (records - 1) / 2)
     # chunks bound the memory of the sample's pairs: a million at a time is little
     linker.training.estimate_u_using_random_sampling(
