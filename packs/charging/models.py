@@ -116,7 +116,7 @@ class StationListing(BaseModel):
     source: str = contract_field(Grade.L1, "来源系统", "source system")
     listing_id: str = contract_field(Grade.L1, "站点编号", "listing (StationID or 登记编号)",
                                      pattern=_LISTING)
-    operator_id: str | None = contract_field(Grade.L1, "运营商编号", "operator (OperatorID)",
+    operator_code: str | None = contract_field(Grade.L1, "运营商编号", "operator (OperatorID)",
                                              None, pattern=_OPERATOR)
     #: the register names the operating companies ('、' between two)
     operator_name: str | None = contract_field(Grade.L1, "运营单位", "operating company",
