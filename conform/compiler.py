@@ -136,8 +136,8 @@ class Compiler:
             # code tables and constants were checked against the code list when loaded
             checked = (e.map is not None or e.const is not None) and kind == target.kind
             cur, kind = self._convert(cur, kind, target, e, name, steps, checked)
-        if e.scale is not None:  # a unit: checked to be on a number (mapping_checks)
-            cur = self.plan.add(f"{name}.scale", f"{q(cur)} * {e.scale!r}", [cur])
+        if e.multiply is not None:  # a unit: checked to be on a number (mapping_checks)
+            cur = self.plan.add(f"{name}.multiply", f"{q(cur)} * {e.multiply!r}", [cur])
         moved = None
         if e.plus is not None:
             cur, moved = self._plus(cur, e, target, name, steps)

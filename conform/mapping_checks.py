@@ -121,8 +121,8 @@ class _Checker:
                 raise Invalid(key + ".plus", "`plus` moves a date/time; this field is "
                               f"{target.kind}")
             self.expr(e.plus.steps, _WHOLE, key + ".plus.steps", group=group, picks=picks)
-        if e.scale is not None and target.kind != "float":
-            raise Invalid(key + ".scale", "`scale` multiplies a number into a float field; "
+        if e.multiply is not None and target.kind != "float":
+            raise Invalid(key + ".multiply", "`multiply` multiplies a number into a float field; "
                           f"this field is {target.kind}")
         if e.length and (e.map is None and target.kind not in ("int", "float")):
             raise Invalid(key + ".length", "`length` counts elements: a number (or a code "

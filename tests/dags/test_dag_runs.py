@@ -35,7 +35,12 @@ def test_every_dag_runs_green(airflow_home, caplog: pytest.LogCaptureFixture) ->
         merged_from = {s for (s,) in con.execute("""
             SELECT DISTINCT source FROM core.records
             UNION SELECT DISTINCT source FROM core.segment_flows
-            UNION SELECT DISTINCT source FROM core.car_park_occupancy""").fetchall()}
+            UNION SELECT DISTINCT source FROM core.car_park_occupancy
+            UNION SELECT DISTINCT source FROM core.transformer_days
+            UNION SELECT DISTINCT source FROM core.station_listings
+            UNION SELECT DISTINCT source FROM core.road_segments
+            UNION SELECT DISTINCT source FROM core.transformers
+            UNION SELECT DISTINCT source FROM core.station_transformers""").fetchall()}
     finally:
         con.close()
     assert merged_from == set(SOURCES)

@@ -1,5 +1,5 @@
 """Two small steps of the mapping language: `length` (the number of elements of a JSON
-array a record carries, e.g. a nested list one level below a child group) and `scale`
+array a record carries, e.g. a nested list one level below a child group) and `multiply`
 (a number multiplied by a unit's factor: W to kW), on a pile list nested like the
 互联互通 protocol's EquipmentInfos[].ConnectorInfos[]."""
 
@@ -50,7 +50,7 @@ piles_listed = { from = "Equipment", length = true }
 style = "json"
 from = "Equipment"
 pile_id = "EquipmentID"
-kw = { from = "Power", scale = 0.001 }
+kw = { from = "Power", multiply = 0.001 }
 guns = { from = "Connectors", length = true }
 """
 
@@ -62,7 +62,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     c.close()
 
 
-def test_length_counts_nested_elements_and_scale_converts_units(
+def test_length_counts_nested_elements_and_multiply_converts_units(
         con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     (tmp_path / "sites.toml").write_text(MAPPING, encoding="utf-8")
     (mapping,) = load_mappings(tmp_path, CONTRACT)
@@ -84,9 +84,9 @@ def test_length_counts_nested_elements_and_scale_converts_units(
 
 
 @pytest.mark.parametrize(("field", "message"), [
-    ('site_id = { from = "id", scale = 2.0 }', "`scale` multiplies a number"),
+    ('site_id = { from = "id", multiply = 2.0 }', "`multiply` multiplies a number"),
     ('site_id = { from = "id", length = true }', "`length` counts elements"),
-    ('piles_listed = { from = "n", scale = 0 }', "non-zero factor"),
+    ('piles_listed = { from = "n", multiply = 0 }', "non-zero factor"),
 ])
 def test_the_steps_go_on_numbers_only(tmp_path: Path, field: str, message: str) -> None:
     name = field.split(" ", maxsplit=1)[0]
