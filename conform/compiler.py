@@ -119,6 +119,12 @@ class Compiler:
         if e.split is not None:
             cur = self.plan.add(f"{name}.split", clean(
                 f"split_part({q(cur)}, {lit(e.split)}, {e.index + 1})"), [cur])
+        if e.length:  # the elements of a JSON array; text that is none is bad_value
+            out = self.plan.add(f"{name}.length", f"json_array_length(CASE WHEN "
+                                f"json_valid({q(cur)}) AND json_type({q(cur)}) = 'ARRAY' "
+                                f"THEN {q(cur)} END)", [cur])
+            steps.append(Step(cur, out, "bad_value", "is not a JSON array"))
+            cur, kind = out, "int"
         if e.map is not None:
             table = self.mapping.table(e.map)
             out = self.plan.add(f"{name}.map", case_map(cur, table, e.default), [cur])
@@ -130,6 +136,8 @@ class Compiler:
             # code tables and constants were checked against the code list when loaded
             checked = (e.map is not None or e.const is not None) and kind == target.kind
             cur, kind = self._convert(cur, kind, target, e, name, steps, checked)
+        if e.multiply is not None:  # a unit: checked to be on a number (mapping_checks)
+            cur = self.plan.add(f"{name}.multiply", f"{q(cur)} * {e.multiply!r}", [cur])
         moved = None
         if e.plus is not None:
             cur, moved = self._plus(cur, e, target, name, steps)

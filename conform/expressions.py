@@ -70,6 +70,10 @@ class Expr(Strict):
     format: str | None = None
     #: a date/time moved on by a number of equal steps (see `Plus`)
     plus: Plus | None = None
+    #: the number of elements of a JSON array (e.g. a nested list the record carries)
+    length: bool = False
+    #: a number multiplied by this factor after conversion (a unit: W → kW is 0.001)
+    multiply: float | None = None
     #: a lookup of the contract's reference (names → codes under the code in `within`)
     lookup: str | None = None
     within: str | None = None
@@ -104,6 +108,10 @@ class Expr(Strict):
         if self.plus is not None and (self.first is not None or self.key is not None):
             raise ValueError("`plus` moves one date/time: put it on an alternative of "
                              "`first`, not on `first` or `key`")
+        if self.multiply is not None and (self.multiply == 0 or self.first is not None
+                                       or self.key is not None):
+            raise ValueError("`multiply` is a non-zero factor on one number (put it on an "
+                             "alternative of `first`)")
         if self.epoch and self.formats is not None:
             raise ValueError("give `epoch` or `formats`, not both")
         if self.timezone is not None:
@@ -133,7 +141,9 @@ class Expr(Strict):
             raise ValueError("`of` needs `wgs84` (\"lon\" or \"lat\": which coordinate "
                              "the field is) and `datum`")
         steps = [k for k in ("match", "split", "map", "epoch", "formats", "timezone",
-                             "lookup", "check", "format", "reason") if getattr(self, k) is not None]
+                             "lookup", "check", "format", "reason", "multiply")
+                 if getattr(self, k) is not None]
+        steps += ["length"] if self.length else []
         if steps:
             raise ValueError(f"`of` makes a WGS-84 coordinate; {', '.join(steps)} cannot "
                              "follow it (put steps on the coordinates in `of`)")

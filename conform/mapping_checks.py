@@ -121,6 +121,12 @@ class _Checker:
                 raise Invalid(key + ".plus", "`plus` moves a date/time; this field is "
                               f"{target.kind}")
             self.expr(e.plus.steps, _WHOLE, key + ".plus.steps", group=group, picks=picks)
+        if e.multiply is not None and target.kind != "float":
+            raise Invalid(key + ".multiply", "`multiply` multiplies a number into a float field; "
+                          f"this field is {target.kind}")
+        if e.length and (e.map is None and target.kind not in ("int", "float")):
+            raise Invalid(key + ".length", "`length` counts elements: a number (or a code "
+                          f"table of counts); this field is {target.kind}")
         if (e.lookup or e.check) and target.kind != "text":
             raise Invalid(key, "`lookup`/`check` give codes (text)")
         for i, sub in enumerate(e.first or ()):

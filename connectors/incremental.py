@@ -24,21 +24,25 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_TIME_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
+#: a time, or a date alone (a column of days, e.g. a filing date: the day's start)
+_TIME_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2})|$)", re.ASCII)
 
 
 def parse_time(text: str) -> datetime:
+    if len(text) == len("2026-09-01"):
+        return datetime.strptime(text, "%Y-%m-%d")
     return datetime.strptime(text[:19], TIME_FORMAT)
 
 
 def is_time(text: str | None) -> bool:
     """True for text that starts with a time like 2026-09-01 08:00:00 (a real one: not
-    30 February). Called for every row, so without strptime (some 30 times slower)."""
+    30 February), or is a date alone (2026-09-01). Called for every row, so without
+    strptime (some 30 times slower)."""
     match = _TIME_SHAPE.match(text) if text else None
     if match is None:
         return False
     try:
-        datetime(*map(int, match.groups()))
+        datetime(*(int(g or 0) for g in match.groups()))
     except ValueError:
         return False
     return True

@@ -15,7 +15,8 @@ How it reads
   keys (chunked IN lists), nested as a column named after the child's settings key that
   holds a compact JSON array of the child rows in primary-key order.
 - Every main column arrives as raw text (`lineage.to_text`), lineage columns are added
-  by `lineage.build_table` (`_origin` = the main table, `_row` = the key).
+  by `lineage.build_table` (`_origin` = the main table, `_row` = the key, or with
+  text keys the row's place in its page).
 - The `Watermark` drops records handed over before and unchanged (same key, same raw
   hash), so the lookback window catches late commits without repeating rows.
 
@@ -217,8 +218,12 @@ class SqlConnector:
                     for i, e in enumerate(errors)]
             for c in columns:  # an error record's text is in _raw_text, its columns null
                 values[c] = [None if e else v for v, e in zip(values[c], errors, strict=True)]
-        table = build_table(self.source, cfg.table, columns, values,
-                            [_row_number(k) for k in raw_keys], errors if raws else None, raws)
+        numbers = [_row_number(k) for k in raw_keys]
+        if any(n is None and k is not None for n, k in zip(numbers, raw_keys, strict=True)):
+            # keys that are no whole numbers (text): the page's rows by their place
+            numbers = list(range(1, len(raw_keys) + 1))
+        table = build_table(self.source, cfg.table, columns, values, numbers,
+                            errors if raws else None, raws)
         hashes = table.column("_raw_hash").to_pylist()
         # rows without a key are known by their text
         ids = [f"!{h}" if k is None else k for k, h in zip(keys, hashes, strict=True)]

@@ -32,13 +32,19 @@ from schemas.pack import PackDeclaration, PackError, load_pack
 from warehouse.entity import EntityDeclaration, load_entity
 
 if TYPE_CHECKING:
+    from warehouse.alignments import AlignmentDeclaration
     from warehouse.fact_tables import FactsDeclaration
+    from warehouse.fuzzy_link_rules import FuzzyLinkDeclaration
 
 PACK_PATH = "SILOBRIDGE_PACK_PATH"
 #: the file of a pack that declares the entity its merge builds
 ENTITY_FILE = "entity.toml"
 #: the file of a pack that declares the fact tables its merge keeps
 FACTS_FILE = "facts.toml"
+#: the file of a pack that declares which of its records are one thing (fuzzy linking)
+IDENTITY_FILE = "identity.toml"
+#: the file of a pack that declares the nearest features of its points
+ALIGNMENTS_FILE = "alignments.toml"
 
 
 class UnknownPack(LookupError):
@@ -134,6 +140,23 @@ def facts(decl: PackDeclaration) -> dict[str, FactsDeclaration]:
 
     file = decl.path(FACTS_FILE)
     return load_facts(file) if file.is_file() else {}
+
+
+def identity(decl: PackDeclaration) -> FuzzyLinkDeclaration | None:
+    """Which of the pack's records are one thing (its identity.toml), read afresh; None
+    without the file."""
+    from warehouse.fuzzy_link_rules import load_fuzzy_link  # noqa: PLC0415 - as facts
+
+    file = decl.path(IDENTITY_FILE)
+    return load_fuzzy_link(file) if file.is_file() else None
+
+
+def alignments(decl: PackDeclaration) -> dict[str, AlignmentDeclaration]:
+    """The nearest-feature alignments the pack keeps (none without an alignments.toml)."""
+    from warehouse.alignments import load_alignments  # noqa: PLC0415 - as facts
+
+    file = decl.path(ALIGNMENTS_FILE)
+    return load_alignments(file) if file.is_file() else {}
 
 
 def module(decl: PackDeclaration, name: str) -> ModuleType:

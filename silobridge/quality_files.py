@@ -34,7 +34,9 @@ def data_clock(pack: PackDeclaration) -> DataClock | None:
     """The pack's data clock: for an entity, the time its versions are ordered by (the
     newest version of a record is its latest by that time), over its staged rows; for
     each fact table, the start of its staged intervals."""
-    times = [(f.staged, f'"{f.start}"') for f in facts(pack).values()]
+    # a start taken from the batch's landing is not staged: the landing is the clock
+    times = [(f.staged, 'b.landed_at' if f.start_from == "landed" else f'"{f.start}"')
+             for f in facts(pack).values()]
     if merges_entity(pack):
         merged = entity(pack.name)
         times.insert(0, (merged.staged, merged.version_order))

@@ -11,7 +11,7 @@ province is a command of its own (`silobridge sync`): it acts on another system.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import SourceError
@@ -21,6 +21,7 @@ from warehouse.fact_tables import ensure_tables, pending_batches
 from warehouse.facts import FactsSummary, merge_facts
 from warehouse.marts import refresh_marts
 from warehouse.merge import MergeSummary, merge
+from warehouse.nearest import AlignmentSummary, align
 from warehouse.runs import tracked_run
 from warehouse.staging import ensure_staged
 
@@ -29,13 +30,25 @@ from .codes import code_lists
 from .contracts import all_mappings, stagings_of
 from .ingest import IngestSummary, ingest_source
 from .marts import pack_marts
-from .packs import entity, entity_pack, facts, merges_entity, pack, selected
+from .packs import (
+    alignments,
+    entity,
+    entity_pack,
+    facts,
+    identity,
+    merges_entity,
+    pack,
+    selected,
+)
 from .quality_files import of_packs, of_source
 from .settings import Settings, SourceName
 from .snapshot import publish_step
 
 if TYPE_CHECKING:
+    import duckdb
+
     from schemas.pack import PackDeclaration
+    from warehouse.fuzzy_link import LinkSummary
 
 
 @dataclass
@@ -77,10 +90,15 @@ class FactsMerge:
     pack: str
     run_id: str
     tables: dict[str, FactsSummary] = field(default_factory=dict)
+    #: the pack's fuzzy link (identity.toml) and alignments (alignments.toml), if any
+    identity: LinkSummary | None = None
+    alignments: list[AlignmentSummary] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"pack": self.pack, "run_id": self.run_id,
-                "tables": {name: s.to_dict() for name, s in self.tables.items()}}
+                "tables": {name: s.to_dict() for name, s in self.tables.items()},
+                "identity": asdict(self.identity) if self.identity else None,
+                "alignments": {a.name: asdict(a) for a in self.alignments}}
 
 
 def merge_step(settings: Settings, *, full: bool | None = None,
@@ -99,8 +117,15 @@ def merge_step(settings: Settings, *, full: bool | None = None,
 
 def facts_step(settings: Settings, domain: str) -> FactsMerge:
     """Merge the staged batches no merge has taken into each fact table of the `domain`
-    pack, and refresh its marts, in one transaction under a run id of its own."""
+    pack, and refresh its marts, in one transaction under a run id of its own. A pack
+    with an identity.toml has its records linked after the facts commit (Splink works in
+    a database it attaches and writes in a transaction of its own, so not inside the
+    merge's), then its marts refreshed in a second transaction, as they may read the
+    clusters; a pack with an alignments.toml has them rebuilt beside its marts. Linking
+    and aligning rewrite their tables whole: a rerun gives the same rows."""
     decl = pack(domain)
+    linked = identity(decl)
+    aligned = tuple(alignments(decl).values())
     with session(settings.warehouse_path) as con, progress.step(f"merge {domain}"), \
             tracked_run(con, "merge") as run:
         summary = run.summary = FactsMerge(domain, run.run_id)
@@ -112,8 +137,22 @@ def facts_step(settings: Settings, domain: str) -> FactsMerge:
                 ensure_tables(con, declared)
                 summary.tables[name] = merge_facts(con, declared,
                                                    pending_batches(con, declared), run.run_id)
-            refresh_marts(con, pack_marts(domain), None)
+            if linked is None:
+                _marts_and_alignments(con, domain, aligned, summary)
+        if linked is not None:
+            from warehouse.fuzzy_link import link_records  # noqa: PLC0415 - Splink is heavy
+
+            summary.identity = link_records(con, linked)
+            with transaction(con, "merge"):
+                _marts_and_alignments(con, domain, aligned, summary)
     return summary
+
+
+def _marts_and_alignments(con: duckdb.DuckDBPyConnection, domain: str,
+                          aligned: tuple[Any, ...], summary: FactsMerge) -> None:
+    refresh_marts(con, pack_marts(domain), None)
+    if aligned:  # after the marts: their points and features may be marts' views
+        summary.alignments = align(con, aligned)
 
 
 def merge_pack(settings: Settings, decl: PackDeclaration, summary: RunSummary) -> None:

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -49,6 +50,11 @@ class FactsDeclaration(BaseModel):
     series: tuple[str, ...] = Field(min_length=1)
     #: the interval: its start, optionally its end, and its grain (None: any instant)
     start: str = Field(pattern=_NAME)
+    #: where the start comes from: the staged column (`staged`), or, for a source that
+    #: sends its whole list each time (a register, a catalogue), when the row's batch
+    #: landed (`landed`: ops.batches.landed_at floored to the grain; not staged): a row
+    #: per item and day it was received changed, the newest the item as it is now
+    start_from: Literal["staged", "landed"] = "staged"
     end: str | None = Field(default=None, pattern=_NAME)
     grain: timedelta | None = None
     values: tuple[str, ...] = Field(min_length=1)
@@ -88,6 +94,8 @@ class FactsDeclaration(BaseModel):
         for what, span in (("grain", self.grain), ("complete_for", self.complete_for)):
             if span is not None and span <= timedelta(0):
                 problems.append(f"{what} must be longer than zero")
+        if self.start_from == "landed" and (self.grain is None or self.end):
+            problems.append("start_from = \"landed\" needs a grain and no end")
         if self.lag < timedelta(0):
             problems.append("lag must not be negative")
         if self.grain and self.complete_for and self.complete_for % self.grain:
@@ -156,11 +164,27 @@ def _types(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> dict[str, 
         "WHERE table_schema = ? AND table_name = ?", [schema, table]).fetchall())
     if not staged:
         raise FactsError(f"facts {decl.name}: no staged table {decl.staged}")
+    if decl.start_from == "landed":  # not staged: when the batch landed
+        staged[decl.start] = "TIMESTAMP WITH TIME ZONE"
     wanted = ("batch_id", *decl.rows, *decl.key, *decl.carried)
     missing = [c for c in wanted if c not in staged]
     if missing:
         raise FactsError(f"facts {decl.name}: {decl.staged} lacks {', '.join(missing)}")
     return {c: decl.types.get(c, staged[c]) for c in wanted}
+
+
+def staged_rows(decl: FactsDeclaration) -> str:
+    """The staged rows as the merge reads them: a table, or with `start_from = "landed"`
+    a query adding the start (the batch's landing, floored to the grain in the zone)."""
+    if decl.start_from == "staged":
+        return quoted(decl.staged)
+    assert decl.grain is not None  # the declaration's own check
+    micros = decl.grain.seconds * 1_000_000 + decl.grain.microseconds
+    zone = decl.timezone.replace("'", "''")
+    grain = f"to_days({decl.grain.days}) + to_microseconds({micros})"
+    landed = "(SELECT b.landed_at FROM ops.batches b WHERE b.batch_id = x.batch_id)"
+    return (f"(SELECT x.*, time_bucket({grain}, {landed}, '{zone}') "  # noqa: S608 - declared names
+            f'AS "{decl.start}" FROM {quoted(decl.staged)} x)')
 
 
 def core_ddl(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration) -> list[str]:

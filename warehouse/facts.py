@@ -51,7 +51,14 @@ from typing import Any
 import duckdb
 
 from .db import in_transaction
-from .fact_tables import FactsDeclaration, FactsError, columns, ensure_tables, quoted
+from .fact_tables import (
+    FactsDeclaration,
+    FactsError,
+    columns,
+    ensure_tables,
+    quoted,
+    staged_rows,
+)
 
 #: why a staged fact row was refused, for reports (Chinese first)
 REASONS = {
@@ -164,7 +171,7 @@ def _classify(con: duckdb.DuckDBPyConnection, decl: FactsDeclaration, batches: l
         WITH base AS (
             SELECT s.batch_id, {columns(decl.rows, 's.')}, {columns(decl.key, 's.')},
                    {columns(decl.carried, 's.')}, {reason} AS _reason, {period} AS _period
-            FROM {quoted(decl.staged)} s WHERE s.batch_id IN (SELECT unnest($batches))),
+            FROM {staged_rows(decl)} s WHERE s.batch_id IN (SELECT unnest($batches))),
         newest AS (SELECT batch_id, max({t}) AS newest FROM base WHERE _reason IS NULL
                    GROUP BY batch_id),
         -- the watermark: what other merges accepted, then this merge's earlier batches

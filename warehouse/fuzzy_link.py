@@ -68,6 +68,9 @@ log = logging.getLogger("silobridge.warehouse")
 
 #: the attached in-memory database Splink works in
 SCRATCH = "fuzzy_link_scratch"
+#: the records as Splink reads them, in SCRATCH: a name no warehouse table has (Splink
+#: looks a table's columns up by its name alone, so `records` met raw.records)
+_INPUT = "fuzzy_link_input"
 #: metres per degree of latitude (mean Earth radius), for the cells of `near` blocks
 _METRES_PER_DEGREE = 111_195.0
 #: the four grids of a `near` block: x and y offsets, in cells
@@ -95,7 +98,7 @@ def link_records(con: duckdb.DuckDBPyConnection,
     con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
     try:
         con.execute(f"USE {SCRATCH}")
-        con.execute(f"CREATE TABLE records AS {_prepared(decl, database)}")
+        con.execute(f"CREATE TABLE {_INPUT} AS {_prepared(decl, database)}")
         clustered, predicted = _run_splink(con, decl)
         con.execute(f"USE {home}")
         with transaction(con, "fuzzy_link"):
@@ -143,8 +146,8 @@ def check(con: duckdb.DuckDBPyConnection, decl: FuzzyLinkDeclaration) -> None:
     rid = f'"{decl.records.id}"'
     missing, repeated, example = con.execute(
         f"SELECT count(*) FILTER (WHERE {rid} IS NULL), count(*) - count(DISTINCT {rid}), "  # noqa: S608 - declared names
-        f"(SELECT any_value({rid}) FROM {_quoted(decl.records.table)} GROUP BY {rid} "
-        f"HAVING count(*) > 1) FROM {_quoted(decl.records.table)}").fetchall()[0]
+        f"(SELECT any_value({rid}) FROM {_records(decl)} GROUP BY {rid} "
+        f"HAVING count(*) > 1) FROM {_records(decl)}").fetchall()[0]
     if missing or repeated:
         raise FuzzyLinkError(decl.file, "records.id", f"{decl.records.id} must name each "
                              f"record once: {missing} NULL, {repeated} repeated "
@@ -153,6 +156,17 @@ def check(con: duckdb.DuckDBPyConnection, decl: FuzzyLinkDeclaration) -> None:
 
 def _quoted(name: str) -> str:
     return ".".join(f'"{p}"' for p in name.split("."))
+
+
+def _records(decl: FuzzyLinkDeclaration, database: str | None = None) -> str:
+    """The records: the table, or of a table of versions (`latest_by`) each record's
+    newest row (ties: any one; a version table keys its rows by id and that column)."""
+    table = (f'"{database}".' if database else "") + _quoted(decl.records.table)
+    newest = decl.records.latest_by
+    if newest is None:
+        return table
+    return (f'(SELECT * FROM {table} QUALIFY row_number() OVER (PARTITION BY '  # noqa: S608 - declared names
+            f'"{decl.records.id}" ORDER BY "{newest}" DESC) = 1)')
 
 
 def _literal(text: str) -> str:
@@ -190,7 +204,7 @@ def _prepared(decl: FuzzyLinkDeclaration, database: str) -> str:
             cells += [f"floor(k{k}_{axis} / {step!r} + {o / 2})::BIGINT AS b{j}_{axis}{o}"
                       for axis in ("lon", "lat") for o in (0, 1)]
     return (f"SELECT *{''.join(', ' + c for c in cells)} FROM (SELECT {', '.join(cols)} "  # noqa: S608 - declared names
-            f'FROM "{database}".{_quoted(decl.records.table)}) ORDER BY rid')
+            f"FROM {_records(decl, database)}) ORDER BY rid")
 
 
 def _normalised(column: str, ignore: tuple[str, ...]) -> str:
@@ -288,12 +302,12 @@ def _run_splink(con: duckdb.DuckDBPyConnection,
     """Train, predict and cluster in the scratch database; the names of Splink's
     clusters and predictions tables there."""
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register("records"), _settings(decl), log_level=None)
+    linker = Linker(db_api.register(_INPUT), _settings(decl), log_level=None)
     training = decl.training
     sure = range(len(decl.block), len(decl.block) + len(training.sure))
     linker.training.estimate_probability_two_random_records_match(
         [rule for j in sure for rule in _rules(decl, j)], recall=training.recall)
-    (records,) = con.execute("SELECT count(*) FROM records").fetchall()[0]
+    (records,) = con.execute(f"SELECT count(*) FROM {_INPUT}").fetchall()[0]  # noqa: S608
     drawn = min(training.u_pairs, records * (records - 1) / 2)
     # chunks bound the memory of the sample's pairs: a million at a time is little
     linker.training.estimate_u_using_random_sampling(
@@ -301,7 +315,7 @@ def _run_splink(con: duckdb.DuckDBPyConnection,
         num_chunks=max(1, min(10, math.ceil(drawn / 1e6))))
     model = _unseen_u(linker.misc.save_model_to_json(), 1 / max(drawn, 1))
     # the model as Splink saves and loads it, on the same records
-    linker = Linker(db_api.register("records"), model, log_level=None)
+    linker = Linker(db_api.register(_INPUT), model, log_level=None)
     predicted = linker.inference.predict(
         threshold_match_probability=decl.link.keep_pairs_from)
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(

@@ -228,6 +228,9 @@ class Records(_Strict):
     #: sources that may hold one thing twice ("*": every source). Two records of one
     #: source are compared only when it is listed; records of different sources always.
     within_source: tuple[Name, ...] | Literal["*"] = ()
+    #: a table keeping each record's versions (a fact table by day): the row with the
+    #: newest value of this column is the record (None: one row per record)
+    latest_by: Name | None = None
 
 
 class Link(_Strict):
@@ -307,6 +310,8 @@ class FuzzyLinkDeclaration(_Strict):
         """(key in the file, column of the staged table) for every column named."""
         yield "records.id", self.records.id
         yield "records.source", self.records.source
+        if self.records.latest_by is not None:
+            yield "records.latest_by", self.records.latest_by
         for i, c in enumerate(self.compare):
             for key, column in c.columns():
                 yield f"compare[{i}].{key}", column

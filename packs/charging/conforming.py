@@ -1,35 +1,30 @@
 """What the conform engine needs of each charging contract beyond its model: the mapping
-header sets the source; each model's own validators in SQL for the set-based checks."""
+header sets the source (and, for the operators' feeds, the operator); each model's own
+validators in SQL for the set-based checks; the child groups."""
 
 from __future__ import annotations
 
 from conform.contract import ChildGroup, Contract
 
-from .models import CarParkOccupancy, LoadPoint, SegmentFlow, TransformerDay
-
-CONTRACTS = {
-    "flows": Contract(root=SegmentFlow, header=("source",)),
-    "occupancy": Contract(
-        root=CarParkOccupancy, header=("source",),
-        model_checks={CarParkOccupancy: {
-            "_free_within_total": lambda _scope, _registry: "free_berths <= total_berths"}}),
-    "loads": Contract(root=TransformerDay, groups={"load_points": ChildGroup(LoadPoint)},
-                      header=("source",)),
-}
-
-
-# --- the operators' feeds (互联互通) -------------------------------------------------------
-# (appended so that the station listings' contracts merge beside these)
-from .models import (  # noqa: E402
+from .models import (
     _VIN,
     VIN_CHARACTERS,
     VIN_VALUES,
     VIN_WEIGHTS,
+    CarParkOccupancy,
     ChargePeriod,
     ChargeSession,
     ConnectorStatus,
+    ListedEquipment,
+    LoadPoint,
+    RoadSegment,
+    SegmentFlow,
+    StationListing,
+    StationTransformer,
+    Transformer,
+    TransformerDay,
 )
-from .models import PERIODS_TOLERANCE_KWH as _TOLERANCE  # noqa: E402
+from .models import PERIODS_TOLERANCE_KWH as _TOLERANCE
 
 #: the sum of an order's period energies, beside the order for its check
 _PERIODS_KWH = "_periods_kwh"
@@ -46,7 +41,15 @@ def _vin_check_sql(_scope: object, _registry: object) -> str:
             f"OR substr(car_vin, 9, 1) = substr('0123456789X', (({terms}) % 11) + 1, 1)")
 
 
-CONTRACTS |= {
+CONTRACTS = {
+    # the departments' series
+    "flows": Contract(root=SegmentFlow, header=("source",)),
+    "occupancy": Contract(
+        root=CarParkOccupancy, header=("source",),
+        model_checks={CarParkOccupancy: {
+            "_free_within_total": lambda _scope, _registry: "free_berths <= total_berths"}}),
+    "loads": Contract(root=TransformerDay, groups={"load_points": ChildGroup(LoadPoint)},
+                      header=("source",)),
     # one connector's status in one 5-minute slot; the operator's id comes with the mapping
     "statuses": Contract(root=ConnectorStatus, header=("source", "operator_code")),
     # one charge order with its time-of-use periods; VIN and plate never in a message
@@ -61,4 +64,13 @@ CONTRACTS |= {
             "_periods_add_up": lambda _scope, _registry: (
                 f"{_PERIODS_KWH} IS NULL OR abs({_PERIODS_KWH} - energy_kwh) <= {_TOLERANCE}"),
         }}),
+    # stations and what they stand by: the listings (an operator's StationInfos and the
+    # register's filings, their piles as a child group), the road segments, the
+    # transformers and the hand-kept station → transformer table
+    "listings": Contract(root=StationListing,
+                         groups={"listing_equipment": ChildGroup(ListedEquipment)},
+                         header=("source",)),
+    "road_segments": Contract(root=RoadSegment, header=("source",)),
+    "transformers": Contract(root=Transformer, header=("source",)),
+    "station_transformers": Contract(root=StationTransformer, header=("source",)),
 }

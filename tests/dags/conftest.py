@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ops.airflow_home import airflow_env
+from packs.charging.mockworld.server import OperatorServer
 from packs.charging.mockworld.spec import WorldSpec
 from packs.charging.mockworld.world import generate as generate_charging
 from packs.disputes.mockworld.gateway import ProvinceGateway
@@ -32,13 +33,21 @@ def airflow_home(small_world: Path) -> Iterator[tuple[Settings, str]]:
     from ops.airflow_home import prepare
 
     shutil.copytree(small_world, HOME / "world", dirs_exist_ok=True)
-    generate_charging(HOME / "world" / "charging", WorldSpec(seed=3, stations=10, days=1))
+    charging = HOME / "world" / "charging"
+    generate_charging(charging, WorldSpec(seed=3, stations=10, days=1))
+    # the charging operators' 互联互通 servers, each on a free port
+    operators = [OperatorServer(charging, p.name).start()
+                 for p in sorted((charging / "operators").iterdir())]
     with ProvinceGateway(HOME / "world", port=0, fail_rate=0.0) as gateway:
         mp = pytest.MonkeyPatch()
         mp.setenv("SILOBRIDGE_HOME", str(HOME))
         mp.setenv("SILOBRIDGE_PROVINCE__BASE_URL", gateway.url)
+        for server in operators:
+            mp.setenv(f"SILOBRIDGE_{server.info['OperatorID']}_STATIONS__BASE_URL", server.url)
         settings = Settings()
         prepare(settings)
         yield settings, gateway.url
         mp.undo()
+    for server in operators:
+        server.stop()
     shutil.rmtree(HOME, ignore_errors=True)

@@ -424,3 +424,41 @@ def test_merging_equals_the_model(tmp_path_factory: pytest.TempPathFactory,
     finally:
         con.close()
         shutil.rmtree(folder)
+
+
+# -- a list sent whole each time: the start is the day its batch landed ---------------
+
+LISTS = FactsDeclaration(
+    name="lists", staged="staging.lists", core="core.lists", series=("item",),
+    start="as_of", start_from="landed", grain=timedelta(days=1), values=("value",),
+    lag=timedelta(days=7))
+
+
+def test_a_list_merges_by_the_day_its_batch_landed(con: duckdb.DuckDBPyConnection) -> None:
+    """No staged start: each row takes its batch's landing day (Beijing time); an item
+    changed on a later day gets a row of that day, one sent again the same day is
+    replaced, and merging again changes nothing."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    con.execute("CREATE TABLE staging.lists (batch_id BIGINT, row_no BIGINT, item VARCHAR, "
+                "value DOUBLE)")
+    landed = {1: "2026-09-01 23:30:00+08", 2: "2026-09-02 01:00:00+08",
+              3: "2026-09-02 09:00:00+08"}
+    con.executemany("INSERT INTO ops.batches (batch_id, run_id, source, origin, columns, "
+                    "rows, landed_at) VALUES (?, 'r', 'lists', 'x', [], 1, ?::TIMESTAMPTZ)",
+                    list(landed.items()))
+    con.executemany("INSERT INTO staging.lists VALUES (?, ?, ?, ?)",
+                    [(1, 1, "a", 1.0), (1, 2, "b", 2.0), (2, 1, "a", 1.5), (3, 1, "a", 1.7)])
+    assert merge(con, LISTS, [1, 2, 3]) == {"read": 4, "inserted": 3, "superseded": 1}
+    rows = con.execute("SELECT item, strftime(timezone('Asia/Shanghai', as_of), '%d'), value "
+                       "FROM core.lists ORDER BY ALL").fetchall()
+    assert rows == [("a", "01", 1.0), ("a", "02", 1.7), ("b", "01", 2.0)]
+    before = state_of(con)
+    assert merge(con, LISTS, [1, 2, 3]) == {"read": 4, "unchanged": 3, "superseded": 1}
+    assert state_of(con) == before
+    with pytest.raises(ValueError, match="needs a grain"):
+        LISTS.model_copy(update={"grain": None}).model_validate(
+            LISTS.model_dump() | {"grain": None})
+
+
+def state_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute("SELECT * FROM core.lists ORDER BY ALL").fetchall()

@@ -266,3 +266,29 @@ def test_a_declaration_error_names_the_file_and_key(
     assert str(caught.value).startswith(f"{file}: ")
     assert caught.value.key == key
     assert re.search(re.escape(problem), caught.value.problem)
+
+
+def test_a_table_of_versions_links_each_records_newest(linked: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """With `latest_by`, a table holding several versions of a record (a fact table by
+    day) is linked by each record's newest row: older versions with other names and
+    positions change nothing."""
+    con = duckdb.connect(str(tmp_path / "versions.duckdb"))
+    try:
+        con.execute("CREATE SCHEMA staging")
+        con.execute(f"CREATE TABLE staging.station_listings ({COLUMNS}, as_of DATE)")
+        rows = linked["rows"]
+        con.executemany("INSERT INTO staging.station_listings VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, DATE '2026-09-02')", rows)
+        older = [(r[0], r[1], f"旧名{i}", "别处", r[4], 121.0, 31.0, 1, 1)
+                 for i, r in enumerate(rows)]
+        con.executemany("INSERT INTO staging.station_listings VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, DATE '2026-09-01')", older)
+        decl = load_fuzzy_link(DECLARATION)
+        decl = decl.model_copy(update={"records": decl.records.model_copy(
+            update={"latest_by": "as_of"})})
+        summary = link_records(con, decl)
+        assert summary.records == len(rows)
+        assert clusters(con) == linked["clusters"]
+    finally:
+        con.close()

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -105,15 +105,18 @@ def _defects(world: Path, source: str, kind: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cycles(charging_world: Path, tmp_path_factory: pytest.TempPathFactory,
+def cycles(charging_world: Path, deliver_lists: Callable[[Path], None],
+           tmp_path_factory: pytest.TempPathFactory,
            operator_platforms: Any) -> dict[str, Any]:
-    """Three runs; the operators' platforms serve throughout, their sources walking up to
-    STATUS_UNTIL / ORDERS_UNTIL of each cycle (statuses: the first hours only, to keep
-    the run short)."""
+    """Three runs; the operators' platforms serve throughout: their station lists, and
+    their statuses and orders walking up to STATUS_UNTIL / ORDERS_UNTIL of each cycle
+    (statuses: the first hours only, to keep the run short)."""
     home = tmp_path_factory.mktemp("charging-run") / "home"
+    # the stations' sources read their lists too (test_charging_stations checks them)
+    deliver_lists(home)
     _deliver(charging_world, home, DAYS[0])
-    first, later = (operator_platforms.settings(status=STATUS_UNTIL[i], orders=ORDERS_UNTIL[i])
-                    for i in (0, 1))
+    first, later = (operator_platforms.settings("stations", status=STATUS_UNTIL[i],
+                                                orders=ORDERS_UNTIL[i]) for i in (0, 1))
     state: dict[str, Any] = {"home": home, "first": _run(home, first)}
     _deliver(charging_world, home, DAYS[1])
     state["restated"] = _restate_first_count(home)
