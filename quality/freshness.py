@@ -93,17 +93,29 @@ class DataClock:
 
     #: (staged table, time of a staged row)
     times: tuple[tuple[str, str], ...]
+    #: the entries of `times` that are lists sent whole, whose time is when the list
+    #: landed, not a time in the data: they never set the domain's newest
+    landed: tuple[tuple[str, str], ...] = ()
 
-    def newest(self, con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
+    def newest(self, con: duckdb.DuckDBPyConnection,
+               tables: tuple[tuple[str, str], ...] | None = None) -> dict[str, datetime | None]:
         """source → the time of its newest record the merge takes (staged rows outside
         blocked batches)."""
         # the source from the batch: a child group's staged rows carry no source column
         staged = " UNION ALL ".join(
             f"SELECT b.source, {time} AS _at FROM {table} "  # noqa: S608
             "JOIN ops.batches b USING (batch_id) WHERE b.gate IS DISTINCT FROM 'blocked'"
-            for table, time in self.times)
+            for table, time in (self.times if tables is None else tables))
+        if not staged:
+            return {}
         return dict(con.execute(
             f"SELECT source, max(_at) FROM ({staged}) GROUP BY source").fetchall())  # noqa: S608
+
+    def domain_newest(self, con: duckdb.DuckDBPyConnection) -> datetime | None:
+        """The newest time in the domain's data (lists' landings left out)."""
+        data = tuple(entry for entry in self.times if entry not in self.landed)
+        return max((t for t in self.newest(con, data).values() if t is not None),
+                   default=None)
 
 
 def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources,
@@ -112,7 +124,7 @@ def data_freshness(con: duckdb.DuckDBPyConnection, sources: Sources,
     newest: dict[str, tuple[datetime | None, datetime | None]] = {}
     for each in clocks:
         times = each.newest(con)
-        domain = max((t for t in times.values() if t is not None), default=None)
+        domain = each.domain_newest(con)
         newest |= {source: (t, domain) for source, t in times.items()}
     out = []
     for declared in sources:

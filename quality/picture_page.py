@@ -68,7 +68,7 @@ def build_pictures_page(warehouse: Path, reports_dir: Path, pictures: PictureSet
 def _newest(con: duckdb.DuckDBPyConnection, clock: DataClock | None) -> datetime | None:
     if clock is None:
         return None
-    return max((t for t in clock.newest(con).values() if t is not None), default=None)
+    return clock.domain_newest(con)
 
 
 def _draw(con: duckdb.DuckDBPyConnection, file: Path, picture: Picture) -> Drawn:

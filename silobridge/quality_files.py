@@ -37,10 +37,11 @@ def data_clock(pack: PackDeclaration) -> DataClock | None:
     # a start taken from the batch's landing is not staged: the landing is the clock
     times = [(f.staged, 'b.landed_at' if f.start_from == "landed" else f'"{f.start}"')
              for f in facts(pack).values()]
+    landed = tuple(e for e in times if e[1] == "b.landed_at")
     if merges_entity(pack):
         merged = entity(pack.name)
         times.insert(0, (merged.staged, merged.version_order))
-    return DataClock(tuple(times)) if times else None
+    return DataClock(tuple(times), landed) if times else None
 
 
 def pictures(pack: PackDeclaration) -> PictureSet | None:

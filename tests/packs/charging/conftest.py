@@ -61,9 +61,11 @@ def operator_platforms(charging_world: Path) -> Iterator[Platforms]:
 
 @pytest.fixture(scope="session")
 def operator_env(operator_platforms: Platforms) -> dict[str, str]:
-    """The settings pointing each operator's stations source at its server (the declared
-    ports stay free)."""
-    return operator_platforms.settings("stations")
+    """The settings pointing each operator's sources at its server (the declared ports
+    stay free): its station list, and its statuses and orders walked up to the world's
+    first moment only (none: a test of the stations)."""
+    first = f"{SMALL.start:%Y-%m-%d} 00:00:00"
+    return operator_platforms.settings("stations", status=first, orders=first)
 
 
 @pytest.fixture(scope="session")
