@@ -192,6 +192,9 @@ def mock_serve(
                     "or choose a free port with --port N (0: any) and point "
                     f"{env_variable('province', 'base_url')} at it", "port_in_use",
                     port=e.port) from None
+    # Ctrl-C stops: also when started from a background job, which inherits SIGINT
+    # ignored (Python then installs no handler of its own)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if as_json:
             _print_json({"url": gateway.url, "world": str(target)})
